@@ -1,0 +1,1 @@
+"""Adapters: the only modules that import SDKs (openai, chromadb, langchain, llama.cpp, ...)."""

@@ -1,0 +1,144 @@
+"""Chroma passage index: PersistentClient in the data dir, or HttpClient for a Chroma server."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import chromadb
+from langchain_chroma import Chroma
+from langchain_core.embeddings import Embeddings
+
+from service.domain.errors import EmbeddingModelMismatch
+from service.domain.models import Passage, RetrievalFilter
+
+
+def make_client(path: Path, url: str | None) -> chromadb.ClientAPI:
+    """HttpClient when a server URL is set (the scale-out path), else an embedded PersistentClient."""
+    if url:
+        u = urlparse(url)
+        return chromadb.HttpClient(
+            host=u.hostname or "localhost", port=u.port or 8000, ssl=u.scheme == "https"
+        )
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path))
+
+
+def _date_int(d: dt.date) -> int:
+    return d.year * 10000 + d.month * 100 + d.day
+
+
+def _metadata(p: Passage) -> dict[str, Any]:
+    md: dict[str, Any] = {
+        "document_id": p.document_id,
+        "index": p.index,
+        "start": p.start,
+        "end": p.end,
+        "title": p.title,
+    }
+    if p.source:
+        md["source"] = p.source
+    if p.published:
+        md["published"] = _date_int(p.published)
+    return md
+
+
+def _passage(pid: str, text: str, md: dict[str, Any]) -> Passage:
+    pub = md.get("published")
+    return Passage(
+        id=pid,
+        document_id=str(md["document_id"]),
+        index=int(md["index"]),
+        start=int(md["start"]),
+        end=int(md["end"]),
+        text=text,
+        title=str(md.get("title", "")),
+        source=md.get("source"),
+        published=dt.date(pub // 10000, pub // 100 % 100, pub % 100) if pub else None,
+    )
+
+
+def where_clause(flt: RetrievalFilter | None) -> dict[str, Any] | None:
+    """Translate a RetrievalFilter into Chroma's `where` syntax."""
+    if flt is None:
+        return None
+    conds: list[dict[str, Any]] = []
+    if flt.document_ids is not None:
+        conds.append({"document_id": {"$in": list(flt.document_ids)}})
+    if flt.source is not None:
+        conds.append({"source": {"$eq": flt.source}})
+    if flt.published_from is not None:
+        conds.append({"published": {"$gte": _date_int(flt.published_from)}})
+    if flt.published_to is not None:
+        conds.append({"published": {"$lte": _date_int(flt.published_to)}})
+    if not conds:
+        return None
+    return conds[0] if len(conds) == 1 else {"$and": conds}
+
+
+class ChromaPassageIndex:
+    """PassageIndex over a Chroma collection, driven through LangChain's `Chroma` vector store.
+
+    The embedding model's name is stored in the collection metadata; opening the collection with
+    another model raises EmbeddingModelMismatch instead of mixing vector spaces.
+    """
+
+    def __init__(self, client: chromadb.ClientAPI, collection: str, embedder: Embeddings,
+                 embedder_name: str) -> None:
+        self._client = client
+        existing = {c.name for c in client.list_collections()}
+        if collection in existing:
+            stored = (client.get_collection(collection).metadata or {}).get("embedding_model")
+            if stored and stored != embedder_name:
+                raise EmbeddingModelMismatch(
+                    f"collection {collection!r} was built with embedding model {stored!r} but "
+                    f"{embedder_name!r} is configured; set DOSSIER_COLLECTION to a new name and re-ingest, "
+                    f"or configure {stored!r} again"
+                )
+        self._store = Chroma(
+            collection_name=collection,
+            embedding_function=embedder,
+            client=client,
+            collection_metadata={"embedding_model": embedder_name},
+            collection_configuration={"hnsw": {"space": "cosine"}},
+        )
+        self._collection = client.get_collection(collection)
+
+    def upsert(self, passages: Sequence[Passage], embeddings: Sequence[Sequence[float]]) -> None:
+        if not passages:
+            return
+        self._collection.upsert(
+            ids=[p.id for p in passages],
+            documents=[p.text for p in passages],
+            metadatas=[_metadata(p) for p in passages],
+            embeddings=[list(e) for e in embeddings],
+        )
+
+    def delete_document(self, document_id: str) -> None:
+        self._collection.delete(where={"document_id": {"$eq": document_id}})
+
+    def search(
+        self, vector: Sequence[float], k: int, flt: RetrievalFilter | None
+    ) -> list[tuple[Passage, float]]:
+        n = self.count()
+        if n == 0:
+            return []
+        hits = self._store.similarity_search_by_vector_with_relevance_scores(
+            list(vector), k=min(k, n), filter=where_clause(flt)
+        )
+        return [
+            (_passage(str(doc.id), doc.page_content, dict(doc.metadata)), max(0.0, 1.0 - float(dist)))
+            for doc, dist in hits
+        ]
+
+    def all_passages(self) -> list[Passage]:
+        got = self._collection.get(include=["documents", "metadatas"])
+        docs = got.get("documents") or []
+        mds = got.get("metadatas") or []
+        return [_passage(i, d, dict(m)) for i, d, m in zip(got["ids"], docs, mds, strict=True)]
+
+    def count(self) -> int:
+        return int(self._collection.count())

@@ -1,0 +1,182 @@
+"""Chat calls through the `openai` SDK, with tenacity retries (the SDK's own retries are off)."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import openai
+from openai import OpenAI
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from service.domain.errors import ModelOutputInvalid, ModelRequestRejected, ModelUnavailable
+from service.domain.models import ChatResult, Usage
+
+log = logging.getLogger(__name__)
+
+StructuredMode = Literal["json_schema", "json_object_schema"]
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Connection errors, timeouts, 429 and 5xx are retried; other 4xx never are."""
+    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code == 429 or exc.status_code >= 500
+    return False
+
+
+def retry_after_seconds(exc: BaseException | None) -> float | None:
+    """Seconds asked for by a Retry-After (or retry-after-ms) header, if any."""
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    headers = exc.response.headers
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000.0
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time())
+
+
+class RetryAfterOrJitter:
+    """Tenacity wait: honour Retry-After when present (capped), else exponential backoff with jitter."""
+
+    def __init__(self, base: float, cap: float) -> None:
+        self.cap = cap
+        self.jitter = wait_random_exponential(multiplier=base, max=cap)
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        asked = retry_after_seconds(exc)
+        if asked is not None:
+            return min(asked, self.cap)
+        return float(self.jitter(state))
+
+
+class OpenAIChatModel:
+    """ChatModel adapter for any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp)."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str | Callable[[], str],
+        api_key: str,
+        model: str,
+        timeout_s: float,
+        max_attempts: int,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 20.0,
+        structured_mode: StructuredMode = "json_schema",
+        temperature: float = 0.0,
+        seed: int | None = None,
+    ) -> None:
+        self._base_url = base_url
+        self._api_key = api_key
+        self._model = model
+        self._timeout_s = timeout_s
+        self._max_attempts = max_attempts
+        self._wait = RetryAfterOrJitter(backoff_base_s, backoff_max_s)
+        self._structured_mode = structured_mode
+        self._temperature = temperature
+        self._seed = seed
+        self._client: OpenAI | None = None
+
+    @property
+    def model_name(self) -> str:
+        return self._model
+
+    def _get_client(self) -> OpenAI:
+        if self._client is None:
+            url = self._base_url() if callable(self._base_url) else self._base_url
+            self._client = OpenAI(
+                base_url=url, api_key=self._api_key, timeout=self._timeout_s, max_retries=0
+            )
+        return self._client
+
+    def _response_format(self, schema: dict[str, Any], name: str) -> dict[str, Any]:
+        if self._structured_mode == "json_object_schema":
+            return {"type": "json_object", "schema": schema}
+        return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}}
+
+    def chat(
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        json_schema: dict[str, Any] | None = None,
+        schema_name: str = "output",
+        max_tokens: int = 512,
+    ) -> ChatResult:
+        """One completion with bounded retries; see `is_retryable` for what is retried."""
+        kwargs: dict[str, Any] = {
+            "model": self._model,
+            "messages": list(messages),
+            "max_tokens": max_tokens,
+            "temperature": self._temperature,
+        }
+        if self._seed is not None:
+            kwargs["seed"] = self._seed
+        if json_schema is not None:
+            kwargs["response_format"] = self._response_format(json_schema, schema_name)
+        attempts = 0
+        retrying = Retrying(
+            retry=retry_if_exception(is_retryable),
+            wait=self._wait,
+            stop=stop_after_attempt(self._max_attempts),
+            reraise=True,
+            before_sleep=lambda s: log.warning(
+                "model call attempt %d failed (%s); retrying",
+                s.attempt_number,
+                s.outcome.exception() if s.outcome else None,
+            ),
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    attempts = attempt.retry_state.attempt_number
+                    completion = self._get_client().chat.completions.create(**kwargs)
+        except openai.APIStatusError as exc:
+            if is_retryable(exc):
+                raise ModelUnavailable(
+                    f"model endpoint failed after {attempts} attempts: HTTP {exc.status_code}"
+                ) from exc
+            raise ModelRequestRejected(f"model endpoint rejected the request: HTTP {exc.status_code}: "
+                                       f"{exc.message}") from exc
+        except openai.APIConnectionError as exc:
+            raise ModelUnavailable(f"model endpoint unreachable after {attempts} attempts: {exc}") from exc
+        except openai.APIResponseValidationError as exc:
+            raise ModelOutputInvalid(f"model endpoint returned a malformed response: {exc}") from exc
+        choices = getattr(completion, "choices", None)
+        if not choices:
+            raise ModelOutputInvalid("model endpoint returned no choices")
+        content = choices[0].message.content or ""
+        usage = Usage(calls=1)
+        if completion.usage is not None:
+            usage = Usage(
+                prompt_tokens=completion.usage.prompt_tokens,
+                completion_tokens=completion.usage.completion_tokens,
+                calls=1,
+            )
+        log.info(
+            "model call: model=%s prompt_tokens=%d completion_tokens=%d attempts=%d",
+            self._model, usage.prompt_tokens, usage.completion_tokens, attempts,
+        )  # fmt: skip
+        return ChatResult(content=content, model=completion.model or self._model, usage=usage,
+                          attempts=attempts)

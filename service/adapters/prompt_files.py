@@ -1,0 +1,60 @@
+"""Prompt files: `prompts/<task>/v<N>.yaml`, validated on load."""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from service.domain.errors import ConfigurationError
+from service.domain.ports import PromptTemplate
+
+_VERSION = re.compile(r"^v(\d+)\.ya?ml$")
+
+
+class YamlPromptStore:
+    """PromptStore reading YAML files; checks id, version and placeholders against the file name."""
+
+    def __init__(self, root: Path, required_fields: dict[str, set[str]] | None = None) -> None:
+        self._root = root
+        self._required = required_fields or {}
+        self._cache: dict[tuple[str, int], PromptTemplate] = {}
+
+    def versions(self, task: str) -> list[int]:
+        folder = self._root / task
+        if not folder.is_dir():
+            raise ConfigurationError(f"no prompt folder {folder}")
+        return sorted(int(m.group(1)) for f in folder.iterdir() if (m := _VERSION.match(f.name)))
+
+    def get(self, task: str, version: int | None = None) -> PromptTemplate:
+        if version is None:
+            found = self.versions(task)
+            if not found:
+                raise ConfigurationError(f"no prompt versions under {self._root / task}")
+            version = found[-1]
+        key = (task, version)
+        if key not in self._cache:
+            self._cache[key] = self._load(task, version)
+        return self._cache[key]
+
+    def _load(self, task: str, version: int) -> PromptTemplate:
+        path = self._root / task / f"v{version}.yaml"
+        if not path.exists():
+            raise ConfigurationError(f"prompt file {path} does not exist")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            tpl = PromptTemplate.model_validate(raw)
+        except (yaml.YAMLError, ValidationError) as exc:
+            raise ConfigurationError(f"invalid prompt file {path}: {exc}") from exc
+        if tpl.id != task or tpl.version != version:
+            raise ConfigurationError(
+                f"{path} declares id={tpl.id!r} version={tpl.version}; expected {task!r} v{version}"
+            )
+        fields = {f for _, f, _, _ in string.Formatter().parse(tpl.user) if f}
+        required = self._required.get(task)
+        if required is not None and fields != required:
+            raise ConfigurationError(f"{path} uses placeholders {sorted(fields)}; expected {sorted(required)}")
+        return tpl

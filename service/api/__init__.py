@@ -1,0 +1,1 @@
+"""HTTP API: routes, schemas and error mapping. The only layer that knows HTTP."""

@@ -1,0 +1,36 @@
+"""FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service import __version__
+from service.api import errors
+from service.api.routes import build_router
+from service.config import Settings
+from service.container import Container
+
+
+def create_app(settings: Settings, *, start_llm: bool = True) -> FastAPI:
+    """Build the API for `settings`; the embedded model starts in the background at startup."""
+    container = Container(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        container.ingest.reconcile()
+        if start_llm:
+            container.start_llm_in_background()
+        try:
+            yield
+        finally:
+            container.close()
+
+    app = FastAPI(title="Dossier", version=__version__, lifespan=lifespan,
+                  description="Answers for reports with verified citations.")
+    app.state.container = container
+    errors.install(app)
+    app.include_router(build_router(container))
+    return app

@@ -1,0 +1,64 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, Field
+
+from service.domain.models import Document, DocumentMeta, RetrievalFilter, Sentence
+
+
+class TextDocumentIn(DocumentMeta):
+    """Raw text with metadata. `key` names the report across versions (defaults to url, else content)."""
+
+    text: str = Field(description="Verbatim report text (UTF-8).")
+    key: str | None = Field(default=None, max_length=1024)
+
+
+class DocumentOut(BaseModel):
+    """A stored report without its text."""
+
+    id: str
+    title: str
+    source: str | None
+    url: str | None
+    published: dt.date | None
+    sentence_count: int
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, d: Document) -> DocumentOut:
+        return cls(id=d.id, title=d.title, source=d.source, url=d.url, published=d.published,
+                   sentence_count=d.sentence_count, created_at=d.created_at)
+
+
+class IngestOut(DocumentOut):
+    """Result of POST /documents."""
+
+    status: str = Field(description="created, replaced or unchanged")
+    replaced_id: str | None = None
+
+
+class DocumentDetail(DocumentOut):
+    """A stored report with its verbatim text and sentence offsets."""
+
+    text: str
+    sentences: list[Sentence]
+
+
+class AskIn(RetrievalFilter):
+    """A question with optional retrieval filters."""
+
+    question: str = Field(min_length=1, max_length=2000)
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """Every error response has this shape."""
+
+    error: ErrorBody

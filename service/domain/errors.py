@@ -1,0 +1,73 @@
+"""Domain errors. The API layer maps each kind to an HTTP status; nothing below `api/` knows HTTP."""
+
+from __future__ import annotations
+
+
+class DossierError(Exception):
+    """Base class of every error Dossier raises on purpose."""
+
+    code = "dossier_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(DossierError):
+    """The caller sent something Dossier cannot accept (empty text, bad filter, ...)."""
+
+    code = "invalid_input"
+
+
+class UnsupportedMediaType(InvalidInput):
+    """A file type Dossier cannot read, or bytes that are not text."""
+
+    code = "unsupported_media_type"
+
+
+class PayloadTooLarge(InvalidInput):
+    """A file or text above the configured size limit."""
+
+    code = "payload_too_large"
+
+
+class NotFound(DossierError):
+    """A document (or other resource) that does not exist."""
+
+    code = "not_found"
+
+
+class Conflict(DossierError):
+    """Stored state contradicts the configuration (e.g. another embedding model)."""
+
+    code = "conflict"
+
+
+class EmbeddingModelMismatch(Conflict):
+    """The collection was built with a different embedding model than the one configured."""
+
+    code = "embedding_model_mismatch"
+
+
+class ModelUnavailable(DossierError):
+    """The language or embedding model endpoint could not be reached after bounded retries."""
+
+    code = "model_unavailable"
+
+
+class ModelRequestRejected(DossierError):
+    """The model endpoint rejected the request with a non-retryable 4xx."""
+
+    code = "model_request_rejected"
+
+
+class ModelOutputInvalid(DossierError):
+    """The model's structured output failed validation even after a re-ask."""
+
+    code = "model_output_invalid"
+
+
+class ConfigurationError(DossierError):
+    """Settings, prompt files or installed model parts are wrong."""
+
+    code = "configuration_error"

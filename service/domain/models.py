@@ -1,0 +1,162 @@
+"""Domain models shared by services, adapters and the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, Field
+
+
+class DocumentMeta(BaseModel):
+    """Caller-supplied metadata of a report."""
+
+    title: str | None = None
+    source: str | None = None
+    url: str | None = None
+    published: dt.date | None = None
+
+
+class Sentence(BaseModel):
+    """A sentence of a document, as character offsets into its verbatim text."""
+
+    index: int
+    start: int
+    end: int
+
+
+class Document(BaseModel):
+    """A stored report: verbatim text plus metadata. `id` derives from the text."""
+
+    id: str
+    source_key: str
+    title: str
+    source: str | None = None
+    url: str | None = None
+    published: dt.date | None = None
+    text: str
+    sentence_count: int
+    created_at: dt.datetime
+
+
+class Passage(BaseModel):
+    """A retrievable unit: one sentence of a document, with its offsets."""
+
+    id: str
+    document_id: str
+    index: int
+    start: int
+    end: int
+    text: str
+    title: str
+    source: str | None = None
+    published: dt.date | None = None
+
+
+class ScoredPassage(BaseModel):
+    """A passage with its fused retrieval score and the ranks that produced it."""
+
+    passage: Passage
+    score: float
+    vector_rank: int | None = None
+    bm25_rank: int | None = None
+    similarity: float | None = None
+
+
+class RetrievalFilter(BaseModel):
+    """Restricts retrieval to some documents, a source, or a published-date range."""
+
+    document_ids: list[str] | None = None
+    source: str | None = None
+    published_from: dt.date | None = None
+    published_to: dt.date | None = None
+
+    def admits(self, passage: Passage) -> bool:
+        """True when the passage passes every set condition."""
+        if self.document_ids is not None and passage.document_id not in self.document_ids:
+            return False
+        if self.source is not None and passage.source != self.source:
+            return False
+        if self.published_from is not None and (
+            passage.published is None or passage.published < self.published_from
+        ):
+            return False
+        return not (
+            self.published_to is not None
+            and (passage.published is None or passage.published > self.published_to)
+        )
+
+
+class Usage(BaseModel):
+    """Token usage of one or more model calls."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+
+    def add(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            calls=self.calls + other.calls,
+        )
+
+
+class ChatResult(BaseModel):
+    """Raw content of one chat completion, after transport retries."""
+
+    content: str
+    model: str
+    usage: Usage
+    attempts: int = 1
+
+
+class RunMeta(BaseModel):
+    """What produced a result: prompt, model, settings, cost."""
+
+    prompt_id: str
+    prompt_version: int
+    model: str
+    settings_hash: str
+    usage: Usage = Field(default_factory=Usage)
+    attempts: int = 0
+    latency_s: float = 0.0
+
+
+class Citation(BaseModel):
+    """A verified pointer into a document: `quote == document.text[start:end]`."""
+
+    passage_number: int
+    passage_id: str
+    document_id: str
+    title: str
+    start: int
+    end: int
+    quote: str
+
+
+class AnswerSentence(BaseModel):
+    """One sentence of an answer with the citations that support it."""
+
+    text: str
+    citations: list[Citation]
+    citation_repaired: bool = False
+
+
+class RejectedSentence(BaseModel):
+    """A sentence the model wrote that verification dropped, and why."""
+
+    text: str
+    cited: list[int]
+    reason: str
+
+
+class Answer(BaseModel):
+    """The verified answer to a question, or an explicit abstention."""
+
+    question: str
+    answer: str
+    abstained: bool
+    sentences: list[AnswerSentence]
+    citations: list[Citation]
+    rejected: list[RejectedSentence] = Field(default_factory=list)
+    meta: RunMeta

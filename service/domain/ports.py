@@ -1,0 +1,136 @@
+"""Ports: the interfaces services depend on. Adapters implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from service.domain.models import ChatResult, Document, Passage, RetrievalFilter
+
+
+class ChatModel(Protocol):
+    """An OpenAI-compatible chat endpoint with transport-level retries."""
+
+    @property
+    def model_name(self) -> str:
+        """The model identifier sent with each request."""
+        ...
+
+    def chat(
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        json_schema: dict[str, Any] | None = None,
+        schema_name: str = "output",
+        max_tokens: int = 512,
+    ) -> ChatResult:
+        """Return the completion's text. Raises ModelUnavailable / ModelRequestRejected."""
+        ...
+
+
+class Embedder(Protocol):
+    """Turns texts into vectors. `name` is stored with the collection."""
+
+    @property
+    def name(self) -> str:
+        """A stable identifier of the embedding model."""
+        ...
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed passages for storage."""
+        ...
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed a question for search."""
+        ...
+
+
+class PassageIndex(Protocol):
+    """Vector store of passages (one per sentence)."""
+
+    def upsert(self, passages: Sequence[Passage], embeddings: Sequence[Sequence[float]]) -> None:
+        """Insert or replace passages with their embeddings."""
+        ...
+
+    def delete_document(self, document_id: str) -> None:
+        """Remove every passage of a document."""
+        ...
+
+    def search(
+        self, vector: Sequence[float], k: int, flt: RetrievalFilter | None
+    ) -> list[tuple[Passage, float]]:
+        """Nearest passages with a similarity in [0, 1] (higher is closer)."""
+        ...
+
+    def all_passages(self) -> list[Passage]:
+        """Every stored passage (for the lexical index)."""
+        ...
+
+    def count(self) -> int:
+        """Number of stored passages."""
+        ...
+
+
+class DocumentRepository(Protocol):
+    """Stores documents' verbatim text and metadata, and a corpus version counter."""
+
+    def get(self, document_id: str) -> Document | None:
+        """The document, or None."""
+        ...
+
+    def get_by_source_key(self, source_key: str) -> Document | None:
+        """The current document for a source (path, URL or caller key), or None."""
+        ...
+
+    def list(self) -> list[Document]:
+        """All documents, newest first."""
+        ...
+
+    def ids(self) -> set[str]:
+        """Ids of all stored documents."""
+        ...
+
+    def save(self, document: Document, replaces: str | None) -> None:
+        """Store a document, atomically removing the one it replaces."""
+        ...
+
+    def delete(self, document_id: str) -> bool:
+        """Delete a document; False when it did not exist."""
+        ...
+
+    def corpus_version(self) -> int:
+        """A counter bumped on every write, so caches in any replica can tell they are stale."""
+        ...
+
+
+class PromptTemplate(BaseModel):
+    """A validated prompt file: `prompts/<task>/v<N>.yaml`."""
+
+    id: str
+    version: int
+    description: str = ""
+    system: str
+    user: str
+    max_tokens: int = 512
+    output_schema: dict[str, Any] | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.id}/v{self.version}"
+
+    def render(self, **values: str) -> list[dict[str, str]]:
+        """Fill the user template; unknown placeholders are a configuration error upstream."""
+        return [
+            {"role": "system", "content": self.system.strip()},
+            {"role": "user", "content": self.user.format(**values).strip()},
+        ]
+
+
+class PromptStore(Protocol):
+    """Loads versioned prompt files."""
+
+    def get(self, task: str, version: int | None = None) -> PromptTemplate:
+        """The given version, or the highest one."""
+        ...

@@ -1,0 +1,1 @@
+"""Services: ingest, retrieval, answering. They depend on ports, never on SDKs."""

@@ -1,0 +1,171 @@
+"""Ingestion: validate, segment into sentences, embed, store; idempotent and never half-written."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from service.domain.errors import DossierError, InvalidInput, PayloadTooLarge
+from service.domain.models import Document, DocumentMeta, Passage
+from service.domain.ports import DocumentRepository, Embedder, PassageIndex
+from service.services.segment import segment
+
+log = logging.getLogger(__name__)
+
+Loader = Callable[[str, bytes, int], str]
+IngestStatus = Literal["created", "replaced", "unchanged"]
+
+
+def document_id(text: str) -> str:
+    """Content-derived id: the same text always gets the same id."""
+    return "doc_" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+
+def passage_id(doc_id: str, index: int) -> str:
+    return f"{doc_id}:{index:05d}"
+
+
+@dataclass
+class IngestResult:
+    """What one ingestion did."""
+
+    document: Document
+    status: IngestStatus
+    replaced_id: str | None = None
+
+
+@dataclass
+class IngestFailure:
+    """A file of a batch that could not be ingested, and why."""
+
+    path: str
+    error: str
+
+
+class IngestService:
+    """Stores reports verbatim with sentence offsets, embeddings and metadata.
+
+    Document ids derive from content, passage ids from document id and sentence number, so
+    re-ingesting unchanged text is a no-op. A changed text under the same source key replaces the old
+    document and its passages. Passages are written before the document row; a crash in between
+    leaves orphans that retrieval ignores and `reconcile()` removes.
+    """
+
+    def __init__(self, repo: DocumentRepository, index: PassageIndex, embedder: Embedder,
+                 loader: Loader, max_bytes: int) -> None:
+        self._repo = repo
+        self._index = index
+        self._embedder = embedder
+        self._loader = loader
+        self._max_bytes = max_bytes
+
+    def ingest_text(self, text: str, meta: DocumentMeta, source_key: str | None = None) -> IngestResult:
+        """Ingest raw text. `source_key` names the report across versions (path, URL, caller key)."""
+        if len(text.encode("utf-8")) > self._max_bytes:
+            raise PayloadTooLarge(f"text is {len(text.encode('utf-8'))} bytes; the limit is {self._max_bytes}")
+        if not text.strip():
+            raise InvalidInput("text is empty or whitespace only")
+        doc_id = document_id(text)
+        existing = self._repo.get(doc_id)
+        if existing is not None:
+            return IngestResult(existing, "unchanged")
+        sentences = segment(text)
+        if not sentences:
+            raise InvalidInput("text contains no sentences")
+        key = source_key or meta.url or f"text:{doc_id}"
+        previous = self._repo.get_by_source_key(key)
+        title = (meta.title or text[sentences[0].start : sentences[0].end])[:300]
+        doc = Document(
+            id=doc_id, source_key=key, title=title, source=meta.source, url=meta.url,
+            published=meta.published, text=text, sentence_count=len(sentences),
+            created_at=dt.datetime.now(dt.UTC),
+        )  # fmt: skip
+        passages = [
+            Passage(id=passage_id(doc_id, s.index), document_id=doc_id, index=s.index, start=s.start,
+                    end=s.end, text=text[s.start : s.end], title=title, source=meta.source,
+                    published=meta.published)
+            for s in sentences
+        ]  # fmt: skip
+        vectors = self._embedder.embed_documents([p.text for p in passages])
+        self._index.upsert(passages, vectors)
+        try:
+            self._repo.save(doc, replaces=previous.id if previous else None)
+        except Exception:
+            self._index.delete_document(doc_id)
+            raise
+        if previous is not None:
+            self._index.delete_document(previous.id)
+            log.info("replaced %s with %s (%s)", previous.id, doc_id, key)
+            return IngestResult(doc, "replaced", previous.id)
+        return IngestResult(doc, "created")
+
+    def ingest_bytes(self, filename: str, data: bytes, meta: DocumentMeta,
+                     source_key: str | None = None) -> IngestResult:
+        """Ingest an uploaded file (.txt, .md, .html, .pdf)."""
+        text = self._loader(filename, data, self._max_bytes)
+        if not meta.title:
+            meta = meta.model_copy(update={"title": Path(filename).stem.replace("_", " ")})
+        return self.ingest_text(text, meta, source_key or f"file:{filename}")
+
+    def ingest_paths(
+        self,
+        paths: Iterable[Path],
+        meta: DocumentMeta | None = None,
+        on_progress: Callable[[Path, IngestResult | IngestFailure], None] | None = None,
+    ) -> tuple[list[IngestResult], list[IngestFailure]]:
+        """Ingest files; a failing file is reported and the batch goes on. Re-running resumes."""
+        results: list[IngestResult] = []
+        failures: list[IngestFailure] = []
+        for path in paths:
+            outcome: IngestResult | IngestFailure
+            try:
+                file_meta = (meta or DocumentMeta()).model_copy()
+                file_meta = _front_matter(path, file_meta)
+                outcome = self.ingest_bytes(path.name, path.read_bytes(), file_meta,
+                                            source_key=f"file:{path.resolve()}")
+                results.append(outcome)
+            except (DossierError, OSError) as exc:
+                outcome = IngestFailure(str(path), getattr(exc, "message", str(exc)))
+                failures.append(outcome)
+            if on_progress:
+                on_progress(path, outcome)
+        return results, failures
+
+    def delete(self, doc_id: str) -> bool:
+        """Delete a document and its passages; it is never retrieved again."""
+        existed = self._repo.delete(doc_id)
+        self._index.delete_document(doc_id)
+        return existed
+
+    def reconcile(self) -> int:
+        """Remove passages whose document row is missing (left by a crash mid-ingest)."""
+        live = self._repo.ids()
+        orphans = {p.document_id for p in self._index.all_passages()} - live
+        for doc_id in orphans:
+            self._index.delete_document(doc_id)
+        return len(orphans)
+
+
+def _front_matter(path: Path, meta: DocumentMeta) -> DocumentMeta:
+    """Merge a sidecar `<name>.meta.json` (title, source, url, published) when present."""
+    sidecar = path.with_suffix(".meta.json")
+    if sidecar.exists():
+        extra = DocumentMeta.model_validate_json(sidecar.read_text(encoding="utf-8"))
+        return meta.model_copy(update=extra.model_dump(exclude_none=True))
+    return meta
+
+
+def expand_paths(paths: Iterable[Path], suffixes: tuple[str, ...]) -> list[Path]:
+    """Files named directly, plus supported files under named folders (sorted, recursive)."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in suffixes))
+        else:
+            out.append(p)
+    return out

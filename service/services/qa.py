@@ -1,0 +1,165 @@
+"""Question answering with numbered passages, citation by number, and post-hoc verification."""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import BaseModel, Field
+
+from service.domain.errors import InvalidInput
+from service.domain.models import (
+    Answer,
+    AnswerSentence,
+    Citation,
+    RejectedSentence,
+    RetrievalFilter,
+    RunMeta,
+    ScoredPassage,
+)
+from service.domain.ports import ChatModel, DocumentRepository, PromptStore
+from service.services.retrieval import HybridRetriever
+from service.services.structured import ask_structured
+from service.services.verify import check_support, is_abstention
+
+ABSTENTION = "The sources do not say."
+
+
+class _ModelSentence(BaseModel):
+    text: str = Field(max_length=600)
+    passages: list[int] = Field(default_factory=list, max_length=8)
+
+
+class QAOutput(BaseModel):
+    """What the model must return for a question (the JSON schema sent with the request)."""
+
+    answerable: bool
+    sentences: list[_ModelSentence] = Field(default_factory=list, max_length=6)
+
+
+def render_passages(passages: list[ScoredPassage]) -> str:
+    """Group numbered passages by report, in reading order within a report."""
+    numbered = list(enumerate(passages, start=1))
+    order: list[str] = []
+    for _, sp in numbered:
+        if sp.passage.document_id not in order:
+            order.append(sp.passage.document_id)
+    lines: list[str] = []
+    for doc_id in order:
+        group = sorted((n, sp) for n, sp in numbered if sp.passage.document_id == doc_id)
+        head = group[0][1].passage
+        extra = ", ".join(x for x in (head.source, head.published.isoformat() if head.published else None)
+                          if x)
+        lines.append(f'Report "{head.title}"' + (f" ({extra})" if extra else "") + ":")
+        lines.extend(f"[{n}] {sp.passage.text}" for n, sp in sorted(group, key=lambda t: t[1].passage.index))
+    return "\n".join(lines)
+
+
+class QAService:
+    """Answers questions with verified citations, or abstains.
+
+    Retrieval gives sentence passages; the prompt numbers them; the model answers in JSON citing
+    numbers. Each answer sentence is kept only if it cites retrieved passages that support its names,
+    numbers and content (see `verify.check_support`). With nothing supported left, the answer is an
+    explicit abstention. Every citation's quote is `document.text[start:end]`.
+    """
+
+    def __init__(self, retriever: HybridRetriever, repo: DocumentRepository, chat: ChatModel,
+                 prompts: PromptStore, *, settings_hash: str, passages: int, min_similarity: float,
+                 max_question_chars: int, prompt_version: int | None = None) -> None:
+        self._retriever = retriever
+        self._repo = repo
+        self._chat = chat
+        self._prompts = prompts
+        self._settings_hash = settings_hash
+        self._k = passages
+        self._min_similarity = min_similarity
+        self._max_chars = max_question_chars
+        self._prompt_version = prompt_version
+        self.verify = True  # evals switch this off to prove the gate catches unverified citations
+
+    def ask(self, question: str, flt: RetrievalFilter | None = None) -> Answer:
+        """Answer `question` from the stored reports (optionally filtered)."""
+        question = question.strip()
+        if not question:
+            raise InvalidInput("question is empty")
+        if len(question) > self._max_chars:
+            raise InvalidInput(f"question is {len(question)} characters; the limit is {self._max_chars}")
+        t0 = time.monotonic()
+        prompt = self._prompts.get("qa", self._prompt_version)
+        meta = RunMeta(prompt_id=prompt.id, prompt_version=prompt.version, model=self._chat.model_name,
+                       settings_hash=self._settings_hash)
+        hits = self._retriever.retrieve(question, self._k, flt)
+        best = max((h.similarity or 0.0 for h in hits), default=0.0)
+        if not hits or best < self._min_similarity:
+            meta.latency_s = round(time.monotonic() - t0, 3)
+            return self._abstain(question, meta, [])
+        messages = prompt.render(passages=render_passages(hits), question=question)
+        out = ask_structured(self._chat, messages, QAOutput, max_tokens=prompt.max_tokens, schema_name="qa_answer")
+        meta.usage, meta.attempts, meta.model = out.usage, out.attempts, out.model
+        kept, rejected = self._verify(out.value, hits)
+        meta.latency_s = round(time.monotonic() - t0, 3)
+        if not kept:
+            return self._abstain(question, meta, rejected)
+        citations: dict[str, Citation] = {}
+        for s in kept:
+            for c in s.citations:
+                citations.setdefault(c.passage_id, c)
+        return Answer(question=question, answer=" ".join(s.text for s in kept), abstained=False,
+                      sentences=kept, citations=list(citations.values()), rejected=rejected, meta=meta)
+
+    def _abstain(self, question: str, meta: RunMeta, rejected: list[RejectedSentence]) -> Answer:
+        return Answer(question=question, answer=ABSTENTION, abstained=True, sentences=[], citations=[],
+                      rejected=rejected, meta=meta)
+
+    def _citation(self, number: int, sp: ScoredPassage) -> Citation:
+        p = sp.passage
+        doc = self._repo.get(p.document_id)
+        quote = doc.text[p.start : p.end] if doc else p.text
+        return Citation(passage_number=number, passage_id=p.id, document_id=p.document_id, title=p.title,
+                        start=p.start, end=p.end, quote=quote)
+
+    @staticmethod
+    def _minimal(text: str, cited: list[int], hits: list[ScoredPassage]) -> list[int]:
+        """Drop cited passages the sentence does not need (keeps citation precision honest)."""
+        keep = list(cited)
+        for n in cited:
+            rest = [m for m in keep if m != n]
+            if rest and check_support(text, [hits[m - 1].passage.text for m in rest]).supported:
+                keep = rest
+        return keep
+
+    def _verify(self, out: QAOutput, hits: list[ScoredPassage]
+                ) -> tuple[list[AnswerSentence], list[RejectedSentence]]:
+        kept: list[AnswerSentence] = []
+        rejected: list[RejectedSentence] = []
+        if not out.answerable:
+            return kept, rejected
+        for s in out.sentences:
+            text = s.text.strip()
+            if not text or is_abstention(text):
+                continue
+            valid = sorted({n for n in s.passages if 1 <= n <= len(hits)})
+            if not self.verify:
+                kept.append(AnswerSentence(text=text, citations=[self._citation(n, hits[n - 1]) for n in valid]))
+                continue
+            if not valid:
+                rejected.append(RejectedSentence(text=text, cited=s.passages,
+                                                 reason="cites no retrieved passage"))
+                continue
+            check = check_support(text, [hits[n - 1].passage.text for n in valid])
+            repaired = False
+            if not check.supported:
+                # Small models often cite a neighbour of the right passage: accept a single retrieved
+                # passage that supports the sentence on its own, and flag the repair.
+                alt = next((n for n in range(1, len(hits) + 1)
+                            if check_support(text, [hits[n - 1].passage.text]).supported), None)
+                if alt is None:
+                    rejected.append(RejectedSentence(text=text, cited=valid, reason=check.reason))
+                    continue
+                valid, repaired = [alt], True
+            else:
+                valid = self._minimal(text, valid, hits)
+            kept.append(AnswerSentence(text=text, citations=[self._citation(n, hits[n - 1]) for n in valid],
+                                       citation_repaired=repaired))
+        return kept, rejected
+

@@ -1,0 +1,60 @@
+"""Sentence segmentation with character offsets into the verbatim text."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import pysbd
+
+from service.domain.models import Sentence
+
+_BLOCK = re.compile(r"[^\n]+(?:\n(?!\s*\n)[^\n]+)*")  # paragraphs / lines separated by blank lines
+_LINE = re.compile(r"[^\n]+")
+
+
+@lru_cache(maxsize=1)
+def _segmenter() -> pysbd.Segmenter:
+    return pysbd.Segmenter(language="en", clean=False, char_span=False)
+
+
+def _spans_in(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Split text[start:end] into sentences; locate each one so offsets are exact."""
+    chunk = text[start:end]
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for piece in _segmenter().segment(chunk):
+        stripped = piece.strip()
+        if not stripped:
+            continue
+        at = chunk.find(stripped, cursor)
+        if at < 0:  # segmenter altered the text; fall back to the rest of the chunk
+            rest = chunk[cursor:]
+            lead = len(rest) - len(rest.lstrip())
+            at, stripped = cursor + lead, rest.strip()
+            if stripped:
+                spans.append((start + at, start + at + len(stripped)))
+            break
+        spans.append((start + at, start + at + len(stripped)))
+        cursor = at + len(stripped)
+    return spans
+
+
+def segment(text: str) -> list[Sentence]:
+    """Sentences of `text` as offsets; `text[s.start:s.end]` is the sentence, stripped of spaces.
+
+    Blocks are split at newlines first (headlines and bylines carry no full stop), then each line is
+    split into sentences by pysbd.
+    """
+    out: list[Sentence] = []
+    for line in _LINE.finditer(text):
+        if not line.group().strip():
+            continue
+        first = True
+        for s, e in _spans_in(text, line.start(), line.end()):
+            if not first and len(text[s:e].split()) < 2:  # "Ltd." after "Co." is no sentence
+                out[-1] = Sentence(index=out[-1].index, start=out[-1].start, end=e)
+                continue
+            out.append(Sentence(index=len(out), start=s, end=e))
+            first = False
+    return out

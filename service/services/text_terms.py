@@ -1,0 +1,51 @@
+"""Tokenising shared by lexical retrieval and citation verification."""
+
+from __future__ import annotations
+
+import re
+
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had has
+    have having he her here hers him his how i if in into is it its itself just may me might more most
+    my no nor not now of off on once only or other our out over own said says same she should so some
+    such than that the their them then there these they this those through to too under until up very
+    was we were what when where which while who whom why will with would you your according report
+    reports reported say stated told according yet per""".split()
+)
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\-\.]*[A-Za-z0-9]|[A-Za-z0-9]")
+
+
+def normalise(text: str) -> str:
+    """Fold typographic quotes and dashes so that source text and model text compare."""
+    return (
+        text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+        .replace("\u2013", "-").replace("\u2014", "-")
+    )  # fmt: skip
+
+
+def words(text: str) -> list[str]:
+    """Word tokens with possessives and trailing dots removed (case kept)."""
+    out = []
+    for w in _WORD.findall(normalise(text)):
+        w = w.rstrip(".")
+        if w.lower().endswith("'s"):
+            w = w[:-2]
+        if w:
+            out.append(w)
+    return out
+
+
+def stem(word: str) -> str:
+    """A deliberately crude stem: lower case, first six letters of words longer than six."""
+    w = word.lower()
+    for suffix in ("ies", "es", "s", "ed", "ing"):
+        if len(w) > 4 and w.endswith(suffix):
+            w = w[: -len(suffix)]
+            break
+    return w[:6]
+
+
+def content_terms(text: str) -> list[str]:
+    """Stemmed non-stopword terms, for BM25 and overlap checks."""
+    return [stem(w) for w in words(text) if w.lower() not in STOPWORDS and len(w) > 1]

@@ -1,0 +1,79 @@
+"""Citation verification: a sentence stands only if the passages it cites support its content."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from service.services.text_terms import STOPWORDS, content_terms, normalise, words
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NUMBER_WORDS = {
+    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+    "eight": "8", "nine": "9", "ten": "10", "twelve": "12", "twenty": "20", "hundred": "100",
+}  # fmt: skip
+_CAP_STOP = STOPWORDS | {"however", "meanwhile", "yes", "no"}
+
+
+@dataclass(frozen=True)
+class SupportCheck:
+    """Outcome of checking one sentence against its cited passages."""
+
+    supported: bool
+    reason: str
+    overlap: float
+
+
+def _numbers(text: str) -> set[str]:
+    found = {n.replace(",", "") for n in _NUMBER.findall(text)}
+    found |= {_NUMBER_WORDS[w.lower()] for w in words(text) if w.lower() in _NUMBER_WORDS}
+    return found
+
+
+def _names(text: str) -> set[str]:
+    """Capitalised words (names, places, organisations), minus sentence-initial function words."""
+    out = set()
+    for w in words(text):
+        if w[0].isupper() and w.lower() not in _CAP_STOP and not w.isdigit():
+            out.add(w.lower())
+    return out
+
+
+def check_support(sentence: str, evidence: list[str], min_overlap: float = 0.5) -> SupportCheck:
+    """Names and numbers in `sentence` must all occur in `evidence`; content terms must overlap.
+
+    Numbers compare digit strings (number words up to "hundred" are read as digits). Names compare
+    case-insensitively after folding quotes and possessives. Content overlap is the share of the
+    sentence's stemmed non-stopword terms found among the evidence's terms.
+    """
+    if not evidence:
+        return SupportCheck(False, "cites no retrieved passage", 0.0)
+    joined = normalise(" ".join(evidence))
+    ev_numbers = _numbers(joined)
+    missing_numbers = sorted(_numbers(sentence) - ev_numbers)
+    if missing_numbers:
+        return SupportCheck(False, f"numbers not in cited passages: {', '.join(missing_numbers)}", 0.0)
+    ev_words = {w.lower() for w in words(joined)}
+    ev_terms = set(content_terms(joined))
+    missing_names = sorted(n for n in _names(sentence) if n not in ev_words and n[:6] not in ev_terms)
+    if missing_names:
+        return SupportCheck(False, f"names not in cited passages: {', '.join(missing_names)}", 0.0)
+    terms = content_terms(sentence)
+    if not terms:
+        return SupportCheck(False, "sentence has no content to verify", 0.0)
+    overlap = sum(1 for t in terms if t in ev_terms) / len(terms)
+    if overlap < min_overlap:
+        return SupportCheck(False, f"only {overlap:.0%} of its terms appear in cited passages", overlap)
+    return SupportCheck(True, "supported", overlap)
+
+
+_ABSTAIN = re.compile(
+    r"\b(do(es)? not (say|mention|state|specify|provide|contain)|not (mentioned|stated|specified|provided)"
+    r"|no information|cannot be determined|unknown from the|not enough information)\b",
+    re.IGNORECASE,
+)
+
+
+def is_abstention(sentence: str) -> bool:
+    """True for sentences that only say the sources lack the answer."""
+    return bool(_ABSTAIN.search(sentence))
