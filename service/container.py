@@ -43,8 +43,12 @@ class Container:
     def embedder(self) -> LocalSentenceEmbedder | OpenAIEmbedder:
         s = self.settings
         if s.embedding_backend == "openai":
-            return OpenAIEmbedder(base_url=s.embedding_base_url, api_key=s.embedding_api_key.get_secret_value(),
-                                  model=s.embedding_model, timeout_s=s.llm_timeout_s)
+            return OpenAIEmbedder(
+                base_url=s.embedding_base_url,
+                api_key=s.embedding_api_key.get_secret_value(),
+                model=s.embedding_model,
+                timeout_s=s.llm_timeout_s,
+            )
         return LocalSentenceEmbedder(name=s.embedding_model)
 
     @cached_property
@@ -61,7 +65,7 @@ class Container:
     def assemble_local_model(self, progress: Callable[[int, int], None] | None = None) -> str:
         """Assemble the configured local GGUF into the data dir (no-op when already verified)."""
         spec = LOCAL_MODELS[self.settings.local_model]
-        return str(assemble_model(spec, self.settings.data_dir / "models", progress))
+        return str(assemble_model(spec, self.settings.resolved_models_dir, progress))
 
     def llm_base_url(self) -> str:
         """Configured base URL, or the embedded server's (assembled and started on first use)."""
@@ -72,8 +76,11 @@ class Container:
             if self._server is None:
                 path = self.assemble_local_model()
                 self._server = LocalLlamaServer(
-                    model_path=Path(path), alias=s.chat_model_name, n_ctx=s.local_ctx,
-                    n_threads=s.local_threads, log_path=s.data_dir / "logs" / "llama-server.log",
+                    model_path=Path(path),
+                    alias=s.chat_model_name,
+                    n_ctx=s.local_ctx,
+                    n_threads=s.local_threads,
+                    log_path=s.data_dir / "logs" / "llama-server.log",
                     startup_timeout_s=s.local_startup_timeout_s,
                 )
             return self._server.start()
@@ -120,9 +127,16 @@ class Container:
     @cached_property
     def qa(self) -> QAService:
         s = self.settings
-        return QAService(self.retriever, self.repo, self.chat, self.prompts, settings_hash=s.settings_hash(),
-                         passages=s.qa_passages, min_similarity=s.min_similarity,
-                         max_question_chars=s.max_question_chars)
+        return QAService(
+            self.retriever,
+            self.repo,
+            self.chat,
+            self.prompts,
+            settings_hash=s.settings_hash(),
+            passages=s.qa_passages,
+            min_similarity=s.min_similarity,
+            max_question_chars=s.max_question_chars,
+        )
 
     def close(self) -> None:
         if self._server is not None:

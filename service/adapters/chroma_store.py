@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import chromadb
+from chromadb.api import ClientAPI
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
@@ -16,7 +17,7 @@ from service.domain.errors import EmbeddingModelMismatch
 from service.domain.models import Passage, RetrievalFilter
 
 
-def make_client(path: Path, url: str | None) -> chromadb.ClientAPI:
+def make_client(path: Path, url: str | None) -> ClientAPI:
     """HttpClient when a server URL is set (the scale-out path), else an embedded PersistentClient."""
     if url:
         u = urlparse(url)
@@ -86,8 +87,7 @@ class ChromaPassageIndex:
     another model raises EmbeddingModelMismatch instead of mixing vector spaces.
     """
 
-    def __init__(self, client: chromadb.ClientAPI, collection: str, embedder: Embeddings,
-                 embedder_name: str) -> None:
+    def __init__(self, client: ClientAPI, collection: str, embedder: Embeddings, embedder_name: str) -> None:
         self._client = client
         existing = {c.name for c in client.list_collections()}
         if collection in existing:
@@ -114,11 +114,11 @@ class ChromaPassageIndex:
             ids=[p.id for p in passages],
             documents=[p.text for p in passages],
             metadatas=[_metadata(p) for p in passages],
-            embeddings=[list(e) for e in embeddings],
+            embeddings=[list(e) for e in embeddings],  # type: ignore[arg-type]
         )
 
     def delete_document(self, document_id: str) -> None:
-        self._collection.delete(where={"document_id": {"$eq": document_id}})
+        self._collection.delete(where={"document_id": document_id})
 
     def search(
         self, vector: Sequence[float], k: int, flt: RetrievalFilter | None

@@ -100,7 +100,7 @@ def assemble_model(spec: LocalModelSpec, models_dir: Path, progress: Progress | 
     with tmp.open("wb") as out:
         for part in parts:
             with part.open("rb") as fh:
-                for block in iter(lambda fh=fh: fh.read(1 << 22), b""):
+                while block := fh.read(1 << 22):
                     out.write(block)
                     h.update(block)
                     done += len(block)

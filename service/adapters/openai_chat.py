@@ -106,9 +106,7 @@ class OpenAIChatModel:
     def _get_client(self) -> OpenAI:
         if self._client is None:
             url = self._base_url() if callable(self._base_url) else self._base_url
-            self._client = OpenAI(
-                base_url=url, api_key=self._api_key, timeout=self._timeout_s, max_retries=0
-            )
+            self._client = OpenAI(base_url=url, api_key=self._api_key, timeout=self._timeout_s, max_retries=0)
         return self._client
 
     def _response_format(self, schema: dict[str, Any], name: str) -> dict[str, Any]:
@@ -157,8 +155,9 @@ class OpenAIChatModel:
                 raise ModelUnavailable(
                     f"model endpoint failed after {attempts} attempts: HTTP {exc.status_code}"
                 ) from exc
-            raise ModelRequestRejected(f"model endpoint rejected the request: HTTP {exc.status_code}: "
-                                       f"{exc.message}") from exc
+            raise ModelRequestRejected(
+                f"model endpoint rejected the request: HTTP {exc.status_code}: {exc.message}"
+            ) from exc
         except openai.APIConnectionError as exc:
             raise ModelUnavailable(f"model endpoint unreachable after {attempts} attempts: {exc}") from exc
         except openai.APIResponseValidationError as exc:
@@ -178,5 +177,6 @@ class OpenAIChatModel:
             "model call: model=%s prompt_tokens=%d completion_tokens=%d attempts=%d",
             self._model, usage.prompt_tokens, usage.completion_tokens, attempts,
         )  # fmt: skip
-        return ChatResult(content=content, model=completion.model or self._model, usage=usage,
-                          attempts=attempts)
+        return ChatResult(
+            content=content, model=completion.model or self._model, usage=usage, attempts=attempts
+        )

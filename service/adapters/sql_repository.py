@@ -91,7 +91,9 @@ class SqlDocumentRepository:
             return set(s.scalars(select(DocumentRow.id)))
 
     def _bump(self, s: Session) -> None:
-        s.execute(update(CorpusVersion).where(CorpusVersion.id == 1).values(version=CorpusVersion.version + 1))
+        s.execute(
+            update(CorpusVersion).where(CorpusVersion.id == 1).values(version=CorpusVersion.version + 1)
+        )
 
     def save(self, document: Document, replaces: str | None) -> None:
         with Session(self._engine) as s, s.begin():
@@ -102,7 +104,7 @@ class SqlDocumentRepository:
 
     def delete(self, document_id: str) -> bool:
         with Session(self._engine) as s, s.begin():
-            gone = s.execute(delete(DocumentRow).where(DocumentRow.id == document_id)).rowcount
+            gone = s.execute(delete(DocumentRow).where(DocumentRow.id == document_id)).rowcount  # type: ignore[attr-defined]
             if gone:
                 self._bump(s)
             return bool(gone)

@@ -28,8 +28,12 @@ def create_app(settings: Settings, *, start_llm: bool = True) -> FastAPI:
         finally:
             container.close()
 
-    app = FastAPI(title="Dossier", version=__version__, lifespan=lifespan,
-                  description="Answers for reports with verified citations.")
+    app = FastAPI(
+        title="Dossier",
+        version=__version__,
+        lifespan=lifespan,
+        description="Answers for reports with verified citations.",
+    )
     app.state.container = container
     errors.install(app)
     app.include_router(build_router(container))

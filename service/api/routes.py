@@ -6,11 +6,10 @@ import datetime as dt
 import json
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from service.api.errors import error_response
@@ -57,10 +56,12 @@ def _meta_from_form(form: dict[str, Any]) -> DocumentMeta:
 
 
 def _ingest_response(result: IngestResult) -> JSONResponse:
-    body = IngestOut(**DocumentOut.of(result.document).model_dump(), status=result.status,
-                     replaced_id=result.replaced_id)
-    return JSONResponse(status_code=200 if result.status == "unchanged" else 201,
-                        content=body.model_dump(mode="json"))
+    body = IngestOut(
+        **DocumentOut.of(result.document).model_dump(), status=result.status, replaced_id=result.replaced_id
+    )
+    return JSONResponse(
+        status_code=200 if result.status == "unchanged" else 201, content=body.model_dump(mode="json")
+    )
 
 
 def build_router(container: Container) -> APIRouter:
@@ -68,8 +69,13 @@ def build_router(container: Container) -> APIRouter:
     router = APIRouter()
     max_bytes = container.settings.max_upload_bytes
 
-    @router.post("/documents", status_code=201, response_model=IngestOut, openapi_extra=_UPLOAD_DOC,
-                 responses={200: {"description": "unchanged (same content already stored)"}})
+    @router.post(
+        "/documents",
+        status_code=201,
+        response_model=IngestOut,
+        openapi_extra=_UPLOAD_DOC,
+        responses={200: {"description": "unchanged (same content already stored)"}},
+    )
     async def create_document(request: Request) -> JSONResponse:
         """Ingest a report: JSON `{text, title, ...}` or a multipart file upload."""
         ctype = request.headers.get("content-type", "")
@@ -83,12 +89,18 @@ def build_router(container: Container) -> APIRouter:
                 raise InvalidInput("multipart upload needs a `file` field")
             data = await upload.read(max_bytes + 1)
             fields = {k: v for k, v in form.items() if isinstance(v, str)}
-            result = await _run(container.ingest.ingest_bytes, upload.filename or "upload.txt", data,
-                                _meta_from_form(fields), fields.get("key") or None)
+            result = await _run(
+                container.ingest.ingest_bytes,
+                upload.filename or "upload.txt",
+                data,
+                _meta_from_form(fields),
+                fields.get("key") or None,
+            )
             return _ingest_response(result)
         if not ctype.startswith("application/json"):
-            raise UnsupportedMediaType(f"content type {ctype or '(none)'!r}; send application/json or "
-                                       "multipart/form-data")
+            raise UnsupportedMediaType(
+                f"content type {ctype or '(none)'!r}; send application/json or multipart/form-data"
+            )
         raw = await request.body()
         try:
             body = TextDocumentIn.model_validate_json(raw)

@@ -29,8 +29,15 @@ class DocumentOut(BaseModel):
 
     @classmethod
     def of(cls, d: Document) -> DocumentOut:
-        return cls(id=d.id, title=d.title, source=d.source, url=d.url, published=d.published,
-                   sentence_count=d.sentence_count, created_at=d.created_at)
+        return cls(
+            id=d.id,
+            title=d.title,
+            source=d.source,
+            url=d.url,
+            published=d.published,
+            sentence_count=d.sentence_count,
+            created_at=d.created_at,
+        )
 
 
 class IngestOut(DocumentOut):

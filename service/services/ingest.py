@@ -56,8 +56,14 @@ class IngestService:
     leaves orphans that retrieval ignores and `reconcile()` removes.
     """
 
-    def __init__(self, repo: DocumentRepository, index: PassageIndex, embedder: Embedder,
-                 loader: Loader, max_bytes: int) -> None:
+    def __init__(
+        self,
+        repo: DocumentRepository,
+        index: PassageIndex,
+        embedder: Embedder,
+        loader: Loader,
+        max_bytes: int,
+    ) -> None:
         self._repo = repo
         self._index = index
         self._embedder = embedder
@@ -67,7 +73,9 @@ class IngestService:
     def ingest_text(self, text: str, meta: DocumentMeta, source_key: str | None = None) -> IngestResult:
         """Ingest raw text. `source_key` names the report across versions (path, URL, caller key)."""
         if len(text.encode("utf-8")) > self._max_bytes:
-            raise PayloadTooLarge(f"text is {len(text.encode('utf-8'))} bytes; the limit is {self._max_bytes}")
+            raise PayloadTooLarge(
+                f"text is {len(text.encode('utf-8'))} bytes; the limit is {self._max_bytes}"
+            )
         if not text.strip():
             raise InvalidInput("text is empty or whitespace only")
         doc_id = document_id(text)
@@ -104,8 +112,9 @@ class IngestService:
             return IngestResult(doc, "replaced", previous.id)
         return IngestResult(doc, "created")
 
-    def ingest_bytes(self, filename: str, data: bytes, meta: DocumentMeta,
-                     source_key: str | None = None) -> IngestResult:
+    def ingest_bytes(
+        self, filename: str, data: bytes, meta: DocumentMeta, source_key: str | None = None
+    ) -> IngestResult:
         """Ingest an uploaded file (.txt, .md, .html, .pdf)."""
         text = self._loader(filename, data, self._max_bytes)
         if not meta.title:
@@ -126,8 +135,9 @@ class IngestService:
             try:
                 file_meta = (meta or DocumentMeta()).model_copy()
                 file_meta = _front_matter(path, file_meta)
-                outcome = self.ingest_bytes(path.name, path.read_bytes(), file_meta,
-                                            source_key=f"file:{path.resolve()}")
+                outcome = self.ingest_bytes(
+                    path.name, path.read_bytes(), file_meta, source_key=f"file:{path.resolve()}"
+                )
                 results.append(outcome)
             except (DossierError, OSError) as exc:
                 outcome = IngestFailure(str(path), getattr(exc, "message", str(exc)))

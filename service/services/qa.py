@@ -19,7 +19,7 @@ from service.domain.models import (
 from service.domain.ports import ChatModel, DocumentRepository, PromptStore
 from service.services.retrieval import HybridRetriever
 from service.services.structured import ask_structured
-from service.services.verify import check_support, is_abstention
+from service.services.verify import answers_type, check_support, expected_answer_type, is_abstention
 
 ABSTENTION = "The sources do not say."
 
@@ -47,8 +47,9 @@ def render_passages(passages: list[ScoredPassage]) -> str:
     for doc_id in order:
         group = sorted((n, sp) for n, sp in numbered if sp.passage.document_id == doc_id)
         head = group[0][1].passage
-        extra = ", ".join(x for x in (head.source, head.published.isoformat() if head.published else None)
-                          if x)
+        extra = ", ".join(
+            x for x in (head.source, head.published.isoformat() if head.published else None) if x
+        )
         lines.append(f'Report "{head.title}"' + (f" ({extra})" if extra else "") + ":")
         lines.extend(f"[{n}] {sp.passage.text}" for n, sp in sorted(group, key=lambda t: t[1].passage.index))
     return "\n".join(lines)
@@ -63,9 +64,19 @@ class QAService:
     explicit abstention. Every citation's quote is `document.text[start:end]`.
     """
 
-    def __init__(self, retriever: HybridRetriever, repo: DocumentRepository, chat: ChatModel,
-                 prompts: PromptStore, *, settings_hash: str, passages: int, min_similarity: float,
-                 max_question_chars: int, prompt_version: int | None = None) -> None:
+    def __init__(
+        self,
+        retriever: HybridRetriever,
+        repo: DocumentRepository,
+        chat: ChatModel,
+        prompts: PromptStore,
+        *,
+        settings_hash: str,
+        passages: int,
+        min_similarity: float,
+        max_question_chars: int,
+        prompt_version: int | None = None,
+    ) -> None:
         self._retriever = retriever
         self._repo = repo
         self._chat = chat
@@ -86,17 +97,34 @@ class QAService:
             raise InvalidInput(f"question is {len(question)} characters; the limit is {self._max_chars}")
         t0 = time.monotonic()
         prompt = self._prompts.get("qa", self._prompt_version)
-        meta = RunMeta(prompt_id=prompt.id, prompt_version=prompt.version, model=self._chat.model_name,
-                       settings_hash=self._settings_hash)
+        meta = RunMeta(
+            prompt_id=prompt.id,
+            prompt_version=prompt.version,
+            model=self._chat.model_name,
+            settings_hash=self._settings_hash,
+        )
         hits = self._retriever.retrieve(question, self._k, flt)
         best = max((h.similarity or 0.0 for h in hits), default=0.0)
         if not hits or best < self._min_similarity:
             meta.latency_s = round(time.monotonic() - t0, 3)
             return self._abstain(question, meta, [])
         messages = prompt.render(passages=render_passages(hits), question=question)
-        out = ask_structured(self._chat, messages, QAOutput, max_tokens=prompt.max_tokens, schema_name="qa_answer")
+        out = ask_structured(
+            self._chat, messages, QAOutput, max_tokens=prompt.max_tokens, schema_name="qa_answer"
+        )
         meta.usage, meta.attempts, meta.model = out.usage, out.attempts, out.model
         kept, rejected = self._verify(out.value, hits)
+        kind = expected_answer_type(question)
+        if self.verify and kept and not any(answers_type(s.text, kind) for s in kept):
+            rejected += [
+                RejectedSentence(
+                    text=s.text,
+                    cited=[c.passage_number for c in s.citations],
+                    reason=f"does not state the {kind} the question asks for",
+                )
+                for s in kept
+            ]
+            kept = []
         meta.latency_s = round(time.monotonic() - t0, 3)
         if not kept:
             return self._abstain(question, meta, rejected)
@@ -104,19 +132,40 @@ class QAService:
         for s in kept:
             for c in s.citations:
                 citations.setdefault(c.passage_id, c)
-        return Answer(question=question, answer=" ".join(s.text for s in kept), abstained=False,
-                      sentences=kept, citations=list(citations.values()), rejected=rejected, meta=meta)
+        return Answer(
+            question=question,
+            answer=" ".join(s.text for s in kept),
+            abstained=False,
+            sentences=kept,
+            citations=list(citations.values()),
+            rejected=rejected,
+            meta=meta,
+        )
 
     def _abstain(self, question: str, meta: RunMeta, rejected: list[RejectedSentence]) -> Answer:
-        return Answer(question=question, answer=ABSTENTION, abstained=True, sentences=[], citations=[],
-                      rejected=rejected, meta=meta)
+        return Answer(
+            question=question,
+            answer=ABSTENTION,
+            abstained=True,
+            sentences=[],
+            citations=[],
+            rejected=rejected,
+            meta=meta,
+        )
 
     def _citation(self, number: int, sp: ScoredPassage) -> Citation:
         p = sp.passage
         doc = self._repo.get(p.document_id)
         quote = doc.text[p.start : p.end] if doc else p.text
-        return Citation(passage_number=number, passage_id=p.id, document_id=p.document_id, title=p.title,
-                        start=p.start, end=p.end, quote=quote)
+        return Citation(
+            passage_number=number,
+            passage_id=p.id,
+            document_id=p.document_id,
+            title=p.title,
+            start=p.start,
+            end=p.end,
+            quote=quote,
+        )
 
     @staticmethod
     def _minimal(text: str, cited: list[int], hits: list[ScoredPassage]) -> list[int]:
@@ -128,8 +177,9 @@ class QAService:
                 keep = rest
         return keep
 
-    def _verify(self, out: QAOutput, hits: list[ScoredPassage]
-                ) -> tuple[list[AnswerSentence], list[RejectedSentence]]:
+    def _verify(
+        self, out: QAOutput, hits: list[ScoredPassage]
+    ) -> tuple[list[AnswerSentence], list[RejectedSentence]]:
         kept: list[AnswerSentence] = []
         rejected: list[RejectedSentence] = []
         if not out.answerable:
@@ -140,26 +190,39 @@ class QAService:
                 continue
             valid = sorted({n for n in s.passages if 1 <= n <= len(hits)})
             if not self.verify:
-                kept.append(AnswerSentence(text=text, citations=[self._citation(n, hits[n - 1]) for n in valid]))
+                kept.append(
+                    AnswerSentence(text=text, citations=[self._citation(n, hits[n - 1]) for n in valid])
+                )
                 continue
             if not valid:
-                rejected.append(RejectedSentence(text=text, cited=s.passages,
-                                                 reason="cites no retrieved passage"))
+                rejected.append(
+                    RejectedSentence(text=text, cited=s.passages, reason="cites no retrieved passage")
+                )
                 continue
             check = check_support(text, [hits[n - 1].passage.text for n in valid])
             repaired = False
             if not check.supported:
                 # Small models often cite a neighbour of the right passage: accept a single retrieved
                 # passage that supports the sentence on its own, and flag the repair.
-                alt = next((n for n in range(1, len(hits) + 1)
-                            if check_support(text, [hits[n - 1].passage.text]).supported), None)
+                alt = next(
+                    (
+                        n
+                        for n in range(1, len(hits) + 1)
+                        if check_support(text, [hits[n - 1].passage.text]).supported
+                    ),
+                    None,
+                )
                 if alt is None:
                     rejected.append(RejectedSentence(text=text, cited=valid, reason=check.reason))
                     continue
                 valid, repaired = [alt], True
             else:
                 valid = self._minimal(text, valid, hits)
-            kept.append(AnswerSentence(text=text, citations=[self._citation(n, hits[n - 1]) for n in valid],
-                                       citation_repaired=repaired))
+            kept.append(
+                AnswerSentence(
+                    text=text,
+                    citations=[self._citation(n, hits[n - 1]) for n in valid],
+                    citation_repaired=repaired,
+                )
+            )
         return kept, rejected
-

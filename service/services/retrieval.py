@@ -51,8 +51,14 @@ class HybridRetriever:
     stateless API replicas sharing one database and one Chroma server stay consistent.
     """
 
-    def __init__(self, index: PassageIndex, repo: DocumentRepository, embedder: Embedder,
-                 candidates: int = 30, rrf_k: int = 60) -> None:
+    def __init__(
+        self,
+        index: PassageIndex,
+        repo: DocumentRepository,
+        embedder: Embedder,
+        candidates: int = 30,
+        rrf_k: int = 60,
+    ) -> None:
         self._index = index
         self._repo = repo
         self._embedder = embedder
@@ -76,8 +82,11 @@ class HybridRetriever:
         """Top-k passages for `query`, best first."""
         self._refresh()
         vector = self._embedder.embed_query(query)
-        vhits = [(p, s) for p, s in self._index.search(vector, self._candidates, flt)
-                 if p.document_id in self._live]
+        vhits = [
+            (p, s)
+            for p, s in self._index.search(vector, self._candidates, flt)
+            if p.document_id in self._live
+        ]
         lexical = self._bm25.search(query, self._candidates, flt)
         by_id: dict[str, Passage] = {p.id: p for p, _ in vhits}
         by_id.update({p.id: p for p in lexical})

@@ -11,7 +11,7 @@ STOPWORDS = frozenset(
     my no nor not now of off on once only or other our out over own said says same she should so some
     such than that the their them then there these they this those through to too under until up very
     was we were what when where which while who whom why will with would you your according report
-    reports reported say stated told according yet per""".split()
+    reports reported say stated told yet per""".split()
 )
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\-\.]*[A-Za-z0-9]|[A-Za-z0-9]")
 

@@ -39,7 +39,7 @@ def _names(text: str) -> set[str]:
     return out
 
 
-def check_support(sentence: str, evidence: list[str], min_overlap: float = 0.5) -> SupportCheck:
+def check_support(sentence: str, evidence: list[str], min_overlap: float = 0.6) -> SupportCheck:
     """Names and numbers in `sentence` must all occur in `evidence`; content terms must overlap.
 
     Numbers compare digit strings (number words up to "hundred" are read as digits). Names compare
@@ -77,3 +77,37 @@ _ABSTAIN = re.compile(
 def is_abstention(sentence: str) -> bool:
     """True for sentences that only say the sources lack the answer."""
     return bool(_ABSTAIN.search(sentence))
+
+
+_MONTHS = (
+    "january february march april may june july august september october november december "
+    "jan feb mar apr jun jul aug sep sept oct nov dec"
+).split()
+_YEAR = re.compile(r"^(1[89]\d\d|20\d\d)$")
+_AMOUNT = re.compile(r"[$€£¥]|\b(million|billion|thousand|dollars?|euros?|pounds?|yuan|rials?|won)\b", re.I)
+
+
+def expected_answer_type(question: str) -> str | None:
+    """What a direct answer must contain: 'amount', 'count', 'time', or None when open-ended."""
+    q = question.lower().strip()
+    if re.match(r"^(how much|what (was|is) the (cost|price|value))", q):
+        return "amount"
+    if re.match(r"^(how many|what number)", q):
+        return "count"
+    if re.match(r"^(when|in what year|what year|which year|on what date|what date|in which year)", q):
+        return "time"
+    return None
+
+
+def answers_type(sentence: str, kind: str | None) -> bool:
+    """True when `sentence` contains the kind of thing the question asks for."""
+    if kind is None:
+        return True
+    toks = [w.lower() for w in words(sentence)]
+    nums = [t for t in toks if t.replace(",", "").replace(".", "").isdigit() or t in _NUMBER_WORDS]
+    if kind == "time":
+        return any(_YEAR.match(t) for t in toks) or any(t in _MONTHS for t in toks)
+    non_year = [t for t in nums if not _YEAR.match(t)]
+    if kind == "count":
+        return bool(non_year)
+    return bool(non_year) and bool(_AMOUNT.search(sentence))
