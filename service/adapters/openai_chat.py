@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -27,8 +28,8 @@ StructuredMode = Literal["json_schema", "json_object_schema"]
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """Connection errors, timeouts, 429 and 5xx are retried; other 4xx never are."""
-    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+    """Connection errors, timeouts, 429, 5xx and unparseable bodies are retried; other 4xx never are."""
+    if isinstance(exc, openai.APIConnectionError | json.JSONDecodeError):  # incl. APITimeoutError
         return True
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code == 429 or exc.status_code >= 500
@@ -160,6 +161,10 @@ class OpenAIChatModel:
             ) from exc
         except openai.APIConnectionError as exc:
             raise ModelUnavailable(f"model endpoint unreachable after {attempts} attempts: {exc}") from exc
+        except json.JSONDecodeError as exc:
+            raise ModelOutputInvalid(
+                f"model endpoint returned a body that is not JSON after {attempts} attempts"
+            ) from exc
         except openai.APIResponseValidationError as exc:
             raise ModelOutputInvalid(f"model endpoint returned a malformed response: {exc}") from exc
         choices = getattr(completion, "choices", None)

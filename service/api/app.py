@@ -21,6 +21,7 @@ def create_app(settings: Settings, *, start_llm: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         container.ingest.reconcile()
+        container.embedder.embed_query("warm-up")  # load the embedding model before the first request
         if start_llm:
             container.start_llm_in_background()
         try:

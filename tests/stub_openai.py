@@ -1,0 +1,97 @@
+"""An OpenAI-compatible stub on loopback that plays a script of faults, for fault-injection tests.
+
+Each incoming chat request takes the next step of the script (the last step repeats):
+  ("status", code, headers)  -> an error response with that status
+  ("sleep", seconds, content) -> wait, then answer with `content`
+  ("content", text)           -> a normal chat completion whose message is `text`
+  ("garbage",)                -> a 200 response whose body is not JSON
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Step = tuple[Any, ...]
+
+
+def completion(text: str, model: str = "stub") -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-stub",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+    }
+
+
+class StubServer:
+    """Run with `with StubServer(script) as stub:`; `stub.base_url`, `stub.requests`."""
+
+    def __init__(self, script: list[Step]) -> None:
+        self.script = list(script)
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with stub._lock:
+                    stub.requests.append(body)
+                    i = len(stub.requests) - 1
+                    step = stub.script[min(i, len(stub.script) - 1)]
+                kind = step[0]
+                if kind == "status":
+                    payload = json.dumps(
+                        {"error": {"message": f"injected {step[1]}", "type": "stub"}}
+                    ).encode()
+                    self.send_response(step[1])
+                    for k, v in (step[2] if len(step) > 2 else {}).items():
+                        self.send_header(k, v)
+                    self._send(payload)
+                    return
+                if kind == "garbage":
+                    self.send_response(200)
+                    self._send(b"<html>this is not json", ctype="application/json")
+                    return
+                if kind == "sleep":
+                    time.sleep(step[1])
+                    text = step[2]
+                else:
+                    text = step[1]
+                self.send_response(200)
+                self._send(json.dumps(completion(text)).encode())
+
+            def _send(self, payload: bytes, ctype: str = "application/json") -> None:
+                self.send_header("content-type", ctype)
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                try:
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self) -> StubServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,78 @@
+"""End to end over real HTTP against the real llama.cpp server and model, on the seed reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import LiveServer
+
+pytestmark = pytest.mark.e2e
+
+ANSWERABLE = [
+    # question, a fact the answer must state, evidence the cited quote must contain
+    ("In what year did the most recent shipment take place?", "2020", "most recent shipment"),
+    (
+        "Which Iranian research center received support from North Korean missile specialists?",
+        "Shahid Haj Ali Movahed",
+        "Shahid Haj Ali Movahed Research Center",
+    ),
+    ("What type of drones did North Korea display at the October parade?", "Mavic 2 Pro", "Mavic 2 Pro"),
+]
+
+
+@pytest.fixture(scope="module")
+def seeded(e2e_api: LiveServer, seeds: list[Path]) -> dict[str, str]:
+    texts = {}
+    for path in seeds:
+        with path.open("rb") as fh:
+            r = httpx.post(
+                f"{e2e_api.url}/documents", files={"file": (path.name, fh, "text/plain")}, timeout=120
+            )
+        assert r.status_code in (200, 201), r.text
+        doc_id = r.json()["id"]
+        texts[doc_id] = httpx.get(f"{e2e_api.url}/documents/{doc_id}").json()["text"]
+    return texts
+
+
+def _ask(api: LiveServer, question: str) -> dict[str, Any]:
+    r = httpx.post(f"{api.url}/ask", json={"question": question}, timeout=600)
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def _assert_citations_verbatim(answer: dict[str, Any], texts: dict[str, str]) -> None:
+    for c in answer["citations"]:
+        assert c["quote"] == texts[c["document_id"]][c["start"] : c["end"]]
+
+
+@pytest.mark.parametrize(("question", "fact", "evidence"), ANSWERABLE)
+def test_answers_with_verbatim_citations(
+    e2e_api: LiveServer, seeded: dict[str, str], question: str, fact: str, evidence: str
+) -> None:
+    answer = _ask(e2e_api, question)
+    assert not answer["abstained"], answer
+    assert fact.lower() in answer["answer"].lower()
+    assert answer["citations"], answer
+    _assert_citations_verbatim(answer, seeded)
+    assert any(evidence.lower() in c["quote"].lower() for c in answer["citations"]), answer["citations"]
+    meta = answer["meta"]
+    assert meta["prompt_id"] == "qa" and meta["prompt_version"] >= 1
+    assert meta["usage"]["prompt_tokens"] > 0 and meta["settings_hash"]
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["How much did Iran pay North Korea for the missile parts?", "Who won the 2018 FIFA World Cup?"],
+)
+def test_abstains_when_the_seeds_do_not_say(
+    e2e_api: LiveServer, seeded: dict[str, str], question: str
+) -> None:
+    answer = _ask(e2e_api, question)
+    assert answer["abstained"], answer
+    assert answer["citations"] == []
+    assert "do not say" in answer["answer"]

@@ -1,0 +1,129 @@
+"""Ingestion with real Chroma, real SQLite and the real local embedding model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.container import Container
+from service.domain.errors import EmbeddingModelMismatch, InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from service.domain.models import DocumentMeta, RetrievalFilter
+from service.services.ingest import document_id
+from tests.conftest import EXAMPLES, make_settings
+
+REPORT = "Iran denied the report. The panel cited a member state.\n\nThe shipment took place in 2020."
+
+
+def counts(c: Container) -> tuple[int, int]:
+    return len(c.repo.ids()), c.index.count()
+
+
+def test_ids_are_deterministic(container: Container) -> None:
+    r1 = container.ingest.ingest_text(REPORT, DocumentMeta(title="t"), "k1")
+    assert r1.document.id == document_id(REPORT)
+    passages = sorted(p.id for p in container.index.all_passages())
+    assert passages == [f"{r1.document.id}:{i:05d}" for i in range(3)]
+
+
+def test_reingest_is_a_noop(container: Container) -> None:
+    files = sorted(EXAMPLES.glob("*.txt"))
+    first, _ = container.ingest.ingest_paths(files)
+    before = counts(container)
+    version = container.repo.corpus_version()
+    second, failures = container.ingest.ingest_paths(files)
+    assert not failures
+    assert {r.status for r in first} == {"created"}
+    assert {r.status for r in second} == {"unchanged"}
+    assert counts(container) == before and before[0] == len(files)
+    assert container.repo.corpus_version() == version
+
+
+def test_changed_document_replaces_its_chunks(container: Container, tmp_path: Path) -> None:
+    path = tmp_path / "r.txt"
+    path.write_text(REPORT)
+    container.ingest.ingest_paths([path])
+    old_id = document_id(REPORT)
+    path.write_text(REPORT + " A new sentence about Yongbyon.")
+    (result,), _ = container.ingest.ingest_paths([path])
+    assert result.status == "replaced" and result.replaced_id == old_id
+    assert counts(container) == (1, 4)
+    assert {p.document_id for p in container.index.all_passages()} == {result.document.id}
+    hits = container.retriever.retrieve("shipment 2020", 5)
+    assert hits and all(h.passage.document_id == result.document.id for h in hits)
+
+
+def test_delete_removes_from_retrieval(container: Container) -> None:
+    doc = container.ingest.ingest_text(REPORT, DocumentMeta(), "k").document
+    other = container.ingest.ingest_text(
+        "Yongbyon enrichment continued in 2020.", DocumentMeta(), "k2"
+    ).document
+    assert any(h.passage.document_id == doc.id for h in container.retriever.retrieve("Iran denied", 5))
+    assert container.ingest.delete(doc.id)
+    hits = container.retriever.retrieve("Iran denied the report", 5)
+    assert hits and all(h.passage.document_id == other.id for h in hits)
+    assert not container.ingest.delete(doc.id)
+
+
+def test_orphan_passages_are_ignored_and_reconciled(container: Container) -> None:
+    doc = container.ingest.ingest_text(REPORT, DocumentMeta(), "k").document
+    container.repo.delete(doc.id)  # simulate a crash between the two stores
+    assert container.retriever.retrieve("Iran denied", 5) == []
+    assert container.ingest.reconcile() == 1
+    assert container.index.count() == 0
+
+
+def test_filters(container: Container) -> None:
+    container.ingest.ingest_paths(sorted(EXAMPLES.glob("*.txt")))
+    by_source = container.retriever.retrieve(
+        "missile cooperation", 10, RetrievalFilter(source="Harbor Ledger")
+    )
+    assert by_source and {h.passage.source for h in by_source} == {"Harbor Ledger"}
+    import datetime as dt
+
+    flt = RetrievalFilter(published_from=dt.date(2021, 2, 11), published_to=dt.date(2021, 2, 28))
+    dated = container.retriever.retrieve("missile cooperation sanctions", 10, flt)
+    assert dated and all(h.passage.published and flt.admits(h.passage) for h in dated)
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [("", InvalidInput), ("   \n\t ", InvalidInput), ("x" * 2_000, PayloadTooLarge)],
+)
+def test_bad_text(tmp_path: Path, text: str, error: type[Exception]) -> None:
+    c = Container(make_settings(tmp_path, max_upload_bytes=1_000))
+    with pytest.raises(error):
+        c.ingest.ingest_text(text, DocumentMeta())
+    assert counts(c) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "error"),
+    [
+        ("a.exe", b"MZ\x90\x00", UnsupportedMediaType),
+        ("a.txt", b"\x00\x01\x02binary", UnsupportedMediaType),
+        ("a.txt", "café".encode("latin-1"), UnsupportedMediaType),
+        ("a.pdf", b"not a pdf", UnsupportedMediaType),
+        ("a.txt", b"", InvalidInput),
+    ],
+)
+def test_bad_files(container: Container, name: str, data: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        container.ingest.ingest_bytes(name, data, DocumentMeta())
+    assert counts(container) == (0, 0)
+
+
+def test_html_and_markdown(container: Container) -> None:
+    html = b"<html><head><style>p{}</style></head><body><h1>Panel</h1><p>Iran denied it.</p></body></html>"
+    doc = container.ingest.ingest_bytes("r.html", html, DocumentMeta()).document
+    assert doc.text == "Panel\nIran denied it."
+    md = container.ingest.ingest_bytes("r.md", b"# Title\n\nBody text here.", DocumentMeta()).document
+    assert md.text == "# Title\n\nBody text here."
+
+
+def test_embedding_model_mismatch_is_a_clear_error(tmp_path: Path) -> None:
+    c = Container(make_settings(tmp_path))
+    c.ingest.ingest_text(REPORT, DocumentMeta())
+    other = Container(make_settings(tmp_path, embedding_model="another-model"))
+    with pytest.raises(EmbeddingModelMismatch, match="all-MiniLM-L6-v2"):
+        _ = other.index

@@ -1,0 +1,54 @@
+"""Citation support checks and answer-type checks on hand-made cases."""
+
+from __future__ import annotations
+
+from service.services.verify import answers_type, check_support, expected_answer_type, is_abstention
+
+PANEL = (
+    "“This resumed cooperation is said to have included the transfer of critical parts, with the most "
+    "recent shipment associated with this relationship taking place in 2020,” the panel said."
+)
+
+
+def test_supported_paraphrase() -> None:
+    assert check_support("The most recent shipment took place in 2020.", [PANEL]).supported
+
+
+def test_wrong_number_is_rejected() -> None:
+    check = check_support("The most recent shipment took place in 2019.", [PANEL])
+    assert not check.supported and "2019" in check.reason
+
+
+def test_unknown_name_is_rejected() -> None:
+    check = check_support("Russia transferred critical parts in 2020.", [PANEL])
+    assert not check.supported and "russia" in check.reason
+
+
+def test_low_overlap_is_rejected() -> None:
+    assert not check_support("Weather satellites orbit quickly above oceans.", [PANEL]).supported
+
+
+def test_no_evidence() -> None:
+    assert not check_support("Anything.", []).supported
+
+
+def test_curly_quotes_and_possessives_match() -> None:
+    ev = ["Iran’s Shahid Haj Ali Movahed Research Center received “support and assistance”."]
+    assert check_support("Iran's Shahid Haj Ali Movahed Research Center received support.", ev).supported
+
+
+def test_answer_types() -> None:
+    assert expected_answer_type("How much did Iran pay?") == "amount"
+    assert expected_answer_type("When did it happen?") == "time"
+    assert expected_answer_type("How many launchers were shown?") == "count"
+    assert expected_answer_type("Which center received help?") is None
+    assert not answers_type("Iran paid North Korea in 2020.", "amount")
+    assert answers_type("It earned $316 million.", "amount")
+    assert answers_type("It took place in September 2020.", "time")
+    assert answers_type("Four launchers were shown.", "count")
+    assert not answers_type("Launchers were shown in 2020.", "count")
+
+
+def test_abstention_phrases() -> None:
+    assert is_abstention("The passages do not say how much was paid.")
+    assert not is_abstention("Iran denied the allegations.")
