@@ -49,9 +49,7 @@ def run(model: str, models_dir: Path) -> tuple[float, float, float, int]:
                 secs.append(time.monotonic() - t0)
                 tokens.append(body["meta"]["usage"]["prompt_tokens"])
                 abstained += body["abstained"]
-                print(
-                    f"  {model} {secs[-1]:5.1f}s {tokens[-1]:4d} tok  {q[:50]!r} -> {body['answer'][:80]!r}"
-                )
+                print(f"  {model} {secs[-1]:5.1f}s {tokens[-1]:4d} tok  {q[:50]!r} -> {body['answer'][:80]!r}")
     called = [t for t in tokens if t] or [0]
     return statistics.median(secs), statistics.median(called), max(secs), abstained
 

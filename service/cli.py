@@ -30,9 +30,7 @@ from service.domain.errors import DossierError
 from service.domain.models import DocumentMeta, RetrievalFilter
 from service.services.ingest import IngestFailure, IngestResult, expand_paths
 
-app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="Dossier: answers for reports, with evidence."
-)
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Dossier: answers for reports, with evidence.")
 console = Console(stderr=True)
 out = Console()
 
@@ -158,9 +156,7 @@ def serve(
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     settings = Settings()
-    uvicorn.run(
-        create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info"
-    )
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info")
 
 
 def main() -> None:

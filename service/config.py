@@ -31,9 +31,7 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr = Field(default=SecretStr("sk-local"), description="API key for llm_base_url.")
     llm_model: str | None = Field(default=None, description="Model name; default is the local model's.")
     local_model: LocalModel = Field(default="qwen2.5-coder-1.5b", description="Embedded model choice.")
-    models_dir: Path | None = Field(
-        default=None, description="Assembled GGUF files; default <data_dir>/models."
-    )
+    models_dir: Path | None = Field(default=None, description="Assembled GGUF files; default <data_dir>/models.")
     local_ctx: int = Field(default=4096, description="Context window of the embedded server.")
     local_threads: int | None = Field(default=None, description="llama.cpp threads; default all cores.")
     local_startup_timeout_s: float = Field(default=180.0, description="Wait this long for the server.")

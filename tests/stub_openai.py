@@ -9,6 +9,7 @@ Each incoming chat request takes the next step of the script (the last step repe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -51,9 +52,7 @@ class StubServer:
                     step = stub.script[min(i, len(stub.script) - 1)]
                 kind = step[0]
                 if kind == "status":
-                    payload = json.dumps(
-                        {"error": {"message": f"injected {step[1]}", "type": "stub"}}
-                    ).encode()
+                    payload = json.dumps({"error": {"message": f"injected {step[1]}", "type": "stub"}}).encode()
                     self.send_response(step[1])
                     for k, v in (step[2] if len(step) > 2 else {}).items():
                         self.send_header(k, v)
@@ -75,10 +74,8 @@ class StubServer:
                 self.send_header("content-type", ctype)
                 self.send_header("content-length", str(len(payload)))
                 self.end_headers()
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

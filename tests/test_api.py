@@ -29,7 +29,7 @@ def test_json_ingest_get_list_delete(api: LiveServer) -> None:
     assert again.status_code == 200 and again.json()["status"] == "unchanged"
     detail = httpx.get(f"{api.url}/documents/{doc['id']}").json()
     assert detail["text"] == REPORT
-    assert [REPORT[s["start"] : s["end"]] for s in detail["sentences"]][0] == "Iran denied the report."
+    assert next(REPORT[s["start"] : s["end"]] for s in detail["sentences"]) == "Iran denied the report."
     assert [d["id"] for d in httpx.get(f"{api.url}/documents").json()] == [doc["id"]]
     assert httpx.delete(f"{api.url}/documents/{doc['id']}").status_code == 204
     assert httpx.get(f"{api.url}/documents/{doc['id']}").status_code == 404

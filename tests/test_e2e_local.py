@@ -29,9 +29,7 @@ def seeded(e2e_api: LiveServer, seeds: list[Path]) -> dict[str, str]:
     texts = {}
     for path in seeds:
         with path.open("rb") as fh:
-            r = httpx.post(
-                f"{e2e_api.url}/documents", files={"file": (path.name, fh, "text/plain")}, timeout=120
-            )
+            r = httpx.post(f"{e2e_api.url}/documents", files={"file": (path.name, fh, "text/plain")}, timeout=120)
         assert r.status_code in (200, 201), r.text
         doc_id = r.json()["id"]
         texts[doc_id] = httpx.get(f"{e2e_api.url}/documents/{doc_id}").json()["text"]
@@ -69,9 +67,7 @@ def test_answers_with_verbatim_citations(
     "question",
     ["How much did Iran pay North Korea for the missile parts?", "Who won the 2018 FIFA World Cup?"],
 )
-def test_abstains_when_the_seeds_do_not_say(
-    e2e_api: LiveServer, seeded: dict[str, str], question: str
-) -> None:
+def test_abstains_when_the_seeds_do_not_say(e2e_api: LiveServer, seeded: dict[str, str], question: str) -> None:
     answer = _ask(e2e_api, question)
     assert answer["abstained"], answer
     assert answer["citations"] == []

@@ -55,9 +55,7 @@ def test_changed_document_replaces_its_chunks(container: Container, tmp_path: Pa
 
 def test_delete_removes_from_retrieval(container: Container) -> None:
     doc = container.ingest.ingest_text(REPORT, DocumentMeta(), "k").document
-    other = container.ingest.ingest_text(
-        "Yongbyon enrichment continued in 2020.", DocumentMeta(), "k2"
-    ).document
+    other = container.ingest.ingest_text("Yongbyon enrichment continued in 2020.", DocumentMeta(), "k2").document
     assert any(h.passage.document_id == doc.id for h in container.retriever.retrieve("Iran denied", 5))
     assert container.ingest.delete(doc.id)
     hits = container.retriever.retrieve("Iran denied the report", 5)
@@ -75,9 +73,7 @@ def test_orphan_passages_are_ignored_and_reconciled(container: Container) -> Non
 
 def test_filters(container: Container) -> None:
     container.ingest.ingest_paths(sorted(EXAMPLES.glob("*.txt")))
-    by_source = container.retriever.retrieve(
-        "missile cooperation", 10, RetrievalFilter(source="Harbor Ledger")
-    )
+    by_source = container.retriever.retrieve("missile cooperation", 10, RetrievalFilter(source="Harbor Ledger"))
     assert by_source and {h.passage.source for h in by_source} == {"Harbor Ledger"}
     import datetime as dt
 

@@ -10,9 +10,7 @@ from service.services.segment import segment
 from tests.conftest import EXAMPLES, SEEDS
 
 
-@pytest.mark.parametrize(
-    "path", sorted(SEEDS.glob("*.txt")) + sorted(EXAMPLES.glob("*.txt")), ids=lambda p: p.name
-)
+@pytest.mark.parametrize("path", sorted(SEEDS.glob("*.txt")) + sorted(EXAMPLES.glob("*.txt")), ids=lambda p: p.name)
 def test_offsets_round_trip(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     sentences = segment(text)
@@ -29,9 +27,7 @@ def test_offsets_round_trip(path: Path) -> None:
 
 
 def test_headlines_and_abbreviations() -> None:
-    text = (
-        "Big Headline\n\nThe U.S. said it. Made by SZ DJI Technology Co. Ltd. in 2020.\n  Second line here."
-    )
+    text = "Big Headline\n\nThe U.S. said it. Made by SZ DJI Technology Co. Ltd. in 2020.\n  Second line here."
     got = [text[s.start : s.end] for s in segment(text)]
     assert got[0] == "Big Headline"
     assert "Second line here." in got

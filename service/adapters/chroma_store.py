@@ -21,9 +21,7 @@ def make_client(path: Path, url: str | None) -> ClientAPI:
     """HttpClient when a server URL is set (the scale-out path), else an embedded PersistentClient."""
     if url:
         u = urlparse(url)
-        return chromadb.HttpClient(
-            host=u.hostname or "localhost", port=u.port or 8000, ssl=u.scheme == "https"
-        )
+        return chromadb.HttpClient(host=u.hostname or "localhost", port=u.port or 8000, ssl=u.scheme == "https")
     path.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(path))
 
@@ -120,9 +118,7 @@ class ChromaPassageIndex:
     def delete_document(self, document_id: str) -> None:
         self._collection.delete(where={"document_id": document_id})
 
-    def search(
-        self, vector: Sequence[float], k: int, flt: RetrievalFilter | None
-    ) -> list[tuple[Passage, float]]:
+    def search(self, vector: Sequence[float], k: int, flt: RetrievalFilter | None) -> list[tuple[Passage, float]]:
         n = self.count()
         if n == 0:
             return []

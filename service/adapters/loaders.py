@@ -54,8 +54,7 @@ def load_bytes(filename: str, data: bytes, max_bytes: int) -> str:
     suffix = PurePath(filename).suffix.lower()
     if suffix not in SUPPORTED:
         raise UnsupportedMediaType(
-            f"unsupported file type {suffix or '(none)'!r} for {filename!r}; "
-            f"supported: {', '.join(SUPPORTED)}"
+            f"unsupported file type {suffix or '(none)'!r} for {filename!r}; supported: {', '.join(SUPPORTED)}"
         )
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"{filename!r} is {len(data)} bytes; the limit is {max_bytes}")

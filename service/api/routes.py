@@ -59,9 +59,7 @@ def _ingest_response(result: IngestResult) -> JSONResponse:
     body = IngestOut(
         **DocumentOut.of(result.document).model_dump(), status=result.status, replaced_id=result.replaced_id
     )
-    return JSONResponse(
-        status_code=200 if result.status == "unchanged" else 201, content=body.model_dump(mode="json")
-    )
+    return JSONResponse(status_code=200 if result.status == "unchanged" else 201, content=body.model_dump(mode="json"))
 
 
 def build_router(container: Container) -> APIRouter:

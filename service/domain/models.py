@@ -76,13 +76,10 @@ class RetrievalFilter(BaseModel):
             return False
         if self.source is not None and passage.source != self.source:
             return False
-        if self.published_from is not None and (
-            passage.published is None or passage.published < self.published_from
-        ):
+        if self.published_from is not None and (passage.published is None or passage.published < self.published_from):
             return False
         return not (
-            self.published_to is not None
-            and (passage.published is None or passage.published > self.published_to)
+            self.published_to is not None and (passage.published is None or passage.published > self.published_to)
         )
 
 

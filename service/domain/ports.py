@@ -58,9 +58,7 @@ class PassageIndex(Protocol):
         """Remove every passage of a document."""
         ...
 
-    def search(
-        self, vector: Sequence[float], k: int, flt: RetrievalFilter | None
-    ) -> list[tuple[Passage, float]]:
+    def search(self, vector: Sequence[float], k: int, flt: RetrievalFilter | None) -> list[tuple[Passage, float]]:
         """Nearest passages with a similarity in [0, 1] (higher is closer)."""
         ...
 

@@ -73,9 +73,7 @@ class IngestService:
     def ingest_text(self, text: str, meta: DocumentMeta, source_key: str | None = None) -> IngestResult:
         """Ingest raw text. `source_key` names the report across versions (path, URL, caller key)."""
         if len(text.encode("utf-8")) > self._max_bytes:
-            raise PayloadTooLarge(
-                f"text is {len(text.encode('utf-8'))} bytes; the limit is {self._max_bytes}"
-            )
+            raise PayloadTooLarge(f"text is {len(text.encode('utf-8'))} bytes; the limit is {self._max_bytes}")
         if not text.strip():
             raise InvalidInput("text is empty or whitespace only")
         doc_id = document_id(text)

@@ -47,9 +47,7 @@ def render_passages(passages: list[ScoredPassage]) -> str:
     for doc_id in order:
         group = sorted((n, sp) for n, sp in numbered if sp.passage.document_id == doc_id)
         head = group[0][1].passage
-        extra = ", ".join(
-            x for x in (head.source, head.published.isoformat() if head.published else None) if x
-        )
+        extra = ", ".join(x for x in (head.source, head.published.isoformat() if head.published else None) if x)
         lines.append(f'Report "{head.title}"' + (f" ({extra})" if extra else "") + ":")
         lines.extend(f"[{n}] {sp.passage.text}" for n, sp in sorted(group, key=lambda t: t[1].passage.index))
     return "\n".join(lines)
@@ -109,9 +107,7 @@ class QAService:
             meta.latency_s = round(time.monotonic() - t0, 3)
             return self._abstain(question, meta, [])
         messages = prompt.render(passages=render_passages(hits), question=question)
-        out = ask_structured(
-            self._chat, messages, QAOutput, max_tokens=prompt.max_tokens, schema_name="qa_answer"
-        )
+        out = ask_structured(self._chat, messages, QAOutput, max_tokens=prompt.max_tokens, schema_name="qa_answer")
         meta.usage, meta.attempts, meta.model = out.usage, out.attempts, out.model
         kept, rejected = self._verify(out.value, hits)
         kind = expected_answer_type(question)
@@ -177,9 +173,7 @@ class QAService:
                 keep = rest
         return keep
 
-    def _verify(
-        self, out: QAOutput, hits: list[ScoredPassage]
-    ) -> tuple[list[AnswerSentence], list[RejectedSentence]]:
+    def _verify(self, out: QAOutput, hits: list[ScoredPassage]) -> tuple[list[AnswerSentence], list[RejectedSentence]]:
         kept: list[AnswerSentence] = []
         rejected: list[RejectedSentence] = []
         if not out.answerable:
@@ -190,14 +184,10 @@ class QAService:
                 continue
             valid = sorted({n for n in s.passages if 1 <= n <= len(hits)})
             if not self.verify:
-                kept.append(
-                    AnswerSentence(text=text, citations=[self._citation(n, hits[n - 1]) for n in valid])
-                )
+                kept.append(AnswerSentence(text=text, citations=[self._citation(n, hits[n - 1]) for n in valid]))
                 continue
             if not valid:
-                rejected.append(
-                    RejectedSentence(text=text, cited=s.passages, reason="cites no retrieved passage")
-                )
+                rejected.append(RejectedSentence(text=text, cited=s.passages, reason="cites no retrieved passage"))
                 continue
             check = check_support(text, [hits[n - 1].passage.text for n in valid])
             repaired = False
@@ -205,11 +195,7 @@ class QAService:
                 # Small models often cite a neighbour of the right passage: accept a single retrieved
                 # passage that supports the sentence on its own, and flag the repair.
                 alt = next(
-                    (
-                        n
-                        for n in range(1, len(hits) + 1)
-                        if check_support(text, [hits[n - 1].passage.text]).supported
-                    ),
+                    (n for n in range(1, len(hits) + 1) if check_support(text, [hits[n - 1].passage.text]).supported),
                     None,
                 )
                 if alt is None:

@@ -82,11 +82,7 @@ class HybridRetriever:
         """Top-k passages for `query`, best first."""
         self._refresh()
         vector = self._embedder.embed_query(query)
-        vhits = [
-            (p, s)
-            for p, s in self._index.search(vector, self._candidates, flt)
-            if p.document_id in self._live
-        ]
+        vhits = [(p, s) for p, s in self._index.search(vector, self._candidates, flt) if p.document_id in self._live]
         lexical = self._bm25.search(query, self._candidates, flt)
         by_id: dict[str, Passage] = {p.id: p for p, _ in vhits}
         by_id.update({p.id: p for p in lexical})
