@@ -63,6 +63,8 @@ class Settings(BaseSettings):
         default=0.25, description="Abstain without a model call when no passage is this similar."
     )
 
+    extract_window_chars: int = Field(default=1100, description="Sentences per extraction call, in characters.")
+
     # Server
     host: str = "127.0.0.1"
     port: int = 8000
@@ -103,6 +105,7 @@ class Settings(BaseSettings):
             "retrieval_candidates",
             "qa_passages",
             "min_similarity",
+            "extract_window_chars",
         }
         payload = json.dumps(self.model_dump(include=keys, mode="json"), sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]

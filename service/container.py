@@ -8,21 +8,25 @@ from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
+
 from service.adapters.chroma_store import ChromaPassageIndex, make_client
 from service.adapters.embeddings import LocalSentenceEmbedder, OpenAIEmbedder
 from service.adapters.loaders import load_bytes
 from service.adapters.local_runtime import LOCAL_MODELS, LocalLlamaServer, assemble_model
 from service.adapters.openai_chat import OpenAIChatModel
 from service.adapters.prompt_files import YamlPromptStore
+from service.adapters.sql_extractions import SqlExtractionStore, extraction_key
 from service.adapters.sql_repository import SqlDocumentRepository, make_engine
 from service.config import Settings
+from service.services.extract import ExtractService
 from service.services.ingest import IngestService
 from service.services.qa import QAService
 from service.services.retrieval import HybridRetriever
 
 log = logging.getLogger(__name__)
 
-PROMPT_FIELDS = {"qa": {"passages", "question"}}
+PROMPT_FIELDS = {"qa": {"passages", "question"}, "extract": {"sentences", "instructions", "example"}}
 
 
 class Container:
@@ -36,8 +40,16 @@ class Container:
 
     # -- storage -----------------------------------------------------------------------------
     @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.resolved_database_url)
+
+    @cached_property
     def repo(self) -> SqlDocumentRepository:
-        return SqlDocumentRepository(make_engine(self.settings.resolved_database_url))
+        return SqlDocumentRepository(self.engine)
+
+    @cached_property
+    def extractions(self) -> SqlExtractionStore:
+        return SqlExtractionStore(self.engine)
 
     @cached_property
     def embedder(self) -> LocalSentenceEmbedder | OpenAIEmbedder:
@@ -136,6 +148,19 @@ class Container:
             passages=s.qa_passages,
             min_similarity=s.min_similarity,
             max_question_chars=s.max_question_chars,
+        )
+
+    @cached_property
+    def extract(self) -> ExtractService:
+        s = self.settings
+        return ExtractService(
+            self.repo,
+            self.extractions,
+            self.chat,
+            self.prompts,
+            extraction_key,
+            settings_hash=s.settings_hash(),
+            window_chars=s.extract_window_chars,
         )
 
     def close(self) -> None:

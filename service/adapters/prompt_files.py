@@ -53,7 +53,7 @@ class YamlPromptStore:
             raise ConfigurationError(
                 f"{path} declares id={tpl.id!r} version={tpl.version}; expected {task!r} v{version}"
             )
-        fields = {f for _, f, _, _ in string.Formatter().parse(tpl.user) if f}
+        fields = {f for part in (tpl.system, tpl.user) for _, f, _, _ in string.Formatter().parse(part) if f}
         required = self._required.get(task)
         if required is not None and fields != required:
             raise ConfigurationError(f"{path} uses placeholders {sorted(fields)}; expected {sorted(required)}")

@@ -30,6 +30,16 @@ class DocumentRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
+class ExtractionRow(Base):
+    __tablename__ = "extractions"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    document_id: Mapped[str] = mapped_column(String(64), index=True)
+    schema_id: Mapped[str] = mapped_column(String(64), index=True)
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
 class CorpusVersion(Base):
     __tablename__ = "corpus_version"
 
@@ -97,12 +107,14 @@ class SqlDocumentRepository:
         with Session(self._engine) as s, s.begin():
             if replaces and replaces != document.id:
                 s.execute(delete(DocumentRow).where(DocumentRow.id == replaces))
+                s.execute(delete(ExtractionRow).where(ExtractionRow.document_id == replaces))
             s.merge(DocumentRow(**document.model_dump()))
             self._bump(s)
 
     def delete(self, document_id: str) -> bool:
         with Session(self._engine) as s, s.begin():
             gone = s.execute(delete(DocumentRow).where(DocumentRow.id == document_id)).rowcount  # type: ignore[attr-defined]
+            s.execute(delete(ExtractionRow).where(ExtractionRow.document_id == document_id))
             if gone:
                 self._bump(s)
             return bool(gone)

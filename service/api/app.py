@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from service import __version__
 from service.api import errors
+from service.api.extract_routes import build_extract_router
 from service.api.routes import build_router
 from service.config import Settings
 from service.container import Container
@@ -38,4 +39,5 @@ def create_app(settings: Settings, *, start_llm: bool = True) -> FastAPI:
     app.state.container = container
     errors.install(app)
     app.include_router(build_router(container))
+    app.include_router(build_extract_router(container))
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class DocumentMeta(BaseModel):
@@ -18,6 +18,8 @@ class DocumentMeta(BaseModel):
 
 class Sentence(BaseModel):
     """A sentence of a document, as character offsets into its verbatim text."""
+
+    model_config = ConfigDict(frozen=True)
 
     index: int
     start: int

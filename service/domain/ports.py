@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from service.domain.facts import Extraction
 from service.domain.models import ChatResult, Document, Passage, RetrievalFilter
 
 
@@ -119,9 +120,9 @@ class PromptTemplate(BaseModel):
         return f"{self.id}/v{self.version}"
 
     def render(self, **values: str) -> list[dict[str, str]]:
-        """Fill the user template; unknown placeholders are a configuration error upstream."""
+        """Fill both templates. Static text goes first so servers can reuse the cached prefix."""
         return [
-            {"role": "system", "content": self.system.strip()},
+            {"role": "system", "content": self.system.format(**values).strip()},
             {"role": "user", "content": self.user.format(**values).strip()},
         ]
 
@@ -131,4 +132,24 @@ class PromptStore(Protocol):
 
     def get(self, task: str, version: int | None = None) -> PromptTemplate:
         """The given version, or the highest one."""
+        ...
+
+
+class ExtractionStore(Protocol):
+    """Stored extraction results. Keys derive from document content, schema, prompt and model."""
+
+    def get(self, key: str) -> Extraction | None:
+        """The stored result for `key`, or None."""
+        ...
+
+    def save(self, key: str, extraction: Extraction) -> None:
+        """Store (or overwrite) a result."""
+        ...
+
+    def for_document(self, document_id: str) -> list[Extraction]:
+        """Every stored result of a document, newest first."""
+        ...
+
+    def all(self, schema_id: str | None = None) -> list[Extraction]:
+        """Every stored result, optionally of one schema."""
         ...

@@ -1,11 +1,11 @@
-"""Structured model output: JSON schema in, validated Pydantic object out, one re-ask on failure."""
+"""Structured model output: JSON schema in, validated object out, bounded re-asks on failure."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -13,7 +13,8 @@ from service.domain.errors import ModelOutputInvalid
 from service.domain.models import Usage
 from service.domain.ports import ChatModel
 
-T = TypeVar("T", bound=BaseModel)
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass
@@ -26,25 +27,25 @@ class Structured(Generic[T]):
     model: str
 
 
-def _parse(content: str, model_cls: type[T]) -> T:
+def strip_fences(content: str) -> str:
     text = content.strip()
     if text.startswith("```"):
         text = text.strip("`")
         text = text[text.find("{") :] if "{" in text else text
-    return model_cls.model_validate_json(text)
+    return text
 
 
-def ask_structured(
+def ask_json(
     chat: ChatModel,
     messages: Sequence[dict[str, str]],
-    model_cls: type[T],
+    schema: dict[str, Any],
+    parse: Callable[[str], T],
     *,
     max_tokens: int,
     schema_name: str,
     reasks: int = 1,
 ) -> Structured[T]:
-    """Call the model with `model_cls`'s JSON schema; re-ask with the validation error (bounded)."""
-    schema = model_cls.model_json_schema()
+    """Call the model with `schema`; `parse` raises ValueError on bad output, which is re-asked with the error."""
     convo = list(messages)
     usage = Usage()
     attempts = 0
@@ -54,8 +55,8 @@ def ask_structured(
         usage = usage.add(result.usage)
         attempts += result.attempts
         try:
-            return Structured(_parse(result.content, model_cls), usage, attempts, result.model)
-        except (ValidationError, json.JSONDecodeError, ValueError) as exc:
+            return Structured(parse(strip_fences(result.content)), usage, attempts, result.model)
+        except ValueError as exc:  # includes json.JSONDecodeError and pydantic.ValidationError
             last_error = str(exc).splitlines()[0] if isinstance(exc, json.JSONDecodeError) else str(exc)
             convo = [
                 *messages,
@@ -67,3 +68,24 @@ def ask_structured(
                 },
             ]
     raise ModelOutputInvalid(f"model output failed validation after {reasks + 1} tries: {last_error[:300]}")
+
+
+def ask_structured(
+    chat: ChatModel,
+    messages: Sequence[dict[str, str]],
+    model_cls: type[M],
+    *,
+    max_tokens: int,
+    schema_name: str,
+    reasks: int = 1,
+) -> Structured[M]:
+    """`ask_json` with a Pydantic model as schema and validator."""
+
+    def parse(text: str) -> M:
+        try:
+            return model_cls.model_validate_json(text)
+        except ValidationError as exc:
+            raise ValueError(str(exc)) from exc
+
+    return ask_json(chat, messages, model_cls.model_json_schema(), parse, max_tokens=max_tokens,
+                    schema_name=schema_name, reasks=reasks)  # fmt: skip

@@ -1,0 +1,105 @@
+"""Fact extraction models: schemas, grounded facts, rejected facts, stored extractions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from service.domain.models import RunMeta
+
+Grounding = Literal["exact", "fuzzy", "sentence"]
+SupportMode = Literal["mention", "statement"]
+
+
+class Evidence(BaseModel):
+    """A span of a document; `text == document.text[start:end]` by construction."""
+
+    document_id: str
+    start: int
+    end: int
+    text: str
+    grounding: Grounding = "sentence"
+
+
+class FactKind(BaseModel):
+    """One list of facts in a schema (e.g. `entities`): the JSON schema of one fact's fields.
+
+    `anchor` is the field located in the text to narrow evidence (a name, a value, a statement).
+    `support` says how the fact is checked: `mention` (the anchor must occur in the cited sentences)
+    or `statement` (the fact's text must be supported by them, as answers are).
+    """
+
+    description: str
+    fields: dict[str, Any]
+    required: list[str]
+    anchor: str
+    support: SupportMode = "statement"
+    max_items: int = 12
+
+
+class FactSchema(BaseModel):
+    """A versioned extraction schema: named kinds of facts."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    version: int = Field(default=1, ge=1)
+    description: str = ""
+    kinds: dict[str, FactKind]
+    example: str = Field(default="", description="A worked example shown in the prompt (sentences and JSON).")
+
+    @property
+    def ref(self) -> str:
+        return f"{self.id}@v{self.version}"
+
+    def output_json_schema(self) -> dict[str, Any]:
+        """What the model must return: each fact's fields plus the numbers of its sentences."""
+        props: dict[str, Any] = {}
+        for name, kind in self.kinds.items():
+            item = {
+                "type": "object",
+                "properties": {**kind.fields, "sentences": {"type": "array", "items": {"type": "integer"}}},
+                "required": [*kind.required, "sentences"],
+            }
+            props[name] = {"type": "array", "items": item, "maxItems": kind.max_items}
+        return {"type": "object", "properties": props, "required": list(self.kinds)}
+
+
+class Fact(BaseModel):
+    """One grounded fact: its fields as extracted (plus normalised ones) and its evidence."""
+
+    kind: str
+    fields: dict[str, Any]
+    evidence: list[Evidence]
+
+
+class RejectedFact(BaseModel):
+    """A fact the model proposed whose evidence could not be located, and why."""
+
+    kind: str
+    fields: dict[str, Any]
+    cited: list[int]
+    reason: str
+
+
+class Extraction(BaseModel):
+    """Stored result of extracting one document with one schema, prompt and model."""
+
+    document_id: str
+    schema_id: str
+    schema_version: int
+    facts: dict[str, list[Fact]]
+    rejected: list[RejectedFact]
+    windows: int
+    meta: RunMeta
+    created_at: dt.datetime
+    cached: bool = False
+
+    @property
+    def fact_count(self) -> int:
+        return sum(len(v) for v in self.facts.values())
+
+    def grounding_rate(self) -> float:
+        """Share of proposed facts that were grounded (returned rather than rejected)."""
+        total = self.fact_count + len(self.rejected)
+        return 1.0 if total == 0 else self.fact_count / total

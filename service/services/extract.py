@@ -1,0 +1,214 @@
+"""Fact extraction grounded by construction: sentence numbers in, character spans out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from service.domain.errors import NotFound
+from service.domain.facts import Evidence, Extraction, Fact, FactKind, FactSchema, RejectedFact
+from service.domain.models import Document, RunMeta, Sentence, Usage
+from service.domain.ports import ChatModel, DocumentRepository, ExtractionStore, PromptStore
+from service.services.fact_merge import merge_duplicates, merge_entities
+from service.services.grounding import narrow, normalise_date
+from service.services.segment import segment
+from service.services.structured import ask_json
+from service.services.verify import check_support
+
+Progress = Callable[[int, int], None]
+KeyFn = Callable[[str, str, str, str], str]
+
+
+def windows(sentences: list[Sentence], max_chars: int) -> list[list[Sentence]]:
+    """Consecutive sentences grouped so that each window's text stays under `max_chars`."""
+    out: list[list[Sentence]] = []
+    size = 0
+    for s in sentences:
+        length = s.end - s.start
+        if out and size + length <= max_chars:
+            out[-1].append(s)
+            size += length
+        else:
+            out.append([s])
+            size = length
+    return out
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(v) for v in value if str(v).strip()]
+    return [str(value)] if value not in (None, "") else []
+
+
+class ExtractService:
+    """Extracts schema facts from a document, window by window, and grounds each one.
+
+    The prompt shows numbered sentences; the model returns facts with sentence numbers. A fact is kept
+    only if its evidence can be located: `mention` kinds need their anchor (a name, a value) found in
+    a cited sentence (or, failing that, in another sentence of the window); `statement` kinds need
+    their text supported by the cited sentences, as answers are. Evidence is then narrowed to the
+    mention where possible. Everything else goes to `rejected` with the reason. Results are cached by
+    document content, schema, prompt version and model.
+    """
+
+    def __init__(
+        self,
+        repo: DocumentRepository,
+        store: ExtractionStore,
+        chat: ChatModel,
+        prompts: PromptStore,
+        key: KeyFn,
+        *,
+        settings_hash: str,
+        window_chars: int,
+    ) -> None:
+        self._repo = repo
+        self._store = store
+        self._chat = chat
+        self._prompts = prompts
+        self._key = key
+        self._settings_hash = settings_hash
+        self._window_chars = window_chars
+
+    def extract(
+        self, document_id: str, schema: FactSchema, *, refresh: bool = False, progress: Progress | None = None
+    ) -> Extraction:
+        """Extract (or return the stored result unless `refresh`)."""
+        doc = self._repo.get(document_id)
+        if doc is None:
+            raise NotFound(f"document {document_id!r} does not exist")
+        prompt = self._prompts.get("extract")
+        key = self._key(doc.id, schema.ref, prompt.ref, self._chat.model_name)
+        if not refresh and (hit := self._store.get(key)) is not None:
+            return hit.model_copy(update={"cached": True})
+        t0 = time.monotonic()
+        validator = Draft202012Validator(schema.output_json_schema())
+        instructions = "\n".join(f"- {name}: {k.description}" for name, k in schema.kinds.items())
+        parts = windows(segment(doc.text), self._window_chars)
+        usage, attempts, model = Usage(), 0, self._chat.model_name
+        facts: dict[str, list[Fact]] = {name: [] for name in schema.kinds}
+        rejected: list[RejectedFact] = []
+        for i, window in enumerate(parts):
+            numbered = "\n".join(f"[{n}] {doc.text[s.start : s.end]}" for n, s in enumerate(window, start=1))
+            messages = prompt.render(sentences=numbered, instructions=instructions, example=schema.example or "(none)")
+            out = ask_json(self._chat, messages, schema.output_json_schema(), lambda t: _validated(validator, t),
+                           max_tokens=prompt.max_tokens, schema_name=schema.id.replace("-", "_"))  # fmt: skip
+            usage, attempts, model = usage.add(out.usage), attempts + out.attempts, out.model
+            for name, kind in schema.kinds.items():
+                for raw in out.value.get(name) or []:
+                    fact, why = self._ground(doc, window, name, kind, raw)
+                    if fact is not None:
+                        facts[name].append(fact)
+                    else:
+                        fields = {k: v for k, v in raw.items() if k != "sentences"}
+                        rejected.append(RejectedFact(kind=name, fields=fields, cited=raw.get("sentences") or [],
+                                                     reason=why))  # fmt: skip
+            if progress:
+                progress(i + 1, len(parts))
+        for name, kind in schema.kinds.items():
+            facts[name] = (
+                merge_entities(facts[name]) if name == "entities" else merge_duplicates(facts[name], kind.anchor)
+            )
+        meta = RunMeta(prompt_id=prompt.id, prompt_version=prompt.version, model=model,
+                       settings_hash=self._settings_hash, usage=usage, attempts=attempts,
+                       latency_s=round(time.monotonic() - t0, 3))  # fmt: skip
+        result = Extraction(
+            document_id=doc.id,
+            schema_id=schema.id,
+            schema_version=schema.version,
+            facts=facts,
+            rejected=rejected,
+            windows=len(parts),
+            meta=meta,
+            created_at=dt.datetime.now(dt.UTC),
+        )
+        self._store.save(key, result)
+        return result
+
+    def _ground(
+        self, doc: Document, window: list[Sentence], name: str, kind: FactKind, raw: dict[str, Any]
+    ) -> tuple[Fact | None, str]:
+        fields = {k: v for k, v in raw.items() if k != "sentences"}
+        cited = [window[n - 1] for n in sorted(set(raw.get("sentences") or [])) if 1 <= n <= len(window)]
+        anchors = _strings(fields.get(kind.anchor))
+        if name == "entities":
+            anchors += _strings(fields.get("aliases"))
+        if not anchors:
+            return None, f"empty {kind.anchor!r}"
+        if kind.support == "mention":
+            spans = self._mentions(doc, cited, anchors) or self._mentions(doc, window, anchors)
+            if not spans:
+                return None, f"{kind.anchor} {anchors[0]!r} not found in the cited sentences"
+            evidence = spans
+        else:
+            claim = " ".join(anchors + _strings(fields.get("date")))
+            support = [s for s in cited if check_support(claim, [doc.text[s.start : s.end]]).supported]
+            if not support and cited and check_support(claim, [doc.text[s.start : s.end] for s in cited]).supported:
+                support = cited
+            if not support and cited:
+                # a pronoun ("he debuted ...") resolves in the sentence before: cite both
+                context = sorted({*cited, *(window[window.index(s) - 1] for s in cited if window.index(s) > 0)},
+                                 key=lambda s: s.index)  # fmt: skip
+                if check_support(claim, [doc.text[s.start : s.end] for s in context]).supported:
+                    support = context
+            if not support:
+                support = [s for s in window if check_support(claim, [doc.text[s.start : s.end]]).supported][:1]
+            if not support:
+                why = check_support(claim, [doc.text[s.start : s.end] for s in cited]).reason
+                return None, f"not supported by the cited sentences ({why})"
+            evidence = [self._statement_span(doc, s, anchors[0]) for s in support]
+        missing = [v for f in ("speaker", "actors", "sender", "recipient") for v in _strings(fields.get(f))
+                   if not _names_in(v, doc.text)]  # fmt: skip
+        if missing:
+            return None, f"named party not in the document: {', '.join(missing)}"
+        if "date" in fields and name == "events":
+            fields["date_iso"] = normalise_date(str(fields.get("date") or ""))
+        return Fact(kind=name, fields=fields, evidence=evidence), "grounded"
+
+    @staticmethod
+    def _mentions(doc: Document, sentences: list[Sentence], anchors: list[str]) -> list[Evidence]:
+        out = []
+        for s in sentences:
+            for a in anchors:
+                span = narrow(a, doc.text, s.start, s.end)
+                if span:
+                    out.append(
+                        Evidence(
+                            document_id=doc.id,
+                            start=span.start,
+                            end=span.end,
+                            text=doc.text[span.start : span.end],
+                            grounding=span.grounding,
+                        )
+                    )
+                    break
+        return out
+
+    @staticmethod
+    def _statement_span(doc: Document, s: Sentence, statement: str) -> Evidence:
+        span = narrow(statement, doc.text, s.start, s.end)
+        start, end, how = (span.start, span.end, span.grounding) if span else (s.start, s.end, "sentence")
+        return Evidence(document_id=doc.id, start=start, end=end, text=doc.text[start:end], grounding=how)
+
+
+def _names_in(value: str, text: str) -> bool:
+    """Capitalised words of `value` (a speaker, an actor) all occur in the document."""
+    folded = text.lower().replace("\u2019", "'")
+    caps = [w.strip(".,'\"()").lower() for w in value.split() if w[:1].isupper()]
+    return all(c in folded for c in caps if len(c) > 1)
+
+
+def _validated(validator: Draft202012Validator, text: str) -> dict[str, Any]:
+    data = json.loads(text)
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        e = errors[0]
+        raise ValueError(f"{'/'.join(map(str, e.path)) or '(root)'}: {e.message}")
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object")
+    return data

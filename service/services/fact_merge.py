@@ -1,0 +1,105 @@
+"""Merging facts from several windows: entity aliases become one entity; duplicates collapse."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rapidfuzz import fuzz
+
+from service.domain.facts import Evidence, Fact
+from service.services.text_terms import normalise
+
+# Names that denote the same state or body in this domain (capitals used for governments included).
+ALIAS_GROUPS: list[set[str]] = [
+    {"north korea", "dprk", "democratic people's republic of korea", "pyongyang", "n. korea"},
+    {"south korea", "rok", "republic of korea", "seoul"},
+    {"iran", "islamic republic of iran", "tehran"},
+    {"united states", "u.s.", "us", "usa", "united states of america", "washington", "america"},
+    {"united nations", "un", "u.n."},
+    {"china", "people's republic of china", "prc", "beijing"},
+    {"russia", "russian federation", "moscow"},
+    {"un panel of experts", "panel of experts", "the panel", "un panel", "panel"},
+]
+_PLACE_TYPES = {"place", "facility"}
+_CANON = {name: i for i, group in enumerate(ALIAS_GROUPS) for name in group}
+
+
+def _key(name: str) -> str:
+    n = normalise(name).lower().strip()
+    n = re.sub(r"^the\s+", "", n)
+    return re.sub(r"'s$", "", n).strip(" .")
+
+
+def _acronym(name: str) -> str:
+    return "".join(w[0] for w in re.findall(r"[A-Za-z]+", name) if w[0].isupper()).lower()
+
+
+def _names(f: Fact) -> set[str]:
+    return {_key(n) for n in [f.fields.get("name", ""), *(f.fields.get("aliases") or [])] if n}
+
+
+def _same_entity(a: Fact, b: Fact) -> bool:
+    # A city is not the government it hosts: places never merge with states or organisations.
+    if (a.fields.get("type") in _PLACE_TYPES) != (b.fields.get("type") in _PLACE_TYPES):
+        return False
+    na, nb = _names(a), _names(b)
+    if na & nb:
+        return True
+    for x in na:
+        for y in nb:
+            cx, cy = _CANON.get(x), _CANON.get(y)
+            if cx is not None and cx == cy:
+                return True
+            if len(x) >= 2 and (x == _acronym(y) or y == _acronym(x)) and " " in (x + y):
+                return True
+    return False
+
+
+def _union_evidence(items: list[Evidence]) -> list[Evidence]:
+    seen: dict[tuple[str, int, int], Evidence] = {}
+    for e in items:
+        seen.setdefault((e.document_id, e.start, e.end), e)
+    return sorted(seen.values(), key=lambda e: (e.document_id, e.start))
+
+
+def merge_entities(facts: list[Fact]) -> list[Fact]:
+    """Group entities that share a name, an alias, an acronym or an alias-table group."""
+    groups: list[list[Fact]] = []
+    for f in facts:
+        hits = [g for g in groups if any(_same_entity(f, x) for x in g)]
+        merged = [f, *[x for g in hits for x in g]]
+        groups = [g for g in groups if g not in hits] + [merged]
+    out = []
+    for g in groups:
+        names = [str(x.fields["name"]) for x in g]
+        listed = {_key(str(x.fields["name"])) for x in g if x.fields.get("aliases")}  # named with its aliases
+        best = max(names, key=lambda n: (sum(_key(n) == _key(m) for m in names), _key(n) in listed, len(n)))
+        aliases = sorted({n for x in g for n in [x.fields["name"], *(x.fields.get("aliases") or [])]
+                          if _key(n) != _key(best)})  # fmt: skip
+        types = [x.fields.get("type") for x in g if x.fields.get("type")]
+        fields: dict[str, Any] = {**g[0].fields, "name": best, "aliases": aliases}
+        if types:
+            fields["type"] = max(set(types), key=types.count)
+        out.append(Fact(kind=g[0].kind, fields=fields, evidence=_union_evidence([e for x in g for e in x.evidence])))
+    return out
+
+
+def _text(f: Fact, anchor: str) -> str:
+    value = f.fields.get(anchor, "")
+    return normalise(" ".join(value) if isinstance(value, list) else str(value)).lower()
+
+
+def merge_duplicates(facts: list[Fact], anchor: str, threshold: float = 88.0) -> list[Fact]:
+    """Collapse facts whose anchor texts match (token-set ratio >= threshold), keeping all evidence."""
+    out: list[Fact] = []
+    for f in facts:
+        twin = next((o for o in out if fuzz.token_set_ratio(_text(o, anchor), _text(f, anchor)) >= threshold), None)
+        if twin is None:
+            out.append(f)
+            continue
+        fields = {**f.fields, **{k: v for k, v in twin.fields.items() if v not in (None, "", [])}}
+        out[out.index(twin)] = Fact(
+            kind=twin.kind, fields=fields, evidence=_union_evidence([*twin.evidence, *f.evidence])
+        )
+    return out
