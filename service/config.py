@@ -63,7 +63,7 @@ class Settings(BaseSettings):
         default=0.25, description="Abstain without a model call when no passage is this similar."
     )
 
-    extract_window_chars: int = Field(default=1100, description="Sentences per extraction call, in characters.")
+    extract_window_chars: int = Field(default=600, description="Sentences per extraction call, in characters.")
 
     # Server
     host: str = "127.0.0.1"

@@ -36,7 +36,7 @@ class FactKind(BaseModel):
     required: list[str]
     anchor: str
     support: SupportMode = "statement"
-    max_items: int = 12
+    max_items: int = 6
 
 
 class FactSchema(BaseModel):
@@ -56,13 +56,23 @@ class FactSchema(BaseModel):
         """What the model must return: each fact's fields plus the numbers of its sentences."""
         props: dict[str, Any] = {}
         for name, kind in self.kinds.items():
+            fields = {f: _bounded(spec) for f, spec in kind.fields.items()}
             item = {
                 "type": "object",
-                "properties": {**kind.fields, "sentences": {"type": "array", "items": {"type": "integer"}}},
+                "properties": {**fields, "sentences": {"type": "array", "items": {"type": "integer"}, "maxItems": 4}},
                 "required": [*kind.required, "sentences"],
             }
             props[name] = {"type": "array", "items": item, "maxItems": kind.max_items}
         return {"type": "object", "properties": props, "required": list(self.kinds)}
+
+
+def _bounded(spec: dict[str, Any]) -> dict[str, Any]:
+    """Cap strings and arrays so a small model cannot loop inside one value (grammar-enforced)."""
+    if spec.get("type") == "string" and "enum" not in spec:
+        return {"maxLength": 240, **spec}
+    if spec.get("type") == "array":
+        return {"maxItems": 6, **spec, "items": _bounded(dict(spec.get("items") or {"type": "string"}))}
+    return spec
 
 
 class Fact(BaseModel):

@@ -14,8 +14,9 @@ from service.domain.errors import NotFound
 from service.domain.facts import Evidence, Extraction, Fact, FactKind, FactSchema, RejectedFact
 from service.domain.models import Document, RunMeta, Sentence, Usage
 from service.domain.ports import ChatModel, DocumentRepository, ExtractionStore, PromptStore
+from service.services.attribution import correct_speaker, stance_from_cues
 from service.services.fact_merge import merge_duplicates, merge_entities
-from service.services.grounding import narrow, normalise_date
+from service.services.grounding import date_mention, narrow, normalise_date
 from service.services.segment import segment
 from service.services.structured import ask_json
 from service.services.verify import check_support
@@ -166,8 +167,18 @@ class ExtractService:
                    if not _names_in(v, doc.text)]  # fmt: skip
         if missing:
             return None, f"named party not in the document: {', '.join(missing)}"
-        if "date" in fields and name == "events":
-            fields["date_iso"] = normalise_date(str(fields.get("date") or ""))
+        if name == "claims":
+            first = doc.text[evidence[0].start : evidence[0].end]
+            sentence = next((doc.text[x.start : x.end] for x in window if x.start <= evidence[0].start < x.end), first)
+            speaker = correct_speaker(str(fields.get("speaker") or ""), sentence)
+            stance = stance_from_cues(str(fields.get("stance") or "asserts"), sentence)
+            if speaker != fields.get("speaker") or stance != fields.get("stance"):
+                fields["model_said"] = {"speaker": fields.get("speaker"), "stance": fields.get("stance")}
+                fields["speaker"], fields["stance"] = speaker, stance
+        if name == "events":
+            if not fields.get("date"):  # the model left the date inside "what": lift it out as written
+                fields["date"] = date_mention(str(fields.get("what") or ""))
+            fields["date_iso"] = normalise_date(fields.get("date"))
         return Fact(kind=name, fields=fields, evidence=evidence), "grounded"
 
     @staticmethod
@@ -191,7 +202,10 @@ class ExtractService:
 
     @staticmethod
     def _statement_span(doc: Document, s: Sentence, statement: str) -> Evidence:
+        # Statements narrow only on an exact match: a fuzzy partial would cut the claim in half.
         span = narrow(statement, doc.text, s.start, s.end)
+        if span is None or span.grounding != "exact":
+            span = None
         start, end, how = (span.start, span.end, span.grounding) if span else (s.start, s.end, "sentence")
         return Evidence(document_id=doc.id, start=start, end=end, text=doc.text[start:end], grounding=how)
 

@@ -13,8 +13,9 @@ ENTITY_TYPES = [
     "person", "organization", "country", "facility", "weapon system", "company", "place", "other",
 ]  # fmt: skip
 STANCES = ["asserts", "denies", "assesses", "reports"]
-_STR = {"type": "string"}
-_STRS = {"type": "array", "items": {"type": "string"}, "maxItems": 6}
+_NAME = {"type": "string", "maxLength": 80}
+_TEXT = {"type": "string", "maxLength": 240}
+_NAMES = {"type": "array", "items": _NAME, "maxItems": 4}
 
 _REPORT_EXAMPLE = """Sentences:
 [1] Officials in Caracas said on 3 May 2019 that the freighter Aurora carried 40 tonnes of copper to Rotterdam.
@@ -40,28 +41,33 @@ REPORT_FACTS = FactSchema(
         "entities": FactKind(
             description="people, organizations, countries, facilities, weapon systems, companies and places "
             "named in the text; aliases are other names the text uses for the same one",
-            fields={"name": _STR, "type": {"type": "string", "enum": ENTITY_TYPES}, "aliases": _STRS},
+            fields={"name": _NAME, "type": {"type": "string", "enum": ENTITY_TYPES}, "aliases": _NAMES},
             required=["name", "type"],
             anchor="name",
             support="mention",
-            max_items=14,
+            max_items=10,
         ),
         "events": FactKind(
             description="things that happened: what, who took part (actors), the date as written, the place",
-            fields={"what": _STR, "actors": _STRS, "date": _STR, "place": _STR},
+            fields={"what": _TEXT, "actors": _NAMES, "date": _NAME, "place": _NAME},
             required=["what", "actors"],
             anchor="what",
         ),
         "claims": FactKind(
             description="statements attributed to someone: the statement, the speaker or source, the stance "
             "(asserts, denies, assesses or reports) and any hedging words as written",
-            fields={"statement": _STR, "speaker": _STR, "stance": {"type": "string", "enum": STANCES}, "hedging": _STR},
+            fields={
+                "statement": _TEXT,
+                "speaker": _NAME,
+                "stance": {"type": "string", "enum": STANCES},
+                "hedging": _NAME,
+            },
             required=["statement", "speaker", "stance"],
             anchor="statement",
         ),
         "quantities": FactKind(
             description="numbers in the text: the value as written, its unit, and what it measures",
-            fields={"value": _STR, "unit": _STR, "measures": _STR},
+            fields={"value": _NAME, "unit": _NAME, "measures": _NAME},
             required=["value", "measures"],
             anchor="value",
             support="mention",
@@ -77,7 +83,7 @@ SHIPMENTS = FactSchema(
     kinds={
         "shipments": FactKind(
             description="shipments or transfers: what was shipped, from whom, to whom, and when (as written)",
-            fields={"cargo": _STR, "sender": _STR, "recipient": _STR, "date": _STR},
+            fields={"cargo": _TEXT, "sender": _NAME, "recipient": _NAME, "date": _NAME},
             required=["cargo", "sender", "recipient"],
             anchor="cargo",
         )

@@ -96,3 +96,11 @@ def normalise_date(text: str | None) -> str | None:
     if m := _Y.search(text):
         return m.group(1)
     return None
+
+
+def date_mention(text: str) -> str | None:
+    """The first date expression in `text`, as written (for events whose date sits in their text)."""
+    for pattern in (_ISO, _DMY, _MDY, _MY, _Y):
+        if m := pattern.search(text):
+            return m.group(0)
+    return None
