@@ -135,7 +135,13 @@ def test_nothing_supported_means_abstention(tmp_path: Path) -> None:
         settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0)
         with LiveServer(settings, start_llm=False) as api:
             httpx.post(f"{api.url}/documents", json={"text": REPORT})
-            body = httpx.post(f"{api.url}/ask", json={"question": "Who won in 2002?"}, timeout=60).json()
+            # sent as `curl -d '{"question": ...}'` sends it: JSON under a form content type
+            body = httpx.post(
+                f"{api.url}/ask",
+                content=json.dumps({"question": "Who won in 2002?"}),
+                headers={"content-type": "application/x-www-form-urlencoded"},
+                timeout=60,
+            ).json()
     assert body["abstained"] and body["citations"] == [] and body["answer"] == "The sources do not say."
     assert body["rejected"][0]["reason"].startswith("numbers not in cited passages")
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -42,6 +42,23 @@ _UPLOAD_DOC: dict[str, Any] = {
         },
     }
 }
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_json(model: type[M], raw: bytes) -> M:
+    """Validate a JSON body; errors name the field and the problem."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        msg = "; ".join(f"{'.'.join(map(str, er['loc'])) or 'body'}: {er['msg']}" for er in exc.errors())
+        raise InvalidInput(msg or "invalid JSON body") from exc
+
+
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 def _meta_from_form(form: dict[str, Any]) -> DocumentMeta:
@@ -87,7 +104,7 @@ def build_router(container: Container) -> APIRouter:
                 raise InvalidInput("multipart upload needs a `file` field")
             data = await upload.read(max_bytes + 1)
             fields = {k: v for k, v in form.items() if isinstance(v, str)}
-            result = await _run(
+            result = await run_in_threadpool(
                 container.ingest.ingest_bytes,
                 upload.filename or "upload.txt",
                 data,
@@ -99,14 +116,9 @@ def build_router(container: Container) -> APIRouter:
             raise UnsupportedMediaType(
                 f"content type {ctype or '(none)'!r}; send application/json or multipart/form-data"
             )
-        raw = await request.body()
-        try:
-            body = TextDocumentIn.model_validate_json(raw)
-        except ValidationError as exc:
-            msg = "; ".join(f"{'.'.join(map(str, er['loc']))}: {er['msg']}" for er in exc.errors())
-            raise InvalidInput(msg or "invalid JSON body") from exc
+        body = parse_json(TextDocumentIn, await request.body())
         meta = DocumentMeta(**body.model_dump(include={"title", "source", "url", "published"}))
-        return _ingest_response(await _run(container.ingest.ingest_text, body.text, meta, body.key))
+        return _ingest_response(await run_in_threadpool(container.ingest.ingest_text, body.text, meta, body.key))
 
     @router.get("/documents", response_model=list[DocumentOut])
     def list_documents() -> list[DocumentOut]:
@@ -128,12 +140,15 @@ def build_router(container: Container) -> APIRouter:
             raise NotFound(f"document {document_id!r} does not exist")
         return Response(status_code=204)
 
-    @router.post("/ask", response_model=Answer)
-    def ask(body: AskIn) -> Answer:
+    @router.post("/ask", response_model=Answer, openapi_extra=_json_body(AskIn))
+    async def ask(request: Request) -> Answer:
         """Answer a question with verified citations, or abstain."""
+        # JSON whatever the content type says: `curl -d '{"question": ...}'` sends form encoding.
+        body = parse_json(AskIn, await request.body())
         flt = RetrievalFilter(**body.model_dump(exclude={"question"}))
         has_filter = any(v is not None for v in flt.model_dump().values())
-        return container.qa.ask(body.question, flt if has_filter else None)
+        answer: Answer = await run_in_threadpool(container.qa.ask, body.question, flt if has_filter else None)
+        return answer
 
     @router.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -158,7 +173,3 @@ def build_router(container: Container) -> APIRouter:
         return JSONResponse({"status": "ready", "checks": checks})
 
     return router
-
-
-async def _run(fn: Any, *args: Any) -> Any:
-    return await run_in_threadpool(fn, *args)
