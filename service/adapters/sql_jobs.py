@@ -1,0 +1,180 @@
+"""Batch jobs, their items, summaries and the batch watermark on SQLAlchemy (SQLite or Postgres)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from service.adapters.sql_repository import Base
+from service.domain.summaries import Digest, Job, JobItem, Summary
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    mode: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    digest: Mapped[str | None] = mapped_column(Text, nullable=True)
+    digest_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class JobItemRow(Base):
+    __tablename__ = "job_items"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
+    document_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(1024), default="")
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class SummaryRow(Base):
+    __tablename__ = "summaries"
+
+    document_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SettingRow(Base):
+    __tablename__ = "kv"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+LEASE = dt.timedelta(minutes=15)
+_ME = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str | None, heartbeat: dt.datetime | None) -> bool:
+    if not owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host == socket.gethostname():
+        if int(pid) == os.getpid():
+            return False  # our own leftover (e.g. a reused container): resumable
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    beat = heartbeat if heartbeat is None or heartbeat.tzinfo else heartbeat.replace(tzinfo=dt.UTC)
+    return beat is not None and dt.datetime.now(dt.UTC) - beat < LEASE
+
+
+class SqlJobStore:
+    """Job and summary persistence. An item is marked done in the same transaction that stores its summary."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def create(self, job_id: str, mode: str, items: list[tuple[str, str]], now: dt.datetime) -> None:
+        with Session(self._engine) as s, s.begin():
+            s.add(JobRow(id=job_id, state="pending", mode=mode, created_at=now))
+            s.flush()
+            for i, (doc_id, title) in enumerate(items):
+                s.add(JobItemRow(job_id=job_id, document_id=doc_id, position=i, title=title, state="pending"))
+
+    def get(self, job_id: str) -> Job | None:
+        with Session(self._engine) as s:
+            row = s.get(JobRow, job_id)
+            if row is None:
+                return None
+            items = s.scalars(select(JobItemRow).where(JobItemRow.job_id == job_id).order_by(JobItemRow.position))
+            out = [JobItem(document_id=i.document_id, title=i.title, state=i.state, error=i.error,
+                           seconds=i.seconds) for i in items]  # fmt: skip
+            return Job(id=row.id, state=row.state, mode=row.mode, created_at=row.created_at,
+                       finished_at=row.finished_at, total=len(out), done=sum(i.state == "done" for i in out),
+                       failed=sum(i.state == "failed" for i in out), items=out,
+                       digest=Digest.model_validate_json(row.digest) if row.digest else None,
+                       digest_error=row.digest_error)  # fmt: skip
+
+    def recent(self, limit: int = 20) -> list[Job]:
+        with Session(self._engine) as s:
+            ids = list(s.scalars(select(JobRow.id).order_by(JobRow.created_at.desc()).limit(limit)))
+        return [j for j in (self.get(i) for i in ids) if j is not None]
+
+    def unfinished(self) -> list[str]:
+        """Pending or running jobs whose owning process is gone (same host) or silent past the lease."""
+        with Session(self._engine) as s:
+            q = select(JobRow).where(JobRow.state.in_(["pending", "running"])).order_by(JobRow.created_at)
+            return [r.id for r in s.scalars(q) if not _owner_alive(r.owner, r.heartbeat_at)]
+
+    def claim(self, job_id: str) -> None:
+        """Record this process as the job's runner (refreshed as items finish)."""
+        with Session(self._engine) as s, s.begin():
+            s.execute(update(JobRow).where(JobRow.id == job_id)
+                      .values(owner=_ME, heartbeat_at=dt.datetime.now(dt.UTC)))  # fmt: skip
+
+    def set_state(self, job_id: str, state: str, finished: dt.datetime | None = None) -> None:
+        with Session(self._engine) as s, s.begin():
+            s.execute(update(JobRow).where(JobRow.id == job_id).values(state=state, finished_at=finished))
+
+    def set_digest(self, job_id: str, digest: Digest | None, error: str | None) -> None:
+        with Session(self._engine) as s, s.begin():
+            payload = digest.model_dump_json() if digest else None
+            s.execute(update(JobRow).where(JobRow.id == job_id).values(digest=payload, digest_error=error))
+
+    def reset_running(self, job_id: str) -> None:
+        """Items a killed process left `running` go back to `pending` (their summaries were never stored)."""
+        with Session(self._engine) as s, s.begin():
+            s.execute(update(JobItemRow).where(JobItemRow.job_id == job_id, JobItemRow.state == "running")
+                      .values(state="pending"))  # fmt: skip
+
+    def mark_item(
+        self, job_id: str, doc_id: str, state: str, error: str | None = None, seconds: float | None = None
+    ) -> None:
+        with Session(self._engine) as s, s.begin():
+            s.execute(update(JobItemRow).where(JobItemRow.job_id == job_id, JobItemRow.document_id == doc_id)
+                      .values(state=state, error=error, seconds=seconds))  # fmt: skip
+
+    def complete_item(self, job_id: str, summary: Summary, seconds: float) -> None:
+        """Store the summary and mark the item done, atomically."""
+        with Session(self._engine) as s, s.begin():
+            s.merge(SummaryRow(document_id=summary.document_id, payload=summary.model_dump_json(),
+                               created_at=summary.created_at))  # fmt: skip
+            s.execute(update(JobItemRow).where(JobItemRow.job_id == job_id,
+                                               JobItemRow.document_id == summary.document_id)
+                      .values(state="done", error=None, seconds=seconds))  # fmt: skip
+
+    def summary(self, document_id: str) -> Summary | None:
+        with Session(self._engine) as s:
+            row = s.get(SummaryRow, document_id)
+            return Summary.model_validate_json(row.payload) if row else None
+
+    def summarised_ids(self) -> set[str]:
+        with Session(self._engine) as s:
+            return set(s.scalars(select(SummaryRow.document_id)))
+
+    def in_flight_ids(self) -> set[str]:
+        with Session(self._engine) as s:
+            q = select(JobItemRow.document_id).where(JobItemRow.state.in_(["pending", "running"]))
+            return set(s.scalars(q))
+
+    def failed_ids(self) -> set[str]:
+        with Session(self._engine) as s:
+            return set(s.scalars(select(JobItemRow.document_id).where(JobItemRow.state == "failed")))
+
+    def watermark(self) -> dt.datetime | None:
+        with Session(self._engine) as s:
+            row = s.get(SettingRow, "summary_watermark")
+            return dt.datetime.fromisoformat(row.value) if row else None
+
+    def set_watermark(self, value: dt.datetime) -> None:
+        with Session(self._engine) as s, s.begin():
+            s.merge(SettingRow(key="summary_watermark", value=value.isoformat()))

@@ -1,0 +1,81 @@
+"""HTTP routes for summary batches, jobs and summaries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from service.container import Container
+from service.domain.errors import NotFound
+from service.domain.summaries import Job, Summary
+
+log = logging.getLogger(__name__)
+
+
+class BatchIn(BaseModel):
+    """What to summarise: new reports (default), those ingested since a date, or given ids."""
+
+    since: dt.date | None = None
+    ids: list[str] | None = None
+
+
+class BatchOut(BaseModel):
+    """The job started, or why none was."""
+
+    job_id: str | None
+    total: int
+    message: str
+
+
+def build_summary_router(container: Container, runner: ThreadPoolExecutor) -> APIRouter:
+    """Summary routes; jobs run on `runner`, one at a time."""
+    router = APIRouter()
+
+    def run(job_id: str) -> None:
+        try:
+            container.batches.run(job_id)
+        except Exception:
+            log.exception("job %s stopped", job_id)
+
+    @router.post("/summaries/batch", status_code=202, response_model=BatchOut,
+                 responses={200: {"model": BatchOut, "description": "nothing new"}})  # fmt: skip
+    def start_batch(body: BatchIn | None = None) -> JSONResponse:
+        """Start a summary batch; poll GET /jobs/{id}."""
+        body = body or BatchIn()
+        job = container.batches.create(since=body.since, ids=body.ids)
+        if job is None:
+            out = BatchOut(job_id=None, total=0, message="nothing new to summarise")
+            return JSONResponse(status_code=200, content=out.model_dump())
+        runner.submit(run, job.id)
+        out = BatchOut(job_id=job.id, total=job.total, message=f"summarising {job.total} report(s)")
+        return JSONResponse(status_code=202, content=out.model_dump())
+
+    @router.get("/jobs", response_model=list[Job])
+    def list_jobs(limit: int = 20) -> list[Job]:
+        """Recent jobs, newest first."""
+        return container.jobs.recent(limit)
+
+    @router.get("/jobs/{job_id}", response_model=Job)
+    def get_job(job_id: str) -> Job:
+        """State, progress, per-item results and failures of a job."""
+        job = container.jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"job {job_id!r} does not exist")
+        return job
+
+    @router.get("/summaries/{document_id}", response_model=Summary)
+    def get_summary(document_id: str) -> Summary:
+        """The stored summary of a report."""
+        if container.repo.get(document_id) is None:
+            raise NotFound(f"document {document_id!r} does not exist")
+        summary = container.jobs.summary(document_id)
+        if summary is None:
+            raise NotFound(f"document {document_id!r} has no summary yet; POST /summaries/batch")
+        return summary
+
+    return router

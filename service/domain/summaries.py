@@ -1,0 +1,79 @@
+"""Summaries, digests and batch jobs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from service.domain.facts import Fact
+from service.domain.models import Citation, RejectedSentence, RunMeta
+
+JobState = Literal["pending", "running", "completed", "completed_with_failures"]
+ItemState = Literal["pending", "running", "done", "failed"]
+PointKind = Literal["new", "agreement", "contradiction"]
+
+
+class SummarySentence(BaseModel):
+    """One verified summary sentence and the report sentences it rests on."""
+
+    text: str
+    citations: list[Citation]
+
+
+class Summary(BaseModel):
+    """A per-report summary: 3-6 verified, cited sentences, plus key facts when extracted."""
+
+    document_id: str
+    title: str
+    sentences: list[SummarySentence]
+    rejected: list[RejectedSentence] = Field(default_factory=list)
+    key_facts: list[Fact] = Field(default_factory=list)
+    map_windows: int = 1
+    meta: RunMeta
+    created_at: dt.datetime
+
+
+class DigestPoint(BaseModel):
+    """A cross-report point: what is new, where reports agree, or where they contradict each other."""
+
+    kind: PointKind
+    text: str
+    document_ids: list[str]
+    citations: list[Citation]
+
+
+class Digest(BaseModel):
+    """The digest of one batch."""
+
+    points: list[DigestPoint]
+    rejected: list[RejectedSentence] = Field(default_factory=list)
+    meta: RunMeta
+    markdown: str = ""
+
+
+class JobItem(BaseModel):
+    """One report of a batch."""
+
+    document_id: str
+    title: str = ""
+    state: ItemState = "pending"
+    error: str | None = None
+    seconds: float | None = None
+
+
+class Job(BaseModel):
+    """A summary batch and its progress."""
+
+    id: str
+    state: JobState
+    mode: str
+    created_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    total: int
+    done: int
+    failed: int
+    items: list[JobItem]
+    digest: Digest | None = None
+    digest_error: str | None = None

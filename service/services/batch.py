@@ -1,0 +1,133 @@
+"""Summary batches: pick what is new, summarise with bounded concurrency, digest; resumable after a crash."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from service.domain.errors import InvalidInput, NotFound
+from service.domain.models import Document
+from service.domain.ports import DocumentRepository, JobStore
+from service.domain.summaries import Job, Summary
+from service.services.summarize import SummarizeService
+
+log = logging.getLogger(__name__)
+Progress = Callable[[Job], None]
+
+
+class BatchService:
+    """Runs summary batches as persisted jobs.
+
+    "New" means ingested after the watermark (the creation time of the last completed `new` batch), or
+    failed in an earlier batch, and not yet summarised. Each item is stored with its summary in one
+    transaction, so a process killed mid-batch resumes with the items not done and never summarises a
+    report twice. A failing item records its reason and the batch goes on.
+    """
+
+    def __init__(
+        self, repo: DocumentRepository, jobs: JobStore, summarizer: SummarizeService, *, concurrency: int
+    ) -> None:
+        self._repo = repo
+        self._jobs = jobs
+        self._summarizer = summarizer
+        self._concurrency = max(1, concurrency)
+        self._lock = threading.Lock()
+
+    def select(self, *, since: dt.date | None = None, ids: list[str] | None = None) -> tuple[str, list[Document]]:
+        """The documents a batch would cover, and the mode label."""
+        docs = self._repo.list()
+        if ids:
+            known = {d.id: d for d in docs}
+            missing = [i for i in ids if i not in known]
+            if missing:
+                raise NotFound(f"unknown document ids: {', '.join(missing)}")
+            return f"ids:{','.join(ids)}", [known[i] for i in ids]
+        done = self._jobs.summarised_ids() | self._jobs.in_flight_ids()
+        if since is not None:
+            cutoff = dt.datetime.combine(since, dt.time.min, tzinfo=dt.UTC)
+            return f"since:{since}", [d for d in docs if _aware(d.created_at) >= cutoff and d.id not in done]
+        mark = self._jobs.watermark()
+        failed = self._jobs.failed_ids()
+        fresh = [
+            d for d in docs if d.id not in done and (mark is None or _aware(d.created_at) > mark or d.id in failed)
+        ]
+        return "new", sorted(fresh, key=lambda d: (d.created_at, d.id))
+
+    def create(self, *, since: dt.date | None = None, ids: list[str] | None = None) -> Job | None:
+        """Create a job for what is new (or the given ids / since a date); None when there is nothing."""
+        if since is not None and ids:
+            raise InvalidInput("give either since or ids, not both")
+        with self._lock:
+            mode, docs = self.select(since=since, ids=ids)
+            if not docs:
+                return None
+            job_id = "job_" + uuid.uuid4().hex[:16]
+            self._jobs.create(job_id, mode, [(d.id, d.title) for d in docs], dt.datetime.now(dt.UTC))
+        job = self._jobs.get(job_id)
+        assert job is not None
+        return job
+
+    def run(self, job_id: str, progress: Progress | None = None) -> Job:
+        """Run (or resume) a job to the end: pending items, then the digest."""
+        if self._jobs.get(job_id) is None:
+            raise NotFound(f"job {job_id!r} does not exist")
+        self._jobs.claim(job_id)
+        self._jobs.reset_running(job_id)
+        self._jobs.set_state(job_id, "running")
+        job = self._jobs.get(job_id)
+        assert job is not None
+        pending = [i.document_id for i in job.items if i.state == "pending"]
+        with ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="summarize") as pool:
+            for _ in pool.map(lambda d: self._item(job_id, d, progress), pending):
+                pass
+        job = self._jobs.get(job_id)
+        assert job is not None
+        summaries = [s for s in (self._jobs.summary(i.document_id) for i in job.items if i.state == "done") if s]
+        if summaries and job.digest is None:
+            try:
+                self._jobs.set_digest(job_id, self._summarizer.digest(summaries), None)
+            except Exception as exc:  # the batch's summaries stand even if the digest fails
+                log.exception("digest failed for %s", job_id)
+                self._jobs.set_digest(job_id, None, f"{type(exc).__name__}: {exc}")
+        state = "completed" if job.failed == 0 else "completed_with_failures"
+        self._jobs.set_state(job_id, state, dt.datetime.now(dt.UTC))
+        if job.mode == "new":
+            self._jobs.set_watermark(_aware(job.created_at))
+        final = self._jobs.get(job_id)
+        assert final is not None
+        if progress:
+            progress(final)
+        return final
+
+    def _item(self, job_id: str, doc_id: str, progress: Progress | None) -> None:
+        self._jobs.mark_item(job_id, doc_id, "running")
+        t0 = time.monotonic()
+        try:
+            doc = self._repo.get(doc_id)
+            if doc is None:
+                raise NotFound(f"document {doc_id} was deleted")
+            summary: Summary = self._summarizer.summarize(doc)
+            if not summary.sentences:
+                raise ValueError("no summary sentence survived verification")
+            self._jobs.complete_item(job_id, summary, round(time.monotonic() - t0, 3))
+        except Exception as exc:  # isolate the failure; the batch goes on
+            log.warning("summary of %s failed: %s", doc_id, exc)
+            reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            self._jobs.mark_item(job_id, doc_id, "failed", error=reason, seconds=round(time.monotonic() - t0, 3))
+        if progress:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                progress(job)
+
+    def resume_unfinished(self, progress: Progress | None = None) -> list[Job]:
+        """Finish every job a stopped process left behind."""
+        return [self.run(job_id, progress) for job_id in self._jobs.unfinished()]
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

@@ -1,0 +1,205 @@
+"""Per-report summaries (map-reduce for long reports) and cross-report digests, every sentence verified."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from pydantic import BaseModel, Field
+
+from service.domain.facts import Fact
+from service.domain.models import Citation, Document, RejectedSentence, RunMeta, Sentence
+from service.domain.ports import ChatModel, ExtractionStore, PromptStore
+from service.domain.summaries import Digest, DigestPoint, PointKind, Summary, SummarySentence
+from service.services.extract import windows
+from service.services.segment import segment
+from service.services.structured import ask_structured
+from service.services.verify import check_support, is_abstention
+
+
+class _Cited(BaseModel):
+    text: str = Field(max_length=300)
+    sentences: list[int] = Field(default_factory=list, max_length=4)
+
+
+class SummaryOutput(BaseModel):
+    """What the model returns for a summary: 3-6 sentences citing sentence numbers."""
+
+    sentences: list[_Cited] = Field(max_length=6)
+
+
+class DigestOutput(BaseModel):
+    """What the model returns for a digest; items cite summary-sentence numbers."""
+
+    new: list[_Cited] = Field(default_factory=list, max_length=4)
+    agreements: list[_Cited] = Field(default_factory=list, max_length=4)
+    contradictions: list[_Cited] = Field(default_factory=list, max_length=4)
+
+
+class _Unit:
+    """A numbered unit shown to the model: text plus the citations it stands on."""
+
+    def __init__(self, text: str, citations: list[Citation], document_id: str) -> None:
+        self.text, self.citations, self.document_id = text, citations, document_id
+
+
+def _citation(doc: Document, s: Sentence, number: int) -> Citation:
+    return Citation(passage_number=number, passage_id=f"{doc.id}:{s.index:05d}", document_id=doc.id,
+                    title=doc.title, start=s.start, end=s.end, quote=doc.text[s.start : s.end])  # fmt: skip
+
+
+class SummarizeService:
+    """Writes verified summaries and digests.
+
+    A summary sentence survives only if the report sentences it cites support it (`verify.check_support`,
+    the same check answers pass). Reports longer than one window are summarised per window (map), then
+    the window summaries are summarised again (reduce), citations carried through. A digest point must
+    cite summary sentences that support it; agreements and contradictions must rest on two reports.
+    """
+
+    def __init__(
+        self,
+        chat: ChatModel,
+        prompts: PromptStore,
+        extractions: ExtractionStore,
+        *,
+        settings_hash: str,
+        window_chars: int,
+    ) -> None:
+        self._chat = chat
+        self._prompts = prompts
+        self._extractions = extractions
+        self._settings_hash = settings_hash
+        self._window_chars = window_chars
+
+    def _meta(self, task: str) -> RunMeta:
+        p = self._prompts.get(task)
+        return RunMeta(prompt_id=p.id, prompt_version=p.version, model=self._chat.model_name,
+                       settings_hash=self._settings_hash)  # fmt: skip
+
+    def _run(
+        self, units: list[_Unit], header: str, meta: RunMeta
+    ) -> tuple[list[SummarySentence], list[RejectedSentence]]:
+        prompt = self._prompts.get("summarize")
+        numbered = "\n".join(f"[{n}] {u.text}" for n, u in enumerate(units, start=1))
+        out = ask_structured(self._chat, prompt.render(report=header, sentences=numbered), SummaryOutput,
+                             max_tokens=prompt.max_tokens, schema_name="summary")  # fmt: skip
+        meta.usage, meta.attempts, meta.model = meta.usage.add(out.usage), meta.attempts + out.attempts, out.model
+        return _verify(out.value.sentences, units)
+
+    def summarize(self, doc: Document) -> Summary:
+        """Summarise one report."""
+        t0 = time.monotonic()
+        meta = self._meta("summarize")
+        header = f'"{doc.title}"' + (f" ({doc.source}, {doc.published})" if doc.source else "")
+        parts = windows(segment(doc.text), self._window_chars)
+        rejected: list[RejectedSentence] = []
+        if len(parts) == 1:
+            units = [_Unit(doc.text[s.start : s.end], [_citation(doc, s, s.index + 1)], doc.id) for s in parts[0]]
+            kept, rejected = self._run(units, header, meta)
+        else:
+            partial: list[_Unit] = []
+            for window in parts:
+                units = [_Unit(doc.text[s.start : s.end], [_citation(doc, s, s.index + 1)], doc.id) for s in window]
+                got, bad = self._run(units, header, meta)
+                partial += [_Unit(x.text, x.citations, doc.id) for x in got]
+                rejected += bad
+            kept, bad = self._run(partial, header + " (summaries of its parts)", meta)
+            rejected += bad
+        meta.latency_s = round(time.monotonic() - t0, 3)
+        return Summary(document_id=doc.id, title=doc.title, sentences=kept, rejected=rejected,
+                       key_facts=self._key_facts(doc.id), map_windows=len(parts), meta=meta,
+                       created_at=dt.datetime.now(dt.UTC))  # fmt: skip
+
+    def _key_facts(self, document_id: str, limit: int = 8) -> list[Fact]:
+        found = self._extractions.for_document(document_id)
+        if not found:
+            return []
+        facts = found[0].facts
+        ordered = [*facts.get("claims", []), *facts.get("events", []), *facts.get("quantities", [])]
+        return ordered[:limit]
+
+    def digest(self, summaries: list[Summary]) -> Digest:
+        """Digest a batch: what is new, agreements, contradictions — each point cited and verified."""
+        t0 = time.monotonic()
+        meta = self._meta("digest")
+        units: list[_Unit] = []
+        lines: list[str] = []
+        for s in summaries:
+            lines.append(f'Report "{s.title}":')
+            for sent in s.sentences:
+                units.append(_Unit(sent.text, sent.citations, s.document_id))
+                lines.append(f"[{len(units)}] {sent.text}")
+        prompt = self._prompts.get("digest")
+        out = ask_structured(self._chat, prompt.render(summaries="\n".join(lines)), DigestOutput,
+                             max_tokens=prompt.max_tokens, schema_name="digest")  # fmt: skip
+        meta.usage, meta.attempts, meta.model = out.usage, out.attempts, out.model
+        points: list[DigestPoint] = []
+        rejected: list[RejectedSentence] = []
+        groups: list[tuple[PointKind, list[_Cited]]] = [
+            ("new", out.value.new), ("agreement", out.value.agreements), ("contradiction", out.value.contradictions),
+        ]  # fmt: skip
+        for kind, items in groups:
+            kept, bad = _verify(items, units, min_reports=1 if kind == "new" else 2)
+            rejected += bad
+            points += [
+                DigestPoint(
+                    kind=kind,
+                    text=k.text,
+                    citations=k.citations,
+                    document_ids=sorted({c.document_id for c in k.citations}),
+                )
+                for k in kept
+            ]
+        meta.latency_s = round(time.monotonic() - t0, 3)
+        digest = Digest(points=points, rejected=rejected, meta=meta)
+        digest.markdown = render_markdown(digest, summaries)
+        return digest
+
+
+def _verify(
+    items: list[_Cited], units: list[_Unit], min_reports: int = 1
+) -> tuple[list[SummarySentence], list[RejectedSentence]]:
+    kept: list[SummarySentence] = []
+    rejected: list[RejectedSentence] = []
+    for item in items:
+        text = item.text.strip()
+        if not text or is_abstention(text):
+            continue
+        cited = sorted({n for n in item.sentences if 1 <= n <= len(units)})
+        reason = ""
+        if not cited:
+            reason = "cites no given sentence"
+        elif len({units[n - 1].document_id for n in cited}) < min_reports:
+            reason = f"rests on fewer than {min_reports} reports"
+        else:
+            check = check_support(text, [units[n - 1].text for n in cited])
+            reason = "" if check.supported else check.reason
+        if reason:
+            rejected.append(RejectedSentence(text=text, cited=item.sentences, reason=reason))
+            continue
+        citations = {c.passage_id: c for n in cited for c in units[n - 1].citations}
+        kept.append(SummarySentence(text=text, citations=list(citations.values())))
+    return kept, rejected
+
+
+def render_markdown(digest: Digest, summaries: list[Summary]) -> str:
+    """The digest as Markdown: points with their reports, then each report's summary with quotes."""
+    titles = {s.document_id: s.title for s in summaries}
+    out = [f"# Digest of {len(summaries)} report(s)", ""]
+    headings = {"new": "What is new", "agreement": "Where reports agree", "contradiction": "Where reports disagree"}
+    for kind, heading in headings.items():
+        pts = [p for p in digest.points if p.kind == kind]
+        out += [f"## {heading}", ""]
+        out += [f"- {p.text} ({'; '.join(titles.get(d, d) for d in p.document_ids)})" for p in pts] or ["- (none)"]
+        out.append("")
+    out += ["## Reports", ""]
+    for s in summaries:
+        out += [f"### {s.title}", ""]
+        for sent in s.sentences:
+            quotes = " ".join(f"[{c.start}:{c.end}]" for c in sent.citations)
+            out.append(f"- {sent.text} {quotes}")
+        out.append("")
+    m = digest.meta
+    out.append(f"_{m.prompt_id}/v{m.prompt_version}, model {m.model}, settings {m.settings_hash}_")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,165 @@
+"""Summary batches against a scripted model on loopback: verification, resume after kill, isolation."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from service.container import Container
+from service.domain.models import DocumentMeta
+from tests.conftest import ROOT, LiveServer, make_settings
+from tests.stub_openai import StubServer
+
+SUMMARY = json.dumps({"sentences": [
+    {"text": "Iran denied the panel's findings.", "sentences": [1]},
+    {"text": "Russia paid 5 million dollars.", "sentences": [1]},
+]})  # fmt: skip
+DIGEST = json.dumps({
+    "new": [{"text": "Iran denied the panel's findings.", "sentences": [1]}],
+    "agreements": [{"text": "Iran denied the panel's findings.", "sentences": [1, 2]}],
+    "contradictions": [{"text": "The panel counted launchers.", "sentences": [1]}],
+})  # fmt: skip
+
+
+def reply(body: dict[str, Any], delay: float = 0.0, poison: str = "POISON") -> tuple[Any, ...]:
+    """Answer summary and digest requests by schema name; a poisoned report gets a permanent 400."""
+    name = body["response_format"]["json_schema"]["name"]
+    if poison in body["messages"][-1]["content"]:
+        return ("status", 400)
+    text = DIGEST if name == "digest" else SUMMARY
+    return ("sleep", delay, text) if delay else ("content", text)
+
+
+def report(i: int, extra: str = "") -> str:
+    return f"Iran denied the panel's findings in report {i}. The panel counted launchers. {extra}".strip()
+
+
+def _container(tmp: Path, stub: StubServer) -> Container:
+    return Container(make_settings(tmp, llm_base_url=stub.base_url, llm_model="stub", llm_max_attempts=1))
+
+
+def test_batch_summarises_new_reports_once_and_digests(tmp_path: Path) -> None:
+    with StubServer([reply]) as stub:
+        c = _container(tmp_path, stub)
+        docs = [c.ingest.ingest_text(report(i), DocumentMeta(title=f"R{i}"), f"k{i}").document for i in range(2)]
+        job = c.batches.create()
+        assert job is not None and job.total == 2
+        final = c.batches.run(job.id)
+        assert final.state == "completed" and final.done == 2
+        for d in docs:
+            summary = c.jobs.summary(d.id)
+            assert summary is not None
+            assert [s.text for s in summary.sentences] == ["Iran denied the panel's findings."]
+            assert "numbers not in cited passages" in summary.rejected[0].reason
+            for s in summary.sentences:
+                for cit in s.citations:
+                    assert cit.quote == d.text[cit.start : cit.end]
+            assert summary.meta.prompt_id == "summarize" and summary.meta.model == "stub"
+        assert final.digest is not None
+        kinds = {p.kind for p in final.digest.points}
+        assert kinds == {"new", "agreement"}  # the one-report "contradiction" is rejected
+        assert "rests on fewer than 2 reports" in final.digest.rejected[0].reason
+        assert "## Where reports agree" in final.digest.markdown
+        calls = len(stub.requests)
+        assert c.batches.create() is None  # nothing new
+        third = c.ingest.ingest_text(report(3), DocumentMeta(title="R3"), "k3").document
+        job2 = c.batches.create()
+        assert job2 is not None and [i.document_id for i in job2.items] == [third.id]
+        c.batches.run(job2.id)
+        assert len(stub.requests) == calls + 2  # one summary, one digest
+
+
+def test_failed_item_is_isolated_and_recorded(tmp_path: Path) -> None:
+    with StubServer([reply]) as stub:
+        c = _container(tmp_path, stub)
+        good = c.ingest.ingest_text(report(1), DocumentMeta(), "a").document
+        bad = c.ingest.ingest_text(report(2, "POISON pill."), DocumentMeta(), "b").document
+        job = c.batches.create()
+        assert job is not None
+        final = c.batches.run(job.id)
+    states = {i.document_id: i for i in final.items}
+    assert final.state == "completed_with_failures" and final.done == 1 and final.failed == 1
+    assert states[good.id].state == "done"
+    assert states[bad.id].state == "failed" and "HTTP 400" in (states[bad.id].error or "")
+    assert final.digest is not None  # the digest covers what succeeded
+
+
+def _items_done(db: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        try:
+            return int(conn.execute("select count(*) from job_items where state = 'done'").fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0
+
+
+def test_killed_batch_resumes_without_redoing_work(tmp_path: Path) -> None:
+    """A batch in a subprocess is killed after its first item; a restart finishes the rest once."""
+    with StubServer([lambda body: reply(body, delay=1.5)]) as stub:
+        c = _container(tmp_path, stub)
+        docs = [c.ingest.ingest_text(report(i), DocumentMeta(title=f"R{i}"), f"k{i}").document for i in range(4)]
+        env = {**os.environ, "DOSSIER_DATA_DIR": str(tmp_path), "DOSSIER_LLM_BASE_URL": stub.base_url,
+               "DOSSIER_LLM_MODEL": "stub", "DOSSIER_LLM_MAX_ATTEMPTS": "1"}  # fmt: skip
+        cmd = [sys.executable, "-m", "service.cli", "summarize", "--new"]
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        db = tmp_path / "dossier.db"
+        deadline = time.monotonic() + 120
+        while _items_done(db) < 1:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else b""
+            assert time.monotonic() < deadline, "first item never completed"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert _items_done(db) < 4
+        first_done = {d.id: c.jobs.summary(d.id) for d in docs}
+        summarised_before = {k: v.created_at for k, v in first_done.items() if v is not None}
+        requests_before = len(stub.requests)
+        again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "resumed 1 interrupted batch" in again.stdout + again.stderr
+    (job,) = c.jobs.recent()
+    assert job.state == "completed" and job.done == 4
+    for doc_id, created in summarised_before.items():
+        summary = c.jobs.summary(doc_id)
+        assert summary is not None and summary.created_at == created  # not redone
+    summary_calls = [
+        r for r in stub.requests[requests_before:] if r["response_format"]["json_schema"]["name"] == "summary"
+    ]
+    assert len(summary_calls) <= 4 - len(summarised_before)  # the killed item at most once more
+    assert {d.id for d in docs} == c.jobs.summarised_ids()
+
+
+def test_batch_api(tmp_path: Path) -> None:
+    with StubServer([reply]) as stub:
+        settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub")
+        with LiveServer(settings, start_llm=False) as api:
+            doc = httpx.post(f"{api.url}/documents", json={"text": report(1), "title": "R1"}).json()
+            r = httpx.post(f"{api.url}/summaries/batch", json={})
+            assert r.status_code == 202, r.text
+            job_id = r.json()["job_id"]
+            deadline = time.monotonic() + 60
+            while (job := httpx.get(f"{api.url}/jobs/{job_id}").json())["state"] in ("pending", "running"):
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+            assert job["state"] == "completed" and job["done"] == 1 and job["items"][0]["state"] == "done"
+            summary = httpx.get(f"{api.url}/summaries/{doc['id']}").json()
+            assert (
+                summary["sentences"][0]["citations"][0]["quote"]
+                == report(1)[: summary["sentences"][0]["citations"][0]["end"]]
+            )
+            again = httpx.post(f"{api.url}/summaries/batch", json={})
+            assert again.status_code == 200 and again.json()["job_id"] is None
+            assert httpx.get(f"{api.url}/jobs/job_nope").status_code == 404
+            assert httpx.get(f"{api.url}/summaries/doc_nope").status_code == 404
+            unknown = httpx.post(f"{api.url}/summaries/batch", json={"ids": ["doc_nope"]})
+            assert unknown.status_code == 404 and "doc_nope" in unknown.json()["error"]["message"]
+            assert [j["id"] for j in httpx.get(f"{api.url}/jobs").json()] == [job_id]
