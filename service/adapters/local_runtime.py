@@ -7,6 +7,7 @@ import hashlib
 import importlib.metadata
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -116,6 +117,35 @@ def assemble_model(spec: LocalModelSpec, models_dir: Path, progress: Progress | 
     return target
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_orphans(folder: Path) -> int:
+    """Stop servers whose Dossier process died without stopping them (e.g. killed with SIGKILL)."""
+    reaped = 0
+    for pidfile in folder.glob("llama-server-*.pid"):
+        try:
+            child, parent = (int(x) for x in pidfile.read_text().split())
+        except ValueError:
+            pidfile.unlink(missing_ok=True)
+            continue
+        if _alive(parent):
+            continue
+        if _alive(child):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(child, signal.SIGTERM)
+                reaped += 1
+        pidfile.unlink(missing_ok=True)
+    return reaped
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -147,6 +177,7 @@ class LocalLlamaServer:
         self.startup_timeout_s = startup_timeout_s
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
+        self._pidfile: Path | None = None
         self._lock = threading.Lock()
 
     @property
@@ -185,7 +216,10 @@ class LocalLlamaServer:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             logf = self.log_path.open("ab")
             log.info("starting llama.cpp server: %s", " ".join(cmd))
+            reap_orphans(self.log_path.parent)
             self._proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)
+            self._pidfile = self.log_path.parent / f"llama-server-{self._proc.pid}.pid"
+            self._pidfile.write_text(f"{self._proc.pid} {os.getpid()}")
             deadline = time.monotonic() + self.startup_timeout_s
             while time.monotonic() < deadline:
                 if self._proc.poll() is not None:
@@ -201,6 +235,8 @@ class LocalLlamaServer:
     def stop(self) -> None:
         """Terminate the server process (kill after a grace period)."""
         proc, self._proc = self._proc, None
+        if self._pidfile is not None:
+            self._pidfile.unlink(missing_ok=True)
         if proc is None or proc.poll() is not None:
             return
         proc.terminate()
