@@ -65,7 +65,7 @@ class Settings(BaseSettings):
 
     extract_window_chars: int = Field(default=600, description="Sentences per extraction call, in characters.")
 
-    summary_window_chars: int = Field(default=3000, description="Longer reports are summarised map-reduce.")
+    summary_window_chars: int = Field(default=4000, description="Longer reports are summarised map-reduce.")
     summary_concurrency: int = Field(default=1, ge=1, le=32, description="Reports summarised at once.")
 
     # Server

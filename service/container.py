@@ -33,7 +33,7 @@ PROMPT_FIELDS = {
     "qa": {"passages", "question"},
     "extract": {"sentences", "instructions", "example"},
     "summarize": {"report", "sentences"},
-    "digest": {"summaries"},
+    "digest": {"summaries", "hints"},
 }
 
 

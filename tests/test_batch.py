@@ -20,11 +20,12 @@ from tests.stub_openai import StubServer
 
 SUMMARY = json.dumps({"sentences": [
     {"text": "Iran denied the panel's findings.", "sentences": [1]},
+    {"text": "The panel counted launchers.", "sentences": [2]},
     {"text": "Russia paid 5 million dollars.", "sentences": [1]},
 ]})  # fmt: skip
 DIGEST = json.dumps({
     "new": [{"text": "Iran denied the panel's findings.", "sentences": [1]}],
-    "agreements": [{"text": "Iran denied the panel's findings.", "sentences": [1, 2]}],
+    "agreements": [{"text": "Iran denied the panel's findings.", "sentences": [1, 3]}],
     "contradictions": [{"text": "The panel counted launchers.", "sentences": [1]}],
 })  # fmt: skip
 
@@ -57,7 +58,10 @@ def test_batch_summarises_new_reports_once_and_digests(tmp_path: Path) -> None:
         for d in docs:
             summary = c.jobs.summary(d.id)
             assert summary is not None
-            assert [s.text for s in summary.sentences] == ["Iran denied the panel's findings."]
+            assert [s.text for s in summary.sentences] == [
+                "Iran denied the panel's findings.",
+                "The panel counted launchers.",
+            ]
             assert "numbers not in cited passages" in summary.rejected[0].reason
             for s in summary.sentences:
                 for cit in s.citations:
@@ -163,3 +167,29 @@ def test_batch_api(tmp_path: Path) -> None:
             unknown = httpx.post(f"{api.url}/summaries/batch", json={"ids": ["doc_nope"]})
             assert unknown.status_code == 404 and "doc_nope" in unknown.json()["error"]["message"]
             assert [j["id"] for j in httpx.get(f"{api.url}/jobs").json()] == [job_id]
+
+
+def echo(body: dict[str, Any]) -> tuple[Any, ...]:
+    """Summaries that repeat the report's own sentences; a digest that finds nothing."""
+    if body["response_format"]["json_schema"]["name"] == "digest":
+        return ("content", json.dumps({"new": [], "agreements": [], "contradictions": []}))
+    lines = [ln for ln in body["messages"][-1]["content"].splitlines() if ln.startswith("[")]
+    picked = [{"text": ln.split("] ", 1)[1], "sentences": [int(ln[1 : ln.index("]")])]} for ln in lines[:3]]
+    return ("content", json.dumps({"sentences": picked}))
+
+
+def test_digest_adds_rule_detected_disagreements(tmp_path: Path) -> None:
+    with StubServer([echo]) as stub:
+        c = _container(tmp_path, stub)
+        c.ingest.ingest_text("Four of the new missiles appeared in the Pyongyang parade. Analysts watched. "
+                             "It rained.", DocumentMeta(title="Parade"), "a")  # fmt: skip
+        c.ingest.ingest_text("Only two of the new missiles appeared in the Pyongyang parade, the observatory said. "
+                             "Footage was reused. Nobody commented.", DocumentMeta(title="Count"), "b")  # fmt: skip
+        job = c.batches.create()
+        assert job is not None
+        final = c.batches.run(job.id)
+    assert final.digest is not None
+    (point,) = [p for p in final.digest.points if p.kind == "contradiction"]
+    assert point.detected_by == "rule" and "numbers differ: 4 vs 2" in point.text
+    assert len(point.document_ids) == 2 and "found by rule" in final.digest.markdown
+    assert "Possible disagreements to check:\n- [1] vs [4]" in stub.requests[-1]["messages"][-1]["content"]

@@ -42,6 +42,7 @@ class DigestPoint(BaseModel):
     text: str
     document_ids: list[str]
     citations: list[Citation]
+    detected_by: Literal["model", "rule"] = "model"
 
 
 class Digest(BaseModel):

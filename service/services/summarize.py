@@ -11,6 +11,7 @@ from service.domain.facts import Fact
 from service.domain.models import Citation, Document, RejectedSentence, RunMeta, Sentence
 from service.domain.ports import ChatModel, ExtractionStore, PromptStore
 from service.domain.summaries import Digest, DigestPoint, PointKind, Summary, SummarySentence
+from service.services.conflicts import Conflict, candidate_conflicts
 from service.services.extract import windows
 from service.services.segment import segment
 from service.services.structured import ask_structured
@@ -25,7 +26,7 @@ class _Cited(BaseModel):
 class SummaryOutput(BaseModel):
     """What the model returns for a summary: 3-6 sentences citing sentence numbers."""
 
-    sentences: list[_Cited] = Field(max_length=6)
+    sentences: list[_Cited] = Field(min_length=3, max_length=6)
 
 
 class DigestOutput(BaseModel):
@@ -131,7 +132,9 @@ class SummarizeService:
                 units.append(_Unit(sent.text, sent.citations, s.document_id))
                 lines.append(f"[{len(units)}] {sent.text}")
         prompt = self._prompts.get("digest")
-        out = ask_structured(self._chat, prompt.render(summaries="\n".join(lines)), DigestOutput,
+        conflicts = candidate_conflicts([(u.text, u.document_id) for u in units])
+        hints = "\n".join(f"- [{c.a}] vs [{c.b}]: {c.reason}" for c in conflicts) or "- none found"
+        out = ask_structured(self._chat, prompt.render(summaries="\n".join(lines), hints=hints), DigestOutput,
                              max_tokens=prompt.max_tokens, schema_name="digest")  # fmt: skip
         meta.usage, meta.attempts, meta.model = out.usage, out.attempts, out.model
         points: list[DigestPoint] = []
@@ -151,10 +154,27 @@ class SummarizeService:
                 )
                 for k in kept
             ]
+        if not any(p.kind == "contradiction" for p in points):
+            points += [_rule_point(c, units, summaries) for c in conflicts]
         meta.latency_s = round(time.monotonic() - t0, 3)
         digest = Digest(points=points, rejected=rejected, meta=meta)
         digest.markdown = render_markdown(digest, summaries)
         return digest
+
+
+def _rule_point(c: Conflict, units: list[_Unit], summaries: list[Summary]) -> DigestPoint:
+    """A disagreement Dossier found itself, stated as the two reports' own (verified) summary sentences."""
+    titles = {s.document_id: s.title for s in summaries}
+    a, b = units[c.a - 1], units[c.b - 1]
+    text = f'"{titles[a.document_id]}": {a.text} — but "{titles[b.document_id]}": {b.text} ({c.reason})'
+    cits = {x.passage_id: x for x in [*a.citations, *b.citations]}
+    return DigestPoint(
+        kind="contradiction",
+        text=text,
+        document_ids=sorted({a.document_id, b.document_id}),
+        citations=list(cits.values()),
+        detected_by="rule",
+    )
 
 
 def _verify(
@@ -191,7 +211,11 @@ def render_markdown(digest: Digest, summaries: list[Summary]) -> str:
     for kind, heading in headings.items():
         pts = [p for p in digest.points if p.kind == kind]
         out += [f"## {heading}", ""]
-        out += [f"- {p.text} ({'; '.join(titles.get(d, d) for d in p.document_ids)})" for p in pts] or ["- (none)"]
+        out += [
+            f"- {p.text} ({'; '.join(titles.get(d, d) for d in p.document_ids)})"
+            + (" _(found by rule: same subject, different numbers or a denial)_" if p.detected_by == "rule" else "")
+            for p in pts
+        ] or ["- (none)"]
         out.append("")
     out += ["## Reports", ""]
     for s in summaries:

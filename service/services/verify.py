@@ -24,6 +24,11 @@ class SupportCheck:
     overlap: float
 
 
+def numbers_in(text: str) -> set[str]:
+    """Numbers in `text` as digit strings (number words up to "hundred" included)."""
+    return _numbers(text)
+
+
 def _numbers(text: str) -> set[str]:
     found = {n.replace(",", "") for n in _NUMBER.findall(text)}
     found |= {_NUMBER_WORDS[w.lower()] for w in words(text) if w.lower() in _NUMBER_WORDS}
@@ -34,7 +39,7 @@ def _names(text: str) -> set[str]:
     """Capitalised words (names, places, organisations), minus sentence-initial function words."""
     out = set()
     for w in words(text):
-        if w[0].isupper() and w.lower() not in _CAP_STOP and not w.isdigit():
+        if len(w) > 1 and w[0].isupper() and w.lower() not in _CAP_STOP and not w.isdigit():
             out.add(w.lower())
     return out
 

@@ -1,0 +1,48 @@
+"""Rule-detected candidate disagreements between sentences of different reports."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from service.services.text_terms import content_terms
+from service.services.verify import numbers_in
+
+_DENIAL = re.compile(r"\b(den(y|ied|ies)|reject(s|ed)?|false|fabricat\w*|dismiss(es|ed)?|disput(e|es|ed)|doubt\w*)\b",
+                     re.I)  # fmt: skip
+MIN_SHARED_TERMS = 3
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Two numbered sentences from different reports that look like they disagree, and why."""
+
+    a: int
+    b: int
+    reason: str
+    shared: int
+
+
+def candidate_conflicts(units: list[tuple[str, str]], limit: int = 3) -> list[Conflict]:
+    """Pairs (1-based numbers) of (text, document id) units from different reports that share at least
+    MIN_SHARED_TERMS content terms and either state different numbers or where one denies/doubts and the
+    other does not. Best (most shared terms) first."""
+    terms = [set(content_terms(t)) - {n for n in numbers_in(t)} for t, _ in units]
+    out: list[Conflict] = []
+    for i, (ta, da) in enumerate(units):
+        for j in range(i + 1, len(units)):
+            tb, db = units[j]
+            if da == db:
+                continue
+            shared = len(terms[i] & terms[j])
+            if shared < MIN_SHARED_TERMS:
+                continue
+            na, nb = numbers_in(ta), numbers_in(tb)
+            if na and nb and na != nb:
+                reason = f"numbers differ: {', '.join(sorted(na))} vs {', '.join(sorted(nb))}"
+            elif bool(_DENIAL.search(ta)) != bool(_DENIAL.search(tb)):
+                reason = "one report denies or doubts what the other states"
+            else:
+                continue
+            out.append(Conflict(i + 1, j + 1, reason, shared))
+    return sorted(out, key=lambda c: (-c.shared, c.a, c.b))[:limit]

@@ -1,0 +1,24 @@
+"""Rule-detected candidate disagreements on hand-made sentences."""
+
+from __future__ import annotations
+
+from service.services.conflicts import candidate_conflicts
+
+
+def test_numbers_and_denials_across_reports() -> None:
+    units = [
+        ("Four of the new missiles appeared in the parade in Pyongyang.", "a"),
+        ("The observatory counted only two of the new missiles in the parade in Pyongyang.", "b"),
+        ("Iran denied receiving missile parts from North Korea.", "c"),
+        ("The panel found Iran received missile parts from North Korea.", "d"),
+        ("Four new missiles appeared in the parade in Pyongyang, the broadcast showed.", "a"),  # same report
+        ("Weather was mild in Geneva.", "e"),
+    ]
+    found = {(c.a, c.b): c.reason for c in candidate_conflicts(units, limit=10)}
+    assert found[(1, 2)] == "numbers differ: 4 vs 2"
+    assert found[(3, 4)] == "one report denies or doubts what the other states"
+    assert (1, 5) not in found and not any(6 in pair for pair in found)
+
+
+def test_no_conflict_without_shared_subject() -> None:
+    assert candidate_conflicts([("Two ships sailed.", "a"), ("Four planes flew.", "b")]) == []
