@@ -63,6 +63,9 @@ class Settings(BaseSettings):
         default=0.25, description="Abstain without a model call when no passage is this similar."
     )
 
+    verify_citations: bool = Field(
+        default=True, description="Drop answer sentences their citations don't support (off only to test the gate)."
+    )
     extract_window_chars: int = Field(default=600, description="Sentences per extraction call, in characters.")
 
     summary_window_chars: int = Field(default=4000, description="Longer reports are summarised map-reduce.")
@@ -108,6 +111,7 @@ class Settings(BaseSettings):
             "retrieval_candidates",
             "qa_passages",
             "min_similarity",
+            "verify_citations",
             "extract_window_chars",
             "summary_window_chars",
         }

@@ -156,6 +156,7 @@ class Container:
             passages=s.qa_passages,
             min_similarity=s.min_similarity,
             max_question_chars=s.max_question_chars,
+            verify=s.verify_citations,
         )
 
     @cached_property

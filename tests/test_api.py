@@ -154,3 +154,16 @@ def test_model_outage_is_503(tmp_path: Path) -> None:
             r = httpx.post(f"{api.url}/ask", json={"question": "Did Iran deny it?"}, timeout=60)
     assert r.status_code == 503 and r.json()["error"]["code"] == "model_unavailable"
     assert len(stub.requests) == 2
+
+
+def test_verification_off_lets_unsupported_sentences_through(tmp_path: Path) -> None:
+    """The switch the eval gate's synthetic regression uses: with it off, invented facts pass."""
+    script = [("content", _answer([{"text": "Russia paid 40 million dollars.", "passages": [1]}]))]
+    with StubServer(script) as stub:
+        settings = make_settings(
+            tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0, verify_citations=False
+        )
+        with LiveServer(settings, start_llm=False) as api:
+            httpx.post(f"{api.url}/documents", json={"text": REPORT})
+            body = httpx.post(f"{api.url}/ask", json={"question": "Who paid?"}, timeout=60).json()
+    assert not body["abstained"] and body["answer"] == "Russia paid 40 million dollars."

@@ -73,6 +73,7 @@ class QAService:
         passages: int,
         min_similarity: float,
         max_question_chars: int,
+        verify: bool = True,
         prompt_version: int | None = None,
     ) -> None:
         self._retriever = retriever
@@ -84,7 +85,7 @@ class QAService:
         self._min_similarity = min_similarity
         self._max_chars = max_question_chars
         self._prompt_version = prompt_version
-        self.verify = True  # evals switch this off to prove the gate catches unverified citations
+        self.verify = verify  # off only in a test configuration, to prove the eval gate catches it
 
     def ask(self, question: str, flt: RetrievalFilter | None = None) -> Answer:
         """Answer `question` from the stored reports (optionally filtered)."""
