@@ -55,6 +55,8 @@ bench: models
 	$(BIN)/python benchmarks/ask_latency.py
 	$(BIN)/python benchmarks/extract_grounding.py --model qwen2.5-coder-1.5b
 	$(BIN)/python benchmarks/extract_grounding.py --model qwen2.5-coder-0.5b
+	$(BIN)/python benchmarks/summary_latency.py --model qwen2.5-coder-1.5b
+	$(BIN)/python benchmarks/summary_latency.py --model qwen2.5-coder-0.5b
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
