@@ -88,7 +88,8 @@ class ExtractService:
         if not refresh and (hit := self._store.get(key)) is not None:
             return hit.model_copy(update={"cached": True})
         t0 = time.monotonic()
-        validator = Draft202012Validator(schema.output_json_schema())
+        out_schema = schema.output_json_schema()
+        validator = Draft202012Validator(out_schema)
         instructions = "\n".join(f"- {name}: {k.description}" for name, k in schema.kinds.items())
         parts = windows(segment(doc.text), self._window_chars)
         usage, attempts, model = Usage(), 0, self._chat.model_name
@@ -97,7 +98,7 @@ class ExtractService:
         for i, window in enumerate(parts):
             numbered = "\n".join(f"[{n}] {doc.text[s.start : s.end]}" for n, s in enumerate(window, start=1))
             messages = prompt.render(sentences=numbered, instructions=instructions, example=schema.example or "(none)")
-            out = ask_json(self._chat, messages, schema.output_json_schema(), lambda t: _validated(validator, t),
+            out = ask_json(self._chat, messages, out_schema, lambda t: _validated(validator, t),
                            max_tokens=prompt.max_tokens, schema_name=schema.id.replace("-", "_"))  # fmt: skip
             usage, attempts, model = usage.add(out.usage), attempts + out.attempts, out.model
             for name, kind in schema.kinds.items():
