@@ -193,3 +193,22 @@ def test_digest_adds_rule_detected_disagreements(tmp_path: Path) -> None:
     assert point.detected_by == "rule" and "numbers differ: 4 vs 2" in point.text
     assert len(point.document_ids) == 2 and "found by rule" in final.digest.markdown
     assert "Possible disagreements to check:\n- [1] vs [4]" in stub.requests[-1]["messages"][-1]["content"]
+
+
+def test_contradiction_citing_the_same_statement_twice_is_rejected(tmp_path: Path) -> None:
+    same = json.dumps({"new": [], "agreements": [], "contradictions": [
+        {"text": "Iran denied the panel's findings.", "sentences": [1, 3]}]})  # fmt: skip
+
+    def script(body: dict[str, Any]) -> tuple[Any, ...]:
+        return ("content", same) if body["response_format"]["json_schema"]["name"] == "digest" else reply(body)
+
+    with StubServer([script]) as stub:
+        c = _container(tmp_path, stub)
+        for i in range(2):
+            c.ingest.ingest_text(report(i), DocumentMeta(title=f"R{i}"), f"k{i}")
+        job = c.batches.create()
+        assert job is not None
+        final = c.batches.run(job.id)
+    assert final.digest is not None
+    assert not [p for p in final.digest.points if p.kind == "contradiction"]
+    assert "say the same thing" in final.digest.rejected[0].reason

@@ -6,6 +6,7 @@ import datetime as dt
 import time
 
 from pydantic import BaseModel, Field
+from rapidfuzz import fuzz
 
 from service.domain.facts import Fact
 from service.domain.models import Citation, Document, RejectedSentence, RunMeta, Sentence
@@ -142,20 +143,22 @@ class SummarizeService:
         groups: list[tuple[PointKind, list[_Cited]]] = [
             ("new", out.value.new), ("agreement", out.value.agreements), ("contradiction", out.value.contradictions),
         ]  # fmt: skip
+        seen: set[tuple[str, str]] = set()
         for kind, items in groups:
-            kept, bad = _verify(items, units, min_reports=1 if kind == "new" else 2)
+            kept, bad = _verify(items, units, min_reports=1 if kind == "new" else 2, distinct=kind == "contradiction")
             rejected += bad
-            points += [
-                DigestPoint(
-                    kind=kind,
-                    text=k.text,
-                    citations=k.citations,
-                    document_ids=sorted({c.document_id for c in k.citations}),
-                )
-                for k in kept
-            ]
-        if not any(p.kind == "contradiction" for p in points):
-            points += [_rule_point(c, units, summaries) for c in conflicts]
+            for k in kept:
+                if (kind, k.text.lower()) in seen:
+                    continue
+                seen.add((kind, k.text.lower()))
+                points.append(DigestPoint(kind=kind, text=k.text, citations=k.citations,
+                                          document_ids=sorted({c.document_id for c in k.citations})))  # fmt: skip
+        # Rule-detected disagreements are always listed (labelled), unless the model already made the point.
+        covered = [{c.passage_id for c in p.citations} for p in points if p.kind == "contradiction"]
+        for c in conflicts:
+            pair = {x.passage_id for x in units[c.a - 1].citations} | {x.passage_id for x in units[c.b - 1].citations}
+            if not any(pair <= cov for cov in covered):
+                points.append(_rule_point(c, units, summaries))
         meta.latency_s = round(time.monotonic() - t0, 3)
         digest = Digest(points=points, rejected=rejected, meta=meta)
         digest.markdown = render_markdown(digest, summaries)
@@ -178,7 +181,7 @@ def _rule_point(c: Conflict, units: list[_Unit], summaries: list[Summary]) -> Di
 
 
 def _verify(
-    items: list[_Cited], units: list[_Unit], min_reports: int = 1
+    items: list[_Cited], units: list[_Unit], min_reports: int = 1, distinct: bool = False
 ) -> tuple[list[SummarySentence], list[RejectedSentence]]:
     kept: list[SummarySentence] = []
     rejected: list[RejectedSentence] = []
@@ -192,6 +195,8 @@ def _verify(
             reason = "cites no given sentence"
         elif len({units[n - 1].document_id for n in cited}) < min_reports:
             reason = f"rests on fewer than {min_reports} reports"
+        elif distinct and _all_alike([units[n - 1].text for n in cited]):
+            reason = "the cited sentences say the same thing; that is no contradiction"
         else:
             check = check_support(text, [units[n - 1].text for n in cited])
             reason = "" if check.supported else check.reason
@@ -201,6 +206,10 @@ def _verify(
         citations = {c.passage_id: c for n in cited for c in units[n - 1].citations}
         kept.append(SummarySentence(text=text, citations=list(citations.values())))
     return kept, rejected
+
+
+def _all_alike(texts: list[str]) -> bool:
+    return all(fuzz.token_set_ratio(texts[0], t) >= 85 for t in texts[1:])
 
 
 def render_markdown(digest: Digest, summaries: list[Summary]) -> str:
