@@ -22,3 +22,9 @@ def test_numbers_and_denials_across_reports() -> None:
 
 def test_no_conflict_without_shared_subject() -> None:
     assert candidate_conflicts([("Two ships sailed.", "a"), ("Four planes flew.", "b")]) == []
+
+
+def test_different_dates_are_no_contradiction() -> None:
+    units = [("The panel reviewed the missile cooperation findings on 11 February 2021.", "a"),
+             ("The panel reviewed the missile cooperation findings in 2020.", "b")]  # fmt: skip
+    assert candidate_conflicts(units) == []

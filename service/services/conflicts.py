@@ -5,12 +5,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from service.services.grounding import date_mention
 from service.services.text_terms import content_terms
 from service.services.verify import numbers_in
 
 _DENIAL = re.compile(r"\b(den(y|ied|ies)|reject(s|ed)?|false|fabricat\w*|dismiss(es|ed)?|disput(e|es|ed)|doubt\w*)\b",
                      re.I)  # fmt: skip
 MIN_SHARED_TERMS = 3
+
+
+def _quantities(text: str) -> set[str]:
+    """Numbers that are not part of a date: dates in two reports differ without contradicting."""
+    while (d := date_mention(text)) is not None:
+        text = text.replace(d, " ")
+    return numbers_in(text)
 
 
 @dataclass(frozen=True)
@@ -25,8 +33,8 @@ class Conflict:
 
 def candidate_conflicts(units: list[tuple[str, str]], limit: int = 3) -> list[Conflict]:
     """Pairs (1-based numbers) of (text, document id) units from different reports that share at least
-    MIN_SHARED_TERMS content terms and either state different numbers or where one denies/doubts and the
-    other does not. Best (most shared terms) first."""
+    MIN_SHARED_TERMS content terms and either state different quantities (dates aside) or where one
+    denies/doubts and the other does not. Best (most shared terms) first."""
     terms = [set(content_terms(t)) - {n for n in numbers_in(t)} for t, _ in units]
     out: list[Conflict] = []
     for i, (ta, da) in enumerate(units):
@@ -37,7 +45,7 @@ def candidate_conflicts(units: list[tuple[str, str]], limit: int = 3) -> list[Co
             shared = len(terms[i] & terms[j])
             if shared < MIN_SHARED_TERMS:
                 continue
-            na, nb = numbers_in(ta), numbers_in(tb)
+            na, nb = _quantities(ta), _quantities(tb)
             if na and nb and na != nb:
                 reason = f"numbers differ: {', '.join(sorted(na))} vs {', '.join(sorted(nb))}"
             elif bool(_DENIAL.search(ta)) != bool(_DENIAL.search(tb)):
