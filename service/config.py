@@ -39,7 +39,11 @@ class Settings(BaseSettings):
         default="auto",
         description="How to send JSON schemas: OpenAI `json_schema`, or llama.cpp's `json_object`+schema.",
     )
-    llm_timeout_s: float = Field(default=300.0, description="Per-request timeout.")
+    llm_timeout_s: float | None = Field(
+        default=None,
+        description="Per-request timeout; default 1200 s for the embedded server (it queues and never cancels, "
+        "so a short timeout only duplicates work) and 120 s for a remote endpoint.",
+    )
     llm_max_attempts: int = Field(default=4, ge=1, le=10, description="Attempts per call, retries included.")
     llm_backoff_max_s: float = Field(default=20.0, description="Upper bound of one backoff wait.")
     llm_temperature: float = 0.0
@@ -87,6 +91,12 @@ class Settings(BaseSettings):
     @property
     def resolved_chroma_path(self) -> Path:
         return self.chroma_path or self.data_dir / "chroma"
+
+    @property
+    def resolved_llm_timeout_s(self) -> float:
+        if self.llm_timeout_s is not None:
+            return self.llm_timeout_s
+        return 1200.0 if self.uses_local_llm else 120.0
 
     @property
     def uses_local_llm(self) -> bool:

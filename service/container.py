@@ -67,7 +67,7 @@ class Container:
                 base_url=s.embedding_base_url,
                 api_key=s.embedding_api_key.get_secret_value(),
                 model=s.embedding_model,
-                timeout_s=s.llm_timeout_s,
+                timeout_s=s.resolved_llm_timeout_s,
             )
         return LocalSentenceEmbedder(name=s.embedding_model)
 
@@ -131,7 +131,7 @@ class Container:
             mode = "json_object_schema" if s.uses_local_llm else "json_schema"
         return OpenAIChatModel(
             base_url=self.llm_base_url, api_key=s.llm_api_key.get_secret_value(), model=s.chat_model_name,
-            timeout_s=s.llm_timeout_s, max_attempts=s.llm_max_attempts, backoff_max_s=s.llm_backoff_max_s,
+            timeout_s=s.resolved_llm_timeout_s, max_attempts=s.llm_max_attempts, backoff_max_s=s.llm_backoff_max_s,
             structured_mode=mode, temperature=s.llm_temperature, seed=s.llm_seed,
         )  # fmt: skip
 
