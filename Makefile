@@ -10,7 +10,7 @@ export DOSSIER_DATA_DIR ?= $(DATA)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup model models run serve test unit e2e lint typecheck eval bench clean
+.PHONY: setup model models run serve test unit e2e lint typecheck eval eval-ci bench clean
 
 setup: $(STAMP)
 
@@ -48,8 +48,18 @@ unit: setup
 e2e: models
 	$(BIN)/pytest -m e2e
 
-test: models lint typecheck
+# The regression gate on the fixed, stratified CI subset (embedded default model), then the whole suite.
+test: models lint typecheck eval-ci
 	DOSSIER_TEST_MODELS_DIR=$(abspath $(DATA))/models $(BIN)/pytest -v -rs
+
+eval-ci: models
+	$(BIN)/dossier eval --suite all --subset ci --gate
+
+# Every golden suite on the configured model; report + chart under evals/reports/<run>/.
+# Extra flags: make eval EVAL_ARGS="--gate" (or --no-cache, --accept, --suite qa).
+EVAL_ARGS ?=
+eval: models
+	$(BIN)/dossier eval --suite all $(EVAL_ARGS)
 
 bench: models
 	$(BIN)/python benchmarks/ask_latency.py

@@ -29,6 +29,7 @@ from service.container import Container
 from service.domain.errors import DossierError
 from service.domain.models import DocumentMeta, RetrievalFilter
 from service.domain.summaries import Job
+from service.evals.command import eval_command
 from service.services.extract_schemas import get_schema
 from service.services.ingest import IngestFailure, IngestResult, expand_paths
 
@@ -266,6 +267,9 @@ def serve(
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     settings = Settings()
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info")
+
+
+app.command("eval")(eval_command)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from service.adapters.loaders import load_bytes
 from service.adapters.local_runtime import LOCAL_MODELS, LocalLlamaServer, assemble_model
 from service.adapters.openai_chat import OpenAIChatModel
 from service.adapters.prompt_files import YamlPromptStore
+from service.adapters.response_cache import CachingChatModel
 from service.adapters.sql_extractions import SqlExtractionStore, extraction_key
 from service.adapters.sql_jobs import SqlJobStore
 from service.adapters.sql_repository import SqlDocumentRepository, make_engine
@@ -40,8 +41,9 @@ PROMPT_FIELDS = {
 class Container:
     """Lazily built components for one Settings; `close()` stops the local model server."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, response_cache: Path | None = None) -> None:
         self.settings = settings
+        self._response_cache_path = response_cache
         self._server: LocalLlamaServer | None = None
         self._llm_lock = threading.Lock()
         self.llm_error: str | None = None
@@ -124,7 +126,18 @@ class Container:
         return t
 
     @cached_property
-    def chat(self) -> OpenAIChatModel:
+    def chat(self) -> OpenAIChatModel | CachingChatModel:
+        model = self._openai_chat()
+        if self._response_cache_path is None:
+            return model
+        s = self.settings
+        identity = {
+            "model": s.chat_model_name, "endpoint": s.llm_base_url or "embedded", "ctx": s.local_ctx,
+            "temperature": s.llm_temperature, "seed": s.llm_seed, "structured_output": model.structured_mode,
+        }  # fmt: skip
+        return CachingChatModel(model, self._response_cache_path, identity)
+
+    def _openai_chat(self) -> OpenAIChatModel:
         s = self.settings
         mode = s.structured_output
         if mode == "auto":
@@ -192,6 +205,9 @@ class Container:
         return BatchService(self.repo, self.jobs, self.summarizer, concurrency=self.settings.summary_concurrency)
 
     def close(self) -> None:
+        chat = self.__dict__.get("chat")
+        if isinstance(chat, CachingChatModel):
+            chat.close()
         if self._server is not None:
             self._server.stop()
             self._server = None

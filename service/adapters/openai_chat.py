@@ -104,6 +104,10 @@ class OpenAIChatModel:
     def model_name(self) -> str:
         return self._model
 
+    @property
+    def structured_mode(self) -> StructuredMode:
+        return self._structured_mode
+
     def _get_client(self) -> OpenAI:
         if self._client is None:
             url = self._base_url() if callable(self._base_url) else self._base_url

@@ -149,6 +149,14 @@ class RejectedSentence(BaseModel):
     reason: str
 
 
+class WithheldPassage(BaseModel):
+    """A retrieved passage kept from the model because it reads as an instruction to it (prompt injection)."""
+
+    passage_id: str
+    document_id: str
+    reason: str
+
+
 class Answer(BaseModel):
     """The verified answer to a question, or an explicit abstention."""
 
@@ -158,4 +166,5 @@ class Answer(BaseModel):
     sentences: list[AnswerSentence]
     citations: list[Citation]
     rejected: list[RejectedSentence] = Field(default_factory=list)
+    withheld: list[WithheldPassage] = Field(default_factory=list)
     meta: RunMeta

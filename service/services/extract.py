@@ -17,7 +17,7 @@ from service.domain.ports import ChatModel, DocumentRepository, ExtractionStore,
 from service.services.attribution import correct_speaker, stance_from_cues
 from service.services.fact_merge import merge_duplicates, merge_entities
 from service.services.grounding import date_mention, narrow, normalise_date
-from service.services.segment import segment
+from service.services.injection import screened
 from service.services.structured import ask_json
 from service.services.verify import check_support
 
@@ -91,7 +91,7 @@ class ExtractService:
         out_schema = schema.output_json_schema()
         validator = Draft202012Validator(out_schema)
         instructions = "\n".join(f"- {name}: {k.description}" for name, k in schema.kinds.items())
-        parts = windows(segment(doc.text), self._window_chars)
+        parts = windows(screened(doc.text), self._window_chars)
         usage, attempts, model = Usage(), 0, self._chat.model_name
         facts: dict[str, list[Fact]] = {name: [] for name in schema.kinds}
         rejected: list[RejectedFact] = []

@@ -15,8 +15,10 @@ from service.domain.models import (
     RetrievalFilter,
     RunMeta,
     ScoredPassage,
+    WithheldPassage,
 )
 from service.domain.ports import ChatModel, DocumentRepository, PromptStore
+from service.services.injection import withheld as withheld_reason
 from service.services.retrieval import HybridRetriever
 from service.services.structured import ask_structured
 from service.services.verify import answers_type, check_support, expected_answer_type, is_abstention
@@ -102,11 +104,11 @@ class QAService:
             model=self._chat.model_name,
             settings_hash=self._settings_hash,
         )
-        hits = self._retriever.retrieve(question, self._k, flt)
+        hits, withheld = self._screen(self._retriever.retrieve(question, self._k, flt))
         best = max((h.similarity or 0.0 for h in hits), default=0.0)
         if not hits or best < self._min_similarity:
             meta.latency_s = round(time.monotonic() - t0, 3)
-            return self._abstain(question, meta, [])
+            return self._abstain(question, meta, [], withheld)
         messages = prompt.render(passages=render_passages(hits), question=question)
         out = ask_structured(self._chat, messages, QAOutput, max_tokens=prompt.max_tokens, schema_name="qa_answer")
         meta.usage, meta.attempts, meta.model = out.usage, out.attempts, out.model
@@ -124,7 +126,7 @@ class QAService:
             kept = []
         meta.latency_s = round(time.monotonic() - t0, 3)
         if not kept:
-            return self._abstain(question, meta, rejected)
+            return self._abstain(question, meta, rejected, withheld)
         citations: dict[str, Citation] = {}
         for s in kept:
             for c in s.citations:
@@ -136,10 +138,27 @@ class QAService:
             sentences=kept,
             citations=list(citations.values()),
             rejected=rejected,
+            withheld=withheld,
             meta=meta,
         )
 
-    def _abstain(self, question: str, meta: RunMeta, rejected: list[RejectedSentence]) -> Answer:
+    def _screen(self, hits: list[ScoredPassage]) -> tuple[list[ScoredPassage], list[WithheldPassage]]:
+        """Withhold passages that address the model (prompt injection); the model never sees them."""
+        kept: list[ScoredPassage] = []
+        withheld: list[WithheldPassage] = []
+        for h in hits:
+            doc = self._repo.get(h.passage.document_id)
+            reason = withheld_reason(doc.text, h.passage.start, h.passage.end) if doc else None
+            if reason is None:
+                kept.append(h)
+            else:
+                withheld.append(WithheldPassage(passage_id=h.passage.id, document_id=h.passage.document_id,
+                                                reason=reason))  # fmt: skip
+        return kept, withheld
+
+    def _abstain(
+        self, question: str, meta: RunMeta, rejected: list[RejectedSentence], withheld: list[WithheldPassage]
+    ) -> Answer:
         return Answer(
             question=question,
             answer=ABSTENTION,
@@ -147,6 +166,7 @@ class QAService:
             sentences=[],
             citations=[],
             rejected=rejected,
+            withheld=withheld,
             meta=meta,
         )
 

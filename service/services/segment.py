@@ -10,6 +10,7 @@ import pysbd
 from service.domain.models import Sentence
 
 _LINE = re.compile(r"[^\n]+")
+_URL_TAIL = re.compile(r"https?://\S*$")  # pysbd splits URLs at "?"; such a piece continues
 # Abbreviations that never end a sentence in report prose; pysbd sometimes splits after them.
 _NO_END = (
     "Co.",
@@ -74,7 +75,7 @@ def segment(text: str) -> list[Sentence]:
         first = True
         for s, e in _spans_in(text, line.start(), line.end()):
             prev = text[out[-1].start : out[-1].end] if out and not first else ""
-            if prev and (len(text[s:e].split()) < 2 or prev.endswith(_NO_END)):
+            if prev and (len(text[s:e].split()) < 2 or prev.endswith(_NO_END) or _URL_TAIL.search(prev)):
                 out[-1] = Sentence(index=out[-1].index, start=out[-1].start, end=e)
                 continue
             out.append(Sentence(index=len(out), start=s, end=e))

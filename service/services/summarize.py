@@ -8,13 +8,14 @@ import time
 from pydantic import BaseModel, Field
 from rapidfuzz import fuzz
 
+from service.domain.errors import InvalidInput
 from service.domain.facts import Fact
 from service.domain.models import Citation, Document, RejectedSentence, RunMeta, Sentence
 from service.domain.ports import ChatModel, ExtractionStore, PromptStore
 from service.domain.summaries import Digest, DigestPoint, PointKind, Summary, SummarySentence
 from service.services.conflicts import Conflict, candidate_conflicts
 from service.services.extract import windows
-from service.services.segment import segment
+from service.services.injection import screened
 from service.services.structured import ask_structured
 from service.services.verify import check_support, is_abstention
 
@@ -94,7 +95,9 @@ class SummarizeService:
         t0 = time.monotonic()
         meta = self._meta("summarize")
         header = f'"{doc.title}"' + (f" ({doc.source}, {doc.published})" if doc.source else "")
-        parts = windows(segment(doc.text), self._window_chars)
+        parts = windows(screened(doc.text), self._window_chars)
+        if not parts:
+            raise InvalidInput(f"report {doc.id} has nothing to summarise once embedded instructions are withheld")
         rejected: list[RejectedSentence] = []
         if len(parts) == 1:
             units = [_Unit(doc.text[s.start : s.end], [_citation(doc, s, s.index + 1)], doc.id) for s in parts[0]]

@@ -1,0 +1,1 @@
+"""The golden eval set: data, deterministic metrics, the runner, reports and the regression gate."""

@@ -1,0 +1,208 @@
+"""Golden data files under `evals/golden/`, validated on load (quotes must be verbatim in their report)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from service.domain.errors import ConfigurationError
+
+Category = Literal["single", "multi", "numeric", "date", "attribution", "contradiction", "unanswerable"]
+Stance = Literal["asserts", "denies", "assesses", "reports"]
+
+
+class GoldEvidence(BaseModel):
+    """A verbatim quote of a report, named by its file stem (e.g. `03_parade_icbm`)."""
+
+    document: str
+    quote: str = Field(min_length=3)
+
+
+class QAItem(BaseModel):
+    """One golden question. Answerable items carry a reference answer, key facts and gold evidence."""
+
+    id: str
+    question: str
+    category: Category
+    answerable: bool
+    ci: bool = False
+    reference: str | None = None
+    key_facts: list[list[str]] = Field(default_factory=list, description="Each fact: accepted variants.")
+    evidence: list[GoldEvidence] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> QAItem:
+        if self.answerable and not (self.reference and self.key_facts and self.evidence):
+            raise ValueError(f"{self.id}: an answerable item needs reference, key_facts and evidence")
+        if not self.answerable and (self.key_facts or self.evidence or self.category != "unanswerable"):
+            raise ValueError(f"{self.id}: an unanswerable item has category 'unanswerable' and no facts/evidence")
+        if any(not group or not all(v.strip() for v in group) for group in self.key_facts):
+            raise ValueError(f"{self.id}: every key fact needs at least one non-empty variant")
+        return self
+
+
+class GoldFact(BaseModel):
+    """A gold fact of one kind; which fields matter depends on the kind (see evals/README.md)."""
+
+    evidence: list[str] = Field(min_length=1)
+    name: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    type: str | None = None
+    what: str | None = None
+    date: str | None = None
+    statement: str | None = None
+    speaker: list[str] = Field(default_factory=list)
+    stance: list[Stance] = Field(default_factory=list)
+    value: str | None = None
+    measures: str | None = None
+
+
+class ExtractionGold(BaseModel):
+    """Gold facts of one report, per kind of the `report-facts` schema."""
+
+    document: str
+    ci: bool = False
+    facts: dict[Literal["entities", "events", "claims", "quantities"], list[GoldFact]]
+
+    @model_validator(mode="after")
+    def _fields(self) -> ExtractionGold:
+        need = {"entities": "name", "events": "what", "claims": "statement", "quantities": "value"}
+        for kind, facts in self.facts.items():
+            for f in facts:
+                if getattr(f, need[kind]) is None:
+                    raise ValueError(f"{self.document}: a gold {kind} fact needs {need[kind]!r}")
+                if kind == "claims" and not (f.speaker and f.stance):
+                    raise ValueError(f"{self.document}: a gold claim needs speaker variants and stances")
+        return self
+
+
+class KeyPoint(BaseModel):
+    """A point a summary must cover: all `must` groups (variants) present, with its evidence quotes."""
+
+    point: str
+    must: list[list[str]] = Field(min_length=1)
+    evidence: list[str] = Field(min_length=1)
+
+
+class SummaryGold(BaseModel):
+    """Key points of one report."""
+
+    document: str
+    ci: bool = False
+    key_points: list[KeyPoint] = Field(min_length=1)
+
+
+class InjectionQuestion(BaseModel):
+    question: str
+    ci: bool = False
+
+
+class InjectionCase(BaseModel):
+    """A report carrying embedded instructions, the strings that must never be output, and questions."""
+
+    document: str
+    technique: str
+    canary: str
+    forbidden: list[str] = Field(min_length=1)
+    questions: list[InjectionQuestion] = Field(min_length=1)
+    summary_ci: bool = False
+
+
+class Golden(BaseModel):
+    """The whole golden set plus where its report files live."""
+
+    qa: list[QAItem]
+    extraction: list[ExtractionGold]
+    summaries: list[SummaryGold]
+    injection: list[InjectionCase]
+    corpus_dirs: list[Path]
+
+    def subset(self, name: str | None) -> Golden:
+        """`ci`: the items flagged `ci` (a fixed, stratified subset); None: everything."""
+        if name is None:
+            return self
+        if name != "ci":
+            raise ConfigurationError(f"unknown subset {name!r}; known: ci")
+        cases = [
+            c.model_copy(update={"questions": [q for q in c.questions if q.ci]})
+            for c in self.injection
+            if any(q.ci for q in c.questions) or c.summary_ci
+        ]
+        return self.model_copy(
+            update={
+                "qa": [i for i in self.qa if i.ci],
+                "extraction": [e for e in self.extraction if e.ci],
+                "summaries": [s for s in self.summaries if s.ci],
+                "injection": cases,
+            }
+        )
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _jsonl(path: Path, model: type[M]) -> list[M]:
+    if not path.exists():
+        raise ConfigurationError(f"golden file {path} is missing")
+    out: list[M] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            out.append(model.model_validate(json.loads(line)))
+        except (json.JSONDecodeError, ValidationError) as exc:
+            raise ConfigurationError(f"{path}:{n}: {exc}") from exc
+    return out
+
+
+def report_texts(dirs: list[Path]) -> dict[str, str]:
+    """Report file stem -> text, for every .txt/.md report in `dirs` (as ingestion reads them)."""
+    texts: dict[str, str] = {}
+    for d in dirs:
+        for f in sorted(d.iterdir()):
+            if f.suffix in (".txt", ".md"):
+                texts[f.stem] = f.read_text(encoding="utf-8-sig")
+    return texts
+
+
+def load_golden(root: Path, examples: Path) -> Golden:
+    """Load and check every golden file: ids unique, documents exist, every quote verbatim."""
+    golden = Golden(
+        qa=_jsonl(root / "qa.jsonl", QAItem),
+        extraction=_jsonl(root / "extraction.jsonl", ExtractionGold),
+        summaries=_jsonl(root / "summaries.jsonl", SummaryGold),
+        injection=_jsonl(root / "injection" / "cases.jsonl", InjectionCase),
+        corpus_dirs=[examples, root / "injection"],
+    )
+    texts = report_texts(golden.corpus_dirs)
+    ids = [i.id for i in golden.qa]
+    if len(ids) != len(set(ids)):
+        raise ConfigurationError("qa.jsonl: duplicate ids")
+
+    def check(where: str, doc: str, quote: str) -> None:
+        if doc not in texts:
+            raise ConfigurationError(f"{where}: unknown report {doc!r}")
+        if quote not in texts[doc]:
+            raise ConfigurationError(f"{where}: quote is not verbatim in {doc}: {quote[:60]!r}")
+
+    for i in golden.qa:
+        for ev in i.evidence:
+            check(f"qa {i.id}", ev.document, ev.quote)
+    for e in golden.extraction:
+        for facts in e.facts.values():
+            for f in facts:
+                for q in f.evidence:
+                    check(f"extraction {e.document}", e.document, q)
+    for s in golden.summaries:
+        for kp in s.key_points:
+            for q in kp.evidence:
+                check(f"summaries {s.document}", s.document, q)
+    for c in golden.injection:
+        if c.document not in texts:
+            raise ConfigurationError(f"injection: unknown report {c.document!r}")
+        if not any(f in texts[c.document] for f in c.forbidden):
+            raise ConfigurationError(f"injection {c.document}: none of its forbidden strings occurs in the report")
+    return golden

@@ -1,0 +1,129 @@
+"""Writes `evals/reports/<run>/`: results.json, report.md (deltas against the baseline) and chart.png."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from service.domain.errors import ConfigurationError
+from service.evals.gate import GateOutcome, Thresholds
+
+COST_SUFFIXES = ("_s", "tokens_mean")
+
+
+def is_score(metric: str) -> bool:
+    """Scores are ratios in [0, 1], higher is better; latency and token metrics are costs."""
+    return not metric.endswith(COST_SUFFIXES)
+
+
+def _fmt(x: float | None, cost: bool = False) -> str:
+    if x is None:
+        return "n/a"
+    return f"{x:.1f}" if cost else f"{x:.3f}"
+
+
+def _delta(value: float | None, ref: float | None, cost: bool) -> str:
+    if value is None or ref is None:
+        return ""
+    d = value - ref
+    return f"{d:+.1f}" if cost else f"{d:+.3f}"
+
+
+def render_markdown(
+    result: dict[str, Any], base: dict[str, Any] | None, th: Thresholds, gate: GateOutcome | None
+) -> str:
+    """Tables per suite: value, baseline, delta, floor, gate status; then flipped and failing items."""
+    ref_metrics: dict[str, float | None] = base["metrics"] if base else {}
+    lines = [
+        f"# Eval run {result['run']}",
+        "",
+        f"- model: `{result['model']}` · subset: `{result['subset']}` · suites: {', '.join(result['suites'])}",
+        f"- prompts: {', '.join(f'`{v}`' for v in result['prompts'].values())} · settings hash "
+        f"`{result['settings_hash']}` · git `{result.get('git')}`",
+        f"- wall time: {result.get('wall_s', 0):.0f} s · response cache: {result.get('cache') or 'off'}",
+        f"- baseline: {base['run'] if base else 'none for this model and subset'}",
+    ]
+    if gate is not None:
+        lines.append(f"- gate: **{'PASSED' if gate.passed else 'FAILED'}**")
+    for suite in result["suites"]:
+        lines += ["", f"## {suite}", "", "| metric | value | baseline | delta | floor | gated |"]
+        lines.append("|---|---|---|---|---|---|")
+        for name, value in result["metrics"].items():
+            if not name.startswith(suite + "."):
+                continue
+            cost = not is_score(name)
+            ref = ref_metrics.get(name)
+            floor = th.floors.get(name)
+            failed = gate is not None and any(f.metric == name for f in gate.failures)
+            mark = "FAIL" if failed else ("yes" if name in th.gated else "")
+            lines.append(
+                f"| {name} | {_fmt(value, cost)} | {_fmt(ref, cost)} | {_delta(value, ref, cost)} | "
+                f"{'' if floor is None else f'{floor:.2f}'} | {mark} |"
+            )
+    if gate is not None and (gate.failures or gate.regressed or gate.improved):
+        lines += ["", "## Gate", ""]
+        lines += [f"- **{f.metric}**: {f.reason}" for f in gate.failures]
+        if gate.regressed:
+            lines.append(f"- items that passed in the baseline and fail now: {', '.join(gate.regressed)}")
+        if gate.improved:
+            lines.append(f"- items that failed in the baseline and pass now: {', '.join(gate.improved)}")
+    failing = [i for i in result["items"] if not i["passed"]]
+    if failing:
+        lines += ["", "## Failing items", "", "| item | detail |", "|---|---|"]
+        for i in failing:
+            lines.append(f"| {i['id']} | {_detail(i)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _detail(item: dict[str, Any]) -> str:
+    if item.get("error"):
+        text = f"error: {item['error']}"
+    elif item["suite"] == "qa":
+        text = f"answer: {item['answer']}"
+    elif item["suite"] == "injection":
+        text = f"leaked {item['leaked']}: {' '.join(item['output'])}"
+    elif item["suite"] == "summary":
+        text = f"not covered: {item.get('point', '')}"
+    else:
+        text = f"gold not matched: {json.dumps(item.get('gold'), ensure_ascii=False)}"
+    return text.replace("|", "\\|").replace("\n", " ")[:300]
+
+
+def render_chart(result: dict[str, Any], base: dict[str, Any] | None, path: Path) -> None:
+    """Horizontal bars of every score metric, this run against the baseline."""
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise ConfigurationError("the eval chart needs matplotlib: pip install -e '.[dev]'") from exc
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n, v in result["metrics"].items() if is_score(n) and v is not None]
+    ref: dict[str, float | None] = base["metrics"] if base else {}
+    height = max(3.0, 0.32 * len(names) + 1.2)
+    fig, ax = plt.subplots(figsize=(9, height))
+    ys = range(len(names))
+    ax.barh([y + 0.2 for y in ys], [result["metrics"][n] for n in names], height=0.4, label="this run")
+    ax.barh([y - 0.2 for y in ys], [ref.get(n) or 0.0 for n in names], height=0.4, label="baseline", alpha=0.6)
+    ax.set_yticks(list(ys), names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.05)
+    ax.set_title(f"{result['model']} · {result['subset']} · {result['run']}", fontsize=9)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(
+    root: Path, result: dict[str, Any], base: dict[str, Any] | None, th: Thresholds, gate: GateOutcome | None
+) -> Path:
+    """Write the run's folder and return it."""
+    folder = root / str(result["run"])
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    (folder / "report.md").write_text(render_markdown(result, base, th, gate), encoding="utf-8")
+    render_chart(result, base, folder / "chart.png")
+    return folder

@@ -1,0 +1,257 @@
+"""Runs the golden suites against a fresh data dir with the configured model and scores them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from service.adapters.loaders import SUPPORTED
+from service.adapters.response_cache import CachingChatModel
+from service.config import REPO_ROOT, Settings
+from service.container import Container
+from service.domain.errors import ConfigurationError, DossierError
+from service.domain.models import Answer, Document, Usage
+from service.evals import metrics as m
+from service.evals.golden import Golden, QAItem
+from service.evals.scoring import score_extraction, score_summary, totals
+from service.services.extract_schemas import REPORT_FACTS
+from service.services.ingest import IngestFailure, IngestResult, expand_paths
+
+SUITES = ("qa", "extract", "summary", "injection")
+Progress = Callable[[str, int, int], None]
+
+
+class EvalRunner:
+    """Ingests the eval corpus into a temporary data dir, runs the chosen suites, returns results."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        golden: Golden,
+        *,
+        subset: str | None,
+        cache_path: Path | None,
+        progress: Progress | None = None,
+    ) -> None:
+        self._base = settings
+        self._golden = golden.subset(subset)
+        self._subset = subset or "full"
+        self._cache_path = cache_path
+        self._progress = progress or (lambda _s, _d, _t: None)
+
+    def run(self, suites: list[str]) -> dict[str, Any]:
+        """Run `suites` (names from SUITES) and return the results document (see evals/README.md)."""
+        t0 = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="dossier-eval-") as tmp:
+            settings = self._base.model_copy(
+                update={
+                    "data_dir": Path(tmp),
+                    "models_dir": self._base.resolved_models_dir.resolve(),
+                    "database_url": None,
+                    "chroma_path": None,
+                    "collection": f"eval_{int(time.time())}" if self._base.chroma_url else self._base.collection,
+                }
+            )
+            c = Container(settings, response_cache=self._cache_path)
+            try:
+                docs = self._ingest(c)
+                items: list[dict[str, Any]] = []
+                for suite in suites:
+                    items += getattr(self, f"_{suite}")(c, docs)
+                cache = c.chat if isinstance(c.chat, CachingChatModel) else None
+                result: dict[str, Any] = {
+                    "run": _run_id(settings, self._subset),
+                    "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                    "subset": self._subset,
+                    "suites": suites,
+                    "model": c.chat.model_name,
+                    "settings_hash": settings.settings_hash(),
+                    "prompts": {t: c.prompts.get(t).ref for t in ("qa", "extract", "summarize")},
+                    "git": _git_head(),
+                    "cache": {"hits": cache.hits, "misses": cache.misses} if cache else None,
+                    "metrics": totals(items, suites, k=settings.qa_passages),
+                    "items": items,
+                }
+            finally:
+                c.close()
+        result["wall_s"] = round(time.monotonic() - t0, 1)
+        return result
+
+    def _ingest(self, c: Container) -> dict[str, Document]:
+        files = expand_paths(self._golden.corpus_dirs, SUPPORTED)
+        seen: list[Path] = []
+
+        def step(path: Path, _r: IngestResult | IngestFailure) -> None:
+            seen.append(path)
+            self._progress("ingest", len(seen), len(files))
+
+        results, failures = c.ingest.ingest_paths(files, on_progress=step)
+        if failures:
+            raise ConfigurationError(f"eval corpus failed to ingest: {failures[0].path}: {failures[0].error}")
+        return {Path(r.document.source_key.removeprefix("file:")).stem: r.document for r in results}
+
+    # -- suites ------------------------------------------------------------------------------------
+    def _qa(self, c: Container, docs: dict[str, Document]) -> list[dict[str, Any]]:
+        out = []
+        for n, item in enumerate(self._golden.qa, start=1):
+            before = _misses(c)
+            out.append(self._qa_item(c, docs, item) | {"cached": _from_cache(c, before)})
+            self._progress("qa", n, len(self._golden.qa))
+        return out
+
+    def _qa_item(self, c: Container, docs: dict[str, Document], item: QAItem) -> dict[str, Any]:
+        gold = [_span(docs, ev.document, ev.quote) for ev in item.evidence]
+        k = c.settings.qa_passages
+        hits = c.retriever.retrieve(item.question, k)
+        ranked = [(h.passage.document_id, h.passage.start, h.passage.end) for h in hits]
+        answer, error = _ask(c, item.question)
+        cited = [(x.document_id, x.start, x.end) for x in answer.citations] if answer else []
+        abstained = answer.abstained if answer else False
+        text = answer.answer if answer else ""
+        row: dict[str, Any] = {
+            "suite": "qa", "id": f"qa:{item.id}", "category": item.category, "answerable": item.answerable,
+            "question": item.question, "answer": text, "abstained": abstained, "error": error,
+            "citations": [{"document": _stem(docs, d), "start": s, "end": e, "gold": m.overlaps_any((d, s, e), gold)}
+                          for d, s, e in cited],
+            **_cost(answer.meta.usage if answer else Usage(), answer.meta.latency_s if answer else 0.0),
+        }  # fmt: skip
+        if item.answerable:
+            row["facts_present"] = m.facts_present(text, item.key_facts) if not abstained else []
+            row["correct"] = error is None and m.answer_correct(text, abstained, item.key_facts)
+            row["gold"] = [list(g) for g in gold]
+            row["cited"] = [list(x) for x in cited]
+            row["retrieved"] = [list(x) for x in ranked]
+            row["first_relevant_rank"] = m.first_relevant_rank(ranked, gold)
+            row["passed"] = row["correct"]
+        else:
+            row["passed"] = abstained
+        return row
+
+    def _extract(self, c: Container, docs: dict[str, Document]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for n, g in enumerate(self._golden.extraction, start=1):
+            doc, before = docs[g.document], _misses(c)
+            try:
+                ex, err = c.extract.extract(doc.id, REPORT_FACTS, refresh=True), None
+            except DossierError as exc:
+                ex, err = None, exc.message
+            out += _mark(score_extraction(g, doc, ex, err), _from_cache(c, before))
+            self._progress("extract", n, len(self._golden.extraction))
+        return out
+
+    def _summary(self, c: Container, docs: dict[str, Document]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for n, g in enumerate(self._golden.summaries, start=1):
+            doc, before = docs[g.document], _misses(c)
+            try:
+                summary, err = c.summarizer.summarize(doc), None
+            except DossierError as exc:
+                summary, err = None, exc.message
+            out += _mark(score_summary(g, doc, summary, err), _from_cache(c, before))
+            self._progress("summary", n, len(self._golden.summaries))
+        return out
+
+    def _injection(self, c: Container, docs: dict[str, Document]) -> list[dict[str, Any]]:
+        cases = self._golden.injection
+        full = self._subset == "full"
+        total = sum(len(x.questions) + (1 if full or x.summary_ci else 0) for x in cases)
+        out: list[dict[str, Any]] = []
+        k = c.settings.qa_passages
+        for case in cases:
+            doc = docs[case.document]
+            injected = [
+                (doc.id, p.start, p.end)
+                for p in c.index.all_passages()
+                if p.document_id == doc.id and any(f.casefold() in p.text.casefold() for f in case.forbidden)
+            ]
+            for i, q in enumerate(case.questions, start=1):
+                hits, before = c.retriever.retrieve(q.question, k), _misses(c)
+                reached = any(m.overlaps_any((h.passage.document_id, h.passage.start, h.passage.end), injected)
+                              for h in hits)  # fmt: skip
+                answer, error = _ask(c, q.question)
+                outputs = [answer.answer] if answer else []
+                leaked = m.leaks(outputs, case.forbidden)
+                out.append({
+                    "suite": "injection", "id": f"injection:{case.document}:q{i}", "technique": case.technique,
+                    "question": q.question, "output": outputs, "reached": reached, "leaked": leaked, "error": error,
+                    "passed": not leaked and error is None, "cached": _from_cache(c, before),
+                    **_cost(answer.meta.usage if answer else Usage(), answer.meta.latency_s if answer else 0.0),
+                })  # fmt: skip
+                self._progress("injection", len(out), total)
+            if full or case.summary_ci:
+                before = _misses(c)
+                try:
+                    summary = c.summarizer.summarize(doc)
+                    texts, err = [s.text for s in summary.sentences], None
+                    cost = _cost(summary.meta.usage, summary.meta.latency_s)
+                except DossierError as exc:
+                    texts, err, cost = [], exc.message, _cost(Usage(), 0.0)
+                leaked = m.leaks(texts, case.forbidden)
+                out.append({
+                    "suite": "injection", "id": f"injection:{case.document}:summary", "technique": case.technique,
+                    "question": None, "output": texts, "reached": True, "leaked": leaked, "error": err,
+                    "passed": not leaked and err is None, "cached": _from_cache(c, before), **cost,
+                })  # fmt: skip
+                self._progress("injection", len(out), total)
+        return out
+
+
+def _misses(c: Container) -> tuple[int, int] | None:
+    """(cache hits, cache misses) so far; None without a response cache."""
+    return (c.chat.hits, c.chat.misses) if isinstance(c.chat, CachingChatModel) else None
+
+
+def _from_cache(c: Container, before: tuple[int, int] | None) -> bool:
+    """True when every model call since `before` was answered by the cache (latency is then not real)."""
+    now = _misses(c)
+    return before is not None and now is not None and now[1] == before[1] and now[0] > before[0]
+
+
+def _mark(rows: list[dict[str, Any]], cached: bool) -> list[dict[str, Any]]:
+    for row in rows:
+        row["cached"] = cached
+    return rows
+
+
+def _ask(c: Container, question: str) -> tuple[Answer | None, str | None]:
+    try:
+        return c.qa.ask(question), None
+    except DossierError as exc:
+        return None, exc.message
+
+
+def _cost(usage: Usage, latency_s: float) -> dict[str, Any]:
+    return {
+        "latency_s": latency_s,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+    }
+
+
+def _span(docs: dict[str, Document], stem: str, quote: str) -> m.Span:
+    doc = docs[stem]
+    start = doc.text.index(quote)
+    return (doc.id, start, start + len(quote))
+
+
+def _stem(docs: dict[str, Document], doc_id: str) -> str:
+    return next((s for s, d in docs.items() if d.id == doc_id), doc_id)
+
+
+def _run_id(settings: Settings, subset: str) -> str:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{settings.chat_model_name.replace('/', '_')}-{subset}"
+
+
+def _git_head() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                             timeout=5, check=False)  # fmt: skip
+    except OSError:
+        return None
+    return out.stdout.strip() or None

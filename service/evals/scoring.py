@@ -1,0 +1,173 @@
+"""Per-item scoring of extraction and summary runs, and the totals over all items of a run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from service.domain.facts import Extraction
+from service.domain.models import Document
+from service.domain.summaries import Summary
+from service.evals import metrics as m
+from service.evals.golden import ExtractionGold, SummaryGold
+
+KINDS = ("entities", "events", "claims", "quantities")
+
+
+def _span(doc: Document, quote: str) -> m.Span:
+    start = doc.text.index(quote)
+    return (doc.id, start, start + len(quote))
+
+
+def score_extraction(
+    gold: ExtractionGold, doc: Document, ex: Extraction | None, error: str | None
+) -> list[dict[str, Any]]:
+    """One row per gold fact (passed = matched) plus one `extract:<doc>` row with the counts."""
+    rows: list[dict[str, Any]] = []
+    counts: dict[str, Any] = {"kept": 0, "rejected": 0, "speaker_ok": 0, "stance_ok": 0, "claims_matched": 0,
+                              "dates_ok": 0, "dated_events_matched": 0}  # fmt: skip
+    for kind in KINDS:
+        golds = [
+            m.GoldFactSpec(
+                fields=f.model_dump(exclude={"evidence"}),
+                evidence=[_span(doc, q) for q in f.evidence],
+                names=[f.name, *f.aliases] if f.name else [],
+            )
+            for f in gold.facts.get(kind, [])  # type: ignore[call-overload]
+        ]
+        facts = ex.facts.get(kind, []) if ex else []
+        preds = [m.PredictedFact(f.fields, [(e.document_id, e.start, e.end) for e in f.evidence]) for f in facts]
+        pairs = dict((j, i) for i, j in m.match_facts(kind, preds, golds))
+        counts |= {f"{kind}.predicted": len(preds), f"{kind}.gold": len(golds), f"{kind}.matched": len(pairs)}
+        for j, g in enumerate(golds):
+            row: dict[str, Any] = {"suite": "extract", "id": f"extract:{gold.document}:{kind}:{j}",
+                                   "gold": g.fields, "passed": j in pairs}  # fmt: skip
+            if j in pairs:
+                got = preds[pairs[j]].fields
+                row["predicted"] = got
+                if kind == "claims":
+                    row["speaker_ok"] = m.speaker_correct(got.get("speaker"), gold.facts["claims"][j].speaker)
+                    row["stance_ok"] = got.get("stance") in gold.facts["claims"][j].stance
+                    counts["claims_matched"] += 1
+                    counts["speaker_ok"] += row["speaker_ok"]
+                    counts["stance_ok"] += row["stance_ok"]
+                if kind == "events" and g.fields.get("date"):
+                    row["date_ok"] = m.date_correct(got.get("date"), str(g.fields["date"]))
+                    counts["dated_events_matched"] += 1
+                    counts["dates_ok"] += row["date_ok"]
+            rows.append(row)
+        unmatched = [preds[i].fields for i in range(len(preds)) if i not in pairs.values()]
+        counts[f"{kind}.unmatched"] = unmatched
+    if ex is not None:
+        counts["kept"], counts["rejected"] = ex.fact_count, len(ex.rejected)
+    summary_row = {
+        "suite": "extract", "id": f"extract:{gold.document}", "document": gold.document, "error": error,
+        "counts": counts, "passed": error is None,
+        "latency_s": ex.meta.latency_s if ex else 0.0,
+        "prompt_tokens": ex.meta.usage.prompt_tokens if ex else 0,
+        "completion_tokens": ex.meta.usage.completion_tokens if ex else 0,
+    }  # fmt: skip
+    return [summary_row, *rows]
+
+
+def score_summary(gold: SummaryGold, doc: Document, summary: Summary | None, error: str | None) -> list[dict[str, Any]]:
+    """One row per key point (passed = covered) plus one `summary:<doc>` row with citation counts."""
+    said = summary.sentences if summary else []
+    sentences = [(s.text, [(c.document_id, c.start, c.end) for c in s.citations]) for s in said]
+    text = " ".join(t for t, _ in sentences)
+    points = [(kp.must, [_span(doc, q) for q in kp.evidence]) for kp in gold.key_points]
+    correct, counted = m.summary_citation_precision(sentences, points)
+    rows: list[dict[str, Any]] = [{
+        "suite": "summary", "id": f"summary:{gold.document}", "document": gold.document, "error": error,
+        "sentences": [t for t, _ in sentences], "citations_correct": correct, "citations_counted": counted,
+        "passed": error is None,
+        "latency_s": summary.meta.latency_s if summary else 0.0,
+        "prompt_tokens": summary.meta.usage.prompt_tokens if summary else 0,
+        "completion_tokens": summary.meta.usage.completion_tokens if summary else 0,
+    }]  # fmt: skip
+    for n, kp in enumerate(gold.key_points):
+        covered = summary is not None and m.point_covered(text, kp.must)
+        rows.append({"suite": "summary", "id": f"summary:{gold.document}:{n}", "point": kp.point, "passed": covered})
+    return rows
+
+
+def _spans(rows: Sequence[Sequence[Any]]) -> list[m.Span]:
+    return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
+
+
+def _cost_metrics(prefix: str, rows: Sequence[dict[str, Any]]) -> dict[str, float | None]:
+    lat = [float(r["latency_s"]) for r in rows if not r.get("cached")]  # cached calls took no model time
+    n = len(rows)
+    return {
+        f"{prefix}.latency_p50_s": _r(m.percentile(lat, 50)),
+        f"{prefix}.latency_p95_s": _r(m.percentile(lat, 95)),
+        f"{prefix}.prompt_tokens_mean": _r(sum(r["prompt_tokens"] for r in rows) / n) if n else None,
+        f"{prefix}.completion_tokens_mean": _r(sum(r["completion_tokens"] for r in rows) / n) if n else None,
+    }
+
+
+def totals(items: Sequence[dict[str, Any]], suites: Sequence[str], k: int) -> dict[str, float | None]:
+    """Every metric of the run, named `<suite>.<metric>` (definitions: evals/README.md)."""
+    out: dict[str, float | None] = {}
+    if "qa" in suites:
+        qa = [i for i in items if i["suite"] == "qa"]
+        ans = [i for i in qa if i["answerable"]]
+        ab = m.abstention([(i["answerable"], i["abstained"]) for i in qa])
+        cit = m.citation_scores([(_spans(i["cited"]), _spans(i["gold"])) for i in ans])
+        ret = m.retrieval_scores([(_spans(i["retrieved"])[:k], _spans(i["gold"])) for i in ans])
+        out |= {
+            "qa.answer_accuracy": _r(m.ratio(sum(i["correct"] for i in ans), len(ans))),
+            "qa.abstention_precision": _r(ab.precision),
+            "qa.abstention_recall": _r(ab.recall),
+            "qa.citation_precision": _r(cit.precision),
+            "qa.citation_recall": _r(cit.recall),
+            f"qa.retrieval_recall_at_{k}": _r(ret.recall_at_k),
+            "qa.retrieval_mrr": _r(ret.mrr),
+            **_cost_metrics("qa", qa),
+        }
+    if "extract" in suites:
+        docs = [i["counts"] for i in items if i["suite"] == "extract" and "counts" in i]
+
+        def tot(key: str) -> int:
+            return sum(int(d[key]) for d in docs)
+
+        all_m = all_p = all_g = 0
+        for kind in KINDS:
+            mt, pr, gd = tot(f"{kind}.matched"), tot(f"{kind}.predicted"), tot(f"{kind}.gold")
+            all_m, all_p, all_g = all_m + mt, all_p + pr, all_g + gd
+            s = m.prf(mt, pr, gd)
+            out |= {f"extract.{kind}.precision": _r(s.precision), f"extract.{kind}.recall": _r(s.recall),
+                    f"extract.{kind}.f1": _r(s.f1)}  # fmt: skip
+        micro = m.prf(all_m, all_p, all_g)
+        out |= {
+            "extract.micro.precision": _r(micro.precision),
+            "extract.micro.recall": _r(micro.recall),
+            "extract.micro.f1": _r(micro.f1),
+            "extract.speaker_accuracy": _r(m.ratio(tot("speaker_ok"), tot("claims_matched"))),
+            "extract.stance_accuracy": _r(m.ratio(tot("stance_ok"), tot("claims_matched"))),
+            "extract.event_date_accuracy": _r(m.ratio(tot("dates_ok"), tot("dated_events_matched"))),
+            "extract.grounding_rate": _r(m.ratio(tot("kept"), tot("kept") + tot("rejected"))),
+            **_cost_metrics("extract", [i for i in items if i["suite"] == "extract" and "counts" in i]),
+        }
+    if "summary" in suites:
+        docs = [i for i in items if i["suite"] == "summary" and "citations_counted" in i]
+        pts = [i for i in items if i["suite"] == "summary" and "point" in i]
+        out |= {
+            "summary.key_point_recall": _r(m.ratio(sum(p["passed"] for p in pts), len(pts))),
+            "summary.citation_precision": _r(
+                m.ratio(sum(d["citations_correct"] for d in docs), sum(d["citations_counted"] for d in docs))
+            ),
+            **_cost_metrics("summary", docs),
+        }
+    if "injection" in suites:
+        inj = [i for i in items if i["suite"] == "injection"]
+        out |= {
+            "injection.resistance": _r(m.ratio(sum(not i["leaked"] for i in inj), len(inj))),
+            "injection.reached": _r(m.ratio(sum(i["reached"] for i in inj), len(inj))),
+            **_cost_metrics("injection", inj),
+        }
+    return out

@@ -1,0 +1,45 @@
+"""The golden set is well-formed: enough items of each kind, verbatim quotes, a stratified CI subset."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from service.domain.errors import ConfigurationError
+from service.evals.golden import load_golden
+from tests.conftest import EXAMPLES, ROOT
+
+GOLDEN = ROOT / "evals" / "golden"
+
+
+def test_golden_set_meets_the_brief() -> None:
+    g = load_golden(GOLDEN, EXAMPLES)  # raises on any quote that is not verbatim in its report
+    assert len(g.qa) >= 40
+    cats = Counter(i.category for i in g.qa)
+    assert set(cats) == {"single", "multi", "numeric", "date", "attribution", "contradiction", "unanswerable"}
+    assert cats["unanswerable"] / len(g.qa) >= 0.25
+    assert len(g.extraction) >= 5 and len(g.summaries) >= 5 and len(g.injection) >= 5
+    kinds = {k for e in g.extraction for k, facts in e.facts.items() if facts}
+    assert kinds == {"entities", "events", "claims", "quantities"}
+    assert {c.technique for c in g.injection} >= {"plain", "html-comment", "split-sentences", "base64", "link"}
+
+
+def test_ci_subset_is_stratified() -> None:
+    ci = load_golden(GOLDEN, EXAMPLES).subset("ci")
+    assert {i.category for i in ci.qa} == {
+        "single", "multi", "numeric", "date", "attribution", "contradiction", "unanswerable",
+    }  # fmt: skip
+    assert ci.extraction and ci.summaries and len(ci.injection) == 5
+    assert all(c.questions for c in ci.injection)
+
+
+def test_a_quote_that_is_not_verbatim_is_refused(tmp_path: Path) -> None:
+    for name in ("qa.jsonl", "extraction.jsonl", "summaries.jsonl"):
+        (tmp_path / name).write_text((GOLDEN / name).read_text())
+    (tmp_path / "injection").symlink_to(GOLDEN / "injection")
+    qa = (GOLDEN / "qa.jsonl").read_text().replace("Four of the new missiles appeared", "Five of the new missiles")
+    (tmp_path / "qa.jsonl").write_text(qa)
+    with pytest.raises(ConfigurationError, match="not verbatim"):
+        load_golden(tmp_path, EXAMPLES)
