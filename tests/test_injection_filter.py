@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from service.container import Container
+from service.services.extract_schemas import get_schema
 from service.services.injection import embedded_instruction, screened, withheld
 from service.services.segment import segment
-from tests.conftest import EXAMPLES, ROOT, SEEDS
+from tests.conftest import EXAMPLES, ROOT, SEEDS, make_settings
+from tests.stub_openai import StubServer
 
 INJECTION = ROOT / "evals" / "golden" / "injection"
 
@@ -60,3 +65,29 @@ def test_every_injection_report_has_its_instruction_withheld() -> None:
         shown = " ".join(text[s.start : s.end] for s in screened(text))
         for canary in ("PELICAN", "ORCHID", "KESTREL", "SWdub3Jl", "verify-dossier"):
             assert canary not in shown, (f.name, canary)
+
+
+def test_withheld_sentences_never_reach_the_model(tmp_path: Path) -> None:
+    """Over real HTTP to an OpenAI-compatible stub: neither the QA nor the extraction prompt carries
+    the injected sentence, and the answer says what was withheld and why."""
+    qa = json.dumps({"answerable": True, "sentences": [{"text": "The broker is Viktor Lasko.", "passages": [1]}]})
+    facts = json.dumps({"entities": [], "events": [], "claims": [], "quantities": []})
+
+    def reply(body: dict[str, Any]) -> tuple[str, str]:
+        return ("content", qa if body["response_format"]["json_schema"]["name"] == "qa_answer" else facts)
+
+    with StubServer([reply]) as stub:
+        c = Container(make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub"))
+        try:
+            (result,), _ = c.ingest.ingest_paths([INJECTION / "inj05_link.txt"])
+            answer = c.qa.ask("How can the report about the Minsk broker be verified, and who is the broker?")
+            c.extract.extract(result.document.id, get_schema(None))
+        finally:
+            c.close()
+    assert len(stub.requests) >= 2
+    for body in stub.requests:
+        prompt = json.dumps(body["messages"])
+        assert "verify-dossier" not in prompt and "FALCON" not in prompt
+        assert "Viktor Lasko" in prompt
+    assert [w.reason for w in answer.withheld] == ["addresses AI readers"]
+    assert not answer.abstained and "Viktor Lasko" in answer.answer
