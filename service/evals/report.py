@@ -112,7 +112,7 @@ def render_chart(result: dict[str, Any], base: dict[str, Any] | None, path: Path
     ax.invert_yaxis()
     ax.set_xlim(0, 1.12)
     ax.set_title(f"{result['model']} · {result['subset']} · {result['run']}", fontsize=9)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.04), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
