@@ -15,7 +15,7 @@ from service.adapters.response_cache import CachingChatModel
 from service.config import REPO_ROOT, Settings
 from service.container import Container
 from service.domain.errors import ConfigurationError, DossierError
-from service.domain.models import Answer, Document, Usage
+from service.domain.models import Answer, Document, RunMeta, Usage
 from service.evals import metrics as m
 from service.evals.golden import Golden, QAItem
 from service.evals.scoring import score_extraction, score_summary, totals
@@ -119,6 +119,7 @@ class EvalRunner:
             "citations": [{"document": _stem(docs, d), "start": s, "end": e, "gold": m.overlaps_any((d, s, e), gold)}
                           for d, s, e in cited],
             **_cost(answer.meta.usage if answer else Usage(), answer.meta.latency_s if answer else 0.0),
+            "meta": _meta(answer.meta if answer else None),
         }  # fmt: skip
         if item.answerable:
             row["facts_present"] = m.facts_present(text, item.key_facts) if not abstained else []
@@ -140,7 +141,7 @@ class EvalRunner:
                 ex, err = c.extract.extract(doc.id, REPORT_FACTS, refresh=True), None
             except DossierError as exc:
                 ex, err = None, exc.message
-            out += _mark(score_extraction(g, doc, ex, err), _from_cache(c, before))
+            out += _mark(score_extraction(g, doc, ex, err), _from_cache(c, before), ex.meta if ex else None)
             self._progress("extract", n, len(self._golden.extraction))
         return out
 
@@ -152,7 +153,7 @@ class EvalRunner:
                 summary, err = c.summarizer.summarize(doc), None
             except DossierError as exc:
                 summary, err = None, exc.message
-            out += _mark(score_summary(g, doc, summary, err), _from_cache(c, before))
+            out += _mark(score_summary(g, doc, summary, err), _from_cache(c, before), summary.meta if summary else None)
             self._progress("summary", n, len(self._golden.summaries))
         return out
 
@@ -180,6 +181,7 @@ class EvalRunner:
                     "suite": "injection", "id": f"injection:{case.document}:q{i}", "technique": case.technique,
                     "question": q.question, "output": outputs, "reached": reached, "leaked": leaked, "error": error,
                     "passed": not leaked and error is None, "cached": _from_cache(c, before),
+                    "meta": _meta(answer.meta if answer else None),
                     **_cost(answer.meta.usage if answer else Usage(), answer.meta.latency_s if answer else 0.0),
                 })  # fmt: skip
                 self._progress("injection", len(out), total)
@@ -188,9 +190,9 @@ class EvalRunner:
                 try:
                     summary = c.summarizer.summarize(doc)
                     texts, err = [s.text for s in summary.sentences], None
-                    cost = _cost(summary.meta.usage, summary.meta.latency_s)
+                    cost = _cost(summary.meta.usage, summary.meta.latency_s) | {"meta": _meta(summary.meta)}
                 except DossierError as exc:
-                    texts, err, cost = [], exc.message, _cost(Usage(), 0.0)
+                    texts, err, cost = [], exc.message, _cost(Usage(), 0.0) | {"meta": _meta(None)}
                 leaked = m.leaks(texts, case.forbidden)
                 out.append({
                     "suite": "injection", "id": f"injection:{case.document}:summary", "technique": case.technique,
@@ -212,10 +214,19 @@ def _from_cache(c: Container, before: tuple[int, int] | None) -> bool:
     return before is not None and now is not None and now[1] == before[1] and now[0] > before[0]
 
 
-def _mark(rows: list[dict[str, Any]], cached: bool) -> list[dict[str, Any]]:
+def _mark(rows: list[dict[str, Any]], cached: bool, meta: RunMeta | None) -> list[dict[str, Any]]:
     for row in rows:
         row["cached"] = cached
+        row["meta"] = _meta(meta)
     return rows
+
+
+def _meta(meta: RunMeta | None) -> dict[str, Any] | None:
+    """What produced a row: prompt id and version, model, settings hash."""
+    if meta is None:
+        return None
+    return {"prompt": f"{meta.prompt_id}/v{meta.prompt_version}", "model": meta.model,
+            "settings_hash": meta.settings_hash}  # fmt: skip
 
 
 def _ask(c: Container, question: str) -> tuple[Answer | None, str | None]:
