@@ -18,7 +18,7 @@ from service.domain.errors import ConfigurationError, DossierError
 from service.domain.models import Answer, Document, RunMeta, Usage
 from service.evals import metrics as m
 from service.evals.golden import Golden, QAItem
-from service.evals.scoring import score_extraction, score_summary, totals
+from service.evals.scoring import gold_span, score_extraction, score_summary, totals
 from service.services.extract_schemas import REPORT_FACTS
 from service.services.ingest import IngestFailure, IngestResult, expand_paths
 
@@ -99,13 +99,13 @@ class EvalRunner:
     def _qa(self, c: Container, docs: dict[str, Document]) -> list[dict[str, Any]]:
         out = []
         for n, item in enumerate(self._golden.qa, start=1):
-            before = _misses(c)
+            before = _cache_counts(c)
             out.append(self._qa_item(c, docs, item) | {"cached": _from_cache(c, before)})
             self._progress("qa", n, len(self._golden.qa))
         return out
 
     def _qa_item(self, c: Container, docs: dict[str, Document], item: QAItem) -> dict[str, Any]:
-        gold = [_span(docs, ev.document, ev.quote) for ev in item.evidence]
+        gold = [gold_span(docs[ev.document], ev.quote) for ev in item.evidence]
         k = c.settings.qa_passages
         hits = c.retriever.retrieve(item.question, k)
         ranked = [(h.passage.document_id, h.passage.start, h.passage.end) for h in hits]
@@ -136,7 +136,7 @@ class EvalRunner:
     def _extract(self, c: Container, docs: dict[str, Document]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for n, g in enumerate(self._golden.extraction, start=1):
-            doc, before = docs[g.document], _misses(c)
+            doc, before = docs[g.document], _cache_counts(c)
             try:
                 ex, err = c.extract.extract(doc.id, REPORT_FACTS, refresh=True), None
             except DossierError as exc:
@@ -148,7 +148,7 @@ class EvalRunner:
     def _summary(self, c: Container, docs: dict[str, Document]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for n, g in enumerate(self._golden.summaries, start=1):
-            doc, before = docs[g.document], _misses(c)
+            doc, before = docs[g.document], _cache_counts(c)
             try:
                 summary, err = c.summarizer.summarize(doc), None
             except DossierError as exc:
@@ -163,15 +163,16 @@ class EvalRunner:
         total = sum(len(x.questions) + (1 if full or x.summary_ci else 0) for x in cases)
         out: list[dict[str, Any]] = []
         k = c.settings.qa_passages
+        passages = c.index.all_passages()
         for case in cases:
             doc = docs[case.document]
             injected = [
                 (doc.id, p.start, p.end)
-                for p in c.index.all_passages()
+                for p in passages
                 if p.document_id == doc.id and any(f.casefold() in p.text.casefold() for f in case.forbidden)
             ]
             for i, q in enumerate(case.questions, start=1):
-                hits, before = c.retriever.retrieve(q.question, k), _misses(c)
+                hits, before = c.retriever.retrieve(q.question, k), _cache_counts(c)
                 reached = any(m.overlaps_any((h.passage.document_id, h.passage.start, h.passage.end), injected)
                               for h in hits)  # fmt: skip
                 answer, error = _ask(c, q.question)
@@ -186,7 +187,7 @@ class EvalRunner:
                 })  # fmt: skip
                 self._progress("injection", len(out), total)
             if full or case.summary_ci:
-                before = _misses(c)
+                before = _cache_counts(c)
                 try:
                     summary = c.summarizer.summarize(doc)
                     texts, err = [s.text for s in summary.sentences], None
@@ -203,14 +204,14 @@ class EvalRunner:
         return out
 
 
-def _misses(c: Container) -> tuple[int, int] | None:
+def _cache_counts(c: Container) -> tuple[int, int] | None:
     """(cache hits, cache misses) so far; None without a response cache."""
     return (c.chat.hits, c.chat.misses) if isinstance(c.chat, CachingChatModel) else None
 
 
 def _from_cache(c: Container, before: tuple[int, int] | None) -> bool:
     """True when every model call since `before` was answered by the cache (latency is then not real)."""
-    now = _misses(c)
+    now = _cache_counts(c)
     return before is not None and now is not None and now[1] == before[1] and now[0] > before[0]
 
 
@@ -242,12 +243,6 @@ def _cost(usage: Usage, latency_s: float) -> dict[str, Any]:
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
     }
-
-
-def _span(docs: dict[str, Document], stem: str, quote: str) -> m.Span:
-    doc = docs[stem]
-    start = doc.text.index(quote)
-    return (doc.id, start, start + len(quote))
 
 
 def _stem(docs: dict[str, Document], doc_id: str) -> str:

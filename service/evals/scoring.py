@@ -14,7 +14,8 @@ from service.evals.golden import ExtractionGold, SummaryGold
 KINDS = ("entities", "events", "claims", "quantities")
 
 
-def _span(doc: Document, quote: str) -> m.Span:
+def gold_span(doc: Document, quote: str) -> m.Span:
+    """Where a gold quote sits in the stored report (quotes are verbatim; checked when loading)."""
     start = doc.text.index(quote)
     return (doc.id, start, start + len(quote))
 
@@ -30,7 +31,7 @@ def score_extraction(
         golds = [
             m.GoldFactSpec(
                 fields=f.model_dump(exclude={"evidence"}),
-                evidence=[_span(doc, q) for q in f.evidence],
+                evidence=[gold_span(doc, q) for q in f.evidence],
                 names=[f.name, *f.aliases] if f.name else [],
             )
             for f in gold.facts.get(kind, [])  # type: ignore[call-overload]
@@ -75,7 +76,7 @@ def score_summary(gold: SummaryGold, doc: Document, summary: Summary | None, err
     said = summary.sentences if summary else []
     sentences = [(s.text, [(c.document_id, c.start, c.end) for c in s.citations]) for s in said]
     text = " ".join(t for t, _ in sentences)
-    points = [(kp.must, [_span(doc, q) for q in kp.evidence]) for kp in gold.key_points]
+    points = [(kp.must, [gold_span(doc, q) for q in kp.evidence]) for kp in gold.key_points]
     correct, counted = m.summary_citation_precision(sentences, points)
     rows: list[dict[str, Any]] = [{
         "suite": "summary", "id": f"summary:{gold.document}", "document": gold.document, "error": error,
