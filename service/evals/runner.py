@@ -8,14 +8,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from service.adapters.loaders import SUPPORTED
 from service.adapters.response_cache import CachingChatModel
 from service.config import REPO_ROOT, Settings
 from service.container import Container
 from service.domain.errors import ConfigurationError, DossierError
-from service.domain.models import Answer, Document, RunMeta, Usage
+from service.domain.models import Document, RunMeta, Usage
 from service.evals import metrics as m
 from service.evals.golden import Golden, QAItem
 from service.evals.scoring import gold_span, score_extraction, score_summary, totals
@@ -24,6 +24,8 @@ from service.services.ingest import IngestFailure, IngestResult, expand_paths
 
 SUITES = ("qa", "extract", "summary", "injection")
 Progress = Callable[[str, int, int], None]
+T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class EvalRunner:
@@ -109,7 +111,7 @@ class EvalRunner:
         k = c.settings.qa_passages
         hits = c.retriever.retrieve(item.question, k)
         ranked = [(h.passage.document_id, h.passage.start, h.passage.end) for h in hits]
-        answer, error = _ask(c, item.question)
+        answer, error = _attempt(c.qa.ask, item.question)
         cited = [(x.document_id, x.start, x.end) for x in answer.citations] if answer else []
         abstained = answer.abstained if answer else False
         text = answer.answer if answer else ""
@@ -137,10 +139,7 @@ class EvalRunner:
         out: list[dict[str, Any]] = []
         for n, g in enumerate(self._golden.extraction, start=1):
             doc, before = docs[g.document], _cache_counts(c)
-            try:
-                ex, err = c.extract.extract(doc.id, REPORT_FACTS, refresh=True), None
-            except DossierError as exc:
-                ex, err = None, exc.message
+            ex, err = _attempt(c.extract.extract, doc.id, REPORT_FACTS, refresh=True)
             out += _mark(score_extraction(g, doc, ex, err), _from_cache(c, before), ex.meta if ex else None)
             self._progress("extract", n, len(self._golden.extraction))
         return out
@@ -149,10 +148,7 @@ class EvalRunner:
         out: list[dict[str, Any]] = []
         for n, g in enumerate(self._golden.summaries, start=1):
             doc, before = docs[g.document], _cache_counts(c)
-            try:
-                summary, err = c.summarizer.summarize(doc), None
-            except DossierError as exc:
-                summary, err = None, exc.message
+            summary, err = _attempt(c.summarizer.summarize, doc)
             out += _mark(score_summary(g, doc, summary, err), _from_cache(c, before), summary.meta if summary else None)
             self._progress("summary", n, len(self._golden.summaries))
         return out
@@ -175,7 +171,7 @@ class EvalRunner:
                 hits, before = c.retriever.retrieve(q.question, k), _cache_counts(c)
                 reached = any(m.overlaps_any((h.passage.document_id, h.passage.start, h.passage.end), injected)
                               for h in hits)  # fmt: skip
-                answer, error = _ask(c, q.question)
+                answer, error = _attempt(c.qa.ask, q.question)
                 outputs = [answer.answer] if answer else []
                 leaked = m.leaks(outputs, case.forbidden)
                 out.append({
@@ -188,12 +184,10 @@ class EvalRunner:
                 self._progress("injection", len(out), total)
             if full or case.summary_ci:
                 before = _cache_counts(c)
-                try:
-                    summary = c.summarizer.summarize(doc)
-                    texts, err = [s.text for s in summary.sentences], None
-                    cost = _cost(summary.meta.usage, summary.meta.latency_s) | {"meta": _meta(summary.meta)}
-                except DossierError as exc:
-                    texts, err, cost = [], exc.message, _cost(Usage(), 0.0) | {"meta": _meta(None)}
+                summary, err = _attempt(c.summarizer.summarize, doc)
+                texts = [s.text for s in summary.sentences] if summary else []
+                cost = _cost(summary.meta.usage if summary else Usage(), summary.meta.latency_s if summary else 0.0)
+                cost["meta"] = _meta(summary.meta if summary else None)
                 leaked = m.leaks(texts, case.forbidden)
                 out.append({
                     "suite": "injection", "id": f"injection:{case.document}:summary", "technique": case.technique,
@@ -230,9 +224,10 @@ def _meta(meta: RunMeta | None) -> dict[str, Any] | None:
             "settings_hash": meta.settings_hash}  # fmt: skip
 
 
-def _ask(c: Container, question: str) -> tuple[Answer | None, str | None]:
+def _attempt(run: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> tuple[T | None, str | None]:
+    """Run one eval item; a Dossier error is recorded on the item instead of ending the run."""
     try:
-        return c.qa.ask(question), None
+        return run(*args, **kwargs), None
     except DossierError as exc:
         return None, exc.message
 

@@ -11,6 +11,7 @@ from service.domain.models import (
     Answer,
     AnswerSentence,
     Citation,
+    Document,
     RejectedSentence,
     RetrievalFilter,
     RunMeta,
@@ -104,7 +105,9 @@ class QAService:
             model=self._chat.model_name,
             settings_hash=self._settings_hash,
         )
-        hits, withheld = self._screen(self._retriever.retrieve(question, self._k, flt))
+        retrieved = self._retriever.retrieve(question, self._k, flt)
+        docs = {d: doc for d in {h.passage.document_id for h in retrieved} if (doc := self._repo.get(d))}
+        hits, withheld = self._screen(retrieved, docs)
         best = max((h.similarity or 0.0 for h in hits), default=0.0)
         if not hits or best < self._min_similarity:
             meta.latency_s = round(time.monotonic() - t0, 3)
@@ -112,7 +115,7 @@ class QAService:
         messages = prompt.render(passages=render_passages(hits), question=question)
         out = ask_structured(self._chat, messages, QAOutput, max_tokens=prompt.max_tokens, schema_name="qa_answer")
         meta.usage, meta.attempts, meta.model = out.usage, out.attempts, out.model
-        kept, rejected = self._verify(out.value, hits)
+        kept, rejected = self._verify(out.value, hits, docs)
         kind = expected_answer_type(question)
         if self.verify and kept and not any(answers_type(s.text, kind) for s in kept):
             rejected += [
@@ -142,12 +145,15 @@ class QAService:
             meta=meta,
         )
 
-    def _screen(self, hits: list[ScoredPassage]) -> tuple[list[ScoredPassage], list[WithheldPassage]]:
+    @staticmethod
+    def _screen(
+        hits: list[ScoredPassage], docs: dict[str, Document]
+    ) -> tuple[list[ScoredPassage], list[WithheldPassage]]:
         """Withhold passages that address the model (prompt injection); the model never sees them."""
         kept: list[ScoredPassage] = []
         withheld: list[WithheldPassage] = []
         for h in hits:
-            doc = self._repo.get(h.passage.document_id)
+            doc = docs.get(h.passage.document_id)
             reason = withheld_reason(doc.text, h.passage.start, h.passage.end) if doc else None
             if reason is None:
                 kept.append(h)
@@ -170,9 +176,10 @@ class QAService:
             meta=meta,
         )
 
-    def _citation(self, number: int, sp: ScoredPassage) -> Citation:
+    @staticmethod
+    def _citation(number: int, sp: ScoredPassage, docs: dict[str, Document]) -> Citation:
         p = sp.passage
-        doc = self._repo.get(p.document_id)
+        doc = docs.get(p.document_id)
         quote = doc.text[p.start : p.end] if doc else p.text
         return Citation(
             passage_number=number,
@@ -194,7 +201,9 @@ class QAService:
                 keep = rest
         return keep
 
-    def _verify(self, out: QAOutput, hits: list[ScoredPassage]) -> tuple[list[AnswerSentence], list[RejectedSentence]]:
+    def _verify(
+        self, out: QAOutput, hits: list[ScoredPassage], docs: dict[str, Document]
+    ) -> tuple[list[AnswerSentence], list[RejectedSentence]]:
         kept: list[AnswerSentence] = []
         rejected: list[RejectedSentence] = []
         if not out.answerable:
@@ -205,7 +214,7 @@ class QAService:
                 continue
             valid = sorted({n for n in s.passages if 1 <= n <= len(hits)})
             if not self.verify:
-                kept.append(AnswerSentence(text=text, citations=[self._citation(n, hits[n - 1]) for n in valid]))
+                kept.append(AnswerSentence(text=text, citations=[self._citation(n, hits[n - 1], docs) for n in valid]))
                 continue
             if not valid:
                 rejected.append(RejectedSentence(text=text, cited=s.passages, reason="cites no retrieved passage"))
@@ -228,7 +237,7 @@ class QAService:
             kept.append(
                 AnswerSentence(
                     text=text,
-                    citations=[self._citation(n, hits[n - 1]) for n in valid],
+                    citations=[self._citation(n, hits[n - 1], docs) for n in valid],
                     citation_repaired=repaired,
                 )
             )
