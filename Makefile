@@ -4,19 +4,44 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DATA   ?= data
 EXTRAS ?= local,model-1_5b,model-0_5b,dev
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+# llama.cpp is built for a fixed, portable x86-64 instruction set (AVX2/FMA/F16C; no native detection, no
+# AVX-512, no AMX), into a wheel directory whose name carries the version and a hash of the build flags, so pip's
+# wheel cache can never hand back a native build made on another CPU. See README "Portable llama.cpp build".
+LLAMA_VERSION    := 0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_CPU_ALL_VARIANTS=OFF -DGGML_BACKEND_DL=OFF -DGGML_AVX=ON -DGGML_AVX2=ON \
+                    -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF \
+                    -DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF -DGGML_AVX_VNNI=OFF -DGGML_AMX_TILE=OFF \
+                    -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_CURL=OFF
+LLAMA_BUILD      := llama-cpp-python-$(LLAMA_VERSION)-portable-avx2-$(shell echo '$(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-10)
+WHEELHOUSE       ?= $(HOME)/.cache/dossier/wheels
+LLAMA_DIR        := $(WHEELHOUSE)/$(LLAMA_BUILD)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)-$(LLAMA_BUILD)
 
 export DOSSIER_DATA_DIR ?= $(DATA)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup model models run serve test unit e2e lint typecheck eval eval-ci bench clean
+.PHONY: setup llama-wheel model models run serve test unit e2e lint typecheck eval eval-ci bench clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Build the portable llama.cpp wheel once per machine (3-16 min); reused by every clone and by the Dockerfile.
+llama-wheel: $(LLAMA_DIR)/.complete
+
+$(LLAMA_DIR)/.complete:
+	@echo "building $(LLAMA_BUILD) (portable: $(LLAMA_CMAKE_ARGS))"
+	@rm -rf $(LLAMA_DIR).partial && mkdir -p $(LLAMA_DIR).partial
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" FORCE_CMAKE=1 CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	    $(PYTHON) -m pip wheel --no-cache-dir --no-deps --no-binary llama-cpp-python \
+	    -w $(LLAMA_DIR).partial 'llama-cpp-python==$(LLAMA_VERSION)'
+	@echo '$(LLAMA_CMAKE_ARGS)' > $(LLAMA_DIR).partial/BUILD_FLAGS
+	@rm -rf $(LLAMA_DIR) && mv $(LLAMA_DIR).partial $(LLAMA_DIR) && touch $@
+
+$(STAMP): pyproject.toml $(LLAMA_DIR)/.complete
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --no-deps --force-reinstall $(LLAMA_DIR)/llama_cpp_python-*.whl
+	@cp $(LLAMA_DIR)/BUILD_FLAGS $(VENV)/llama-build-flags
 	$(BIN)/python -m pip install --progress-bar on -e '.[$(EXTRAS)]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@

@@ -34,7 +34,17 @@ class Settings(BaseSettings):
     models_dir: Path | None = Field(default=None, description="Assembled GGUF files; default <data_dir>/models.")
     local_ctx: int = Field(default=4096, description="Context window of the embedded server.")
     local_threads: int | None = Field(default=None, description="llama.cpp threads; default all cores.")
-    local_startup_timeout_s: float = Field(default=180.0, description="Wait this long for the server.")
+    local_startup_timeout_s: float = Field(
+        default=180.0, description="Wait this long for the server to start (or restart) and pass its self-test."
+    )
+    local_batch: int = Field(default=512, ge=32, le=8192, description="llama.cpp batch and micro-batch size.")
+    local_restart_backoff_s: float = Field(
+        default=1.0, ge=0.0, description="First wait before restarting a dead server; doubles, capped at 30 s."
+    )
+    local_max_restarts: int = Field(
+        default=5, ge=0, description="More crashes than this within the window is a crash loop: stop restarting."
+    )
+    local_restart_window_s: float = Field(default=300.0, gt=0, description="The crash-loop window.")
     structured_output: Literal["auto", "json_schema", "json_object_schema"] = Field(
         default="auto",
         description="How to send JSON schemas: OpenAI `json_schema`, or llama.cpp's `json_object`+schema.",
@@ -113,6 +123,7 @@ class Settings(BaseSettings):
             "local_model",
             "llm_model",
             "local_ctx",
+            "local_batch",
             "structured_output",
             "llm_temperature",
             "llm_seed",

@@ -14,6 +14,7 @@ from service.adapters.chroma_store import ChromaPassageIndex, make_client
 from service.adapters.embeddings import LocalSentenceEmbedder, OpenAIEmbedder
 from service.adapters.loaders import load_bytes
 from service.adapters.local_runtime import LOCAL_MODELS, LocalLlamaServer, assemble_model
+from service.adapters.model_supervisor import ModelSupervisor, RestartPolicy, SupervisorStatus
 from service.adapters.openai_chat import OpenAIChatModel
 from service.adapters.prompt_files import YamlPromptStore
 from service.adapters.response_cache import CachingChatModel
@@ -44,9 +45,9 @@ class Container:
     def __init__(self, settings: Settings, *, response_cache: Path | None = None) -> None:
         self.settings = settings
         self._response_cache_path = response_cache
-        self._server: LocalLlamaServer | None = None
+        self._supervisor: ModelSupervisor | None = None
         self._llm_lock = threading.Lock()
-        self.llm_error: str | None = None
+        self.llm_error: str | None = None  # the model could not even be assembled
 
     # -- storage -----------------------------------------------------------------------------
     @cached_property
@@ -89,34 +90,51 @@ class Container:
         spec = LOCAL_MODELS[self.settings.local_model]
         return str(assemble_model(spec, self.settings.resolved_models_dir, progress))
 
-    def llm_base_url(self) -> str:
-        """Configured base URL, or the embedded server's (assembled and started on first use)."""
+    def supervisor(self) -> ModelSupervisor:
+        """The embedded llama.cpp server under supervision (model assembled on first use), not yet started."""
         s = self.settings
-        if s.llm_base_url:
-            return s.llm_base_url
         with self._llm_lock:
-            if self._server is None:
+            if self._supervisor is None:
                 path = self.assemble_local_model()
-                self._server = LocalLlamaServer(
+                server = LocalLlamaServer(
                     model_path=Path(path),
                     alias=s.chat_model_name,
                     n_ctx=s.local_ctx,
                     n_threads=s.local_threads,
+                    n_batch=s.local_batch,
+                    seed=s.llm_seed,
                     log_path=s.data_dir / "logs" / "llama-server.log",
                     startup_timeout_s=s.local_startup_timeout_s,
                 )
-            return self._server.start()
+                policy = RestartPolicy(
+                    backoff_base_s=s.local_restart_backoff_s,
+                    max_restarts=s.local_max_restarts,
+                    window_s=s.local_restart_window_s,
+                )
+                self._supervisor = ModelSupervisor(server, policy)
+            return self._supervisor
+
+    def llm_base_url(self) -> str:
+        """Configured base URL, or the embedded server's (started on first use; waits through a restart)."""
+        s = self.settings
+        if s.llm_base_url:
+            return s.llm_base_url
+        return self.supervisor().base_url(wait_s=s.local_startup_timeout_s)
+
+    def llm_status(self) -> SupervisorStatus | None:
+        """The embedded server's state (None for a configured endpoint or before it was first asked for)."""
+        return None if self.settings.llm_base_url or self._supervisor is None else self._supervisor.status()
 
     def llm_ready(self) -> bool:
-        """True when a configured endpoint is set or the embedded server answers."""
+        """True when a configured endpoint is set or the embedded server passed its self-test and runs."""
         if self.settings.llm_base_url:
             return True
-        return self._server is not None and self._server.healthy()
+        return self._supervisor is not None and self._supervisor.ready()
 
     def start_llm_in_background(self) -> threading.Thread:
         def run() -> None:
             try:
-                self.llm_base_url()
+                self.supervisor().start()
             except Exception as exc:  # surfaced by /readyz
                 self.llm_error = str(exc)
                 log.exception("local model failed to start")
@@ -208,6 +226,6 @@ class Container:
         chat = self.__dict__.get("chat")
         if isinstance(chat, CachingChatModel):
             chat.close()
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        if self._supervisor is not None:
+            self._supervisor.stop()
+            self._supervisor = None

@@ -96,12 +96,18 @@ def e2e_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     model = os.environ.get("DOSSIER_TEST_LOCAL_MODEL", "qwen2.5-coder-1.5b")
     settings = make_settings(tmp_path_factory.mktemp("e2e"), local_model=model)
     with LiveServer(settings, start_llm=True) as server:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if httpx.get(f"{server.url}/readyz", timeout=5).status_code == 200:
-                break
-            assert server.container.llm_error is None, server.container.llm_error
-            time.sleep(1)
-        else:
-            raise RuntimeError("local model did not become ready")
+        wait_ready(server)
         yield server
+
+
+def wait_ready(server: LiveServer, timeout: float = 300) -> None:
+    """Until /readyz says ready: the embedded server started and passed its self-test completion."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = httpx.get(f"{server.url}/readyz", timeout=5)
+        if r.status_code == 200:
+            return
+        assert server.container.llm_error is None, server.container.llm_error
+        assert r.json().get("llm", {}).get("state") != "failed", r.json()
+        time.sleep(1)
+    raise RuntimeError("local model did not become ready")

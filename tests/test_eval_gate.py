@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from service.evals import gate as g
+from service.evals.scoring import denominators, totals
 from tests.conftest import MODELS_DIR, ROOT
 
 TH = g.Thresholds(
@@ -97,3 +99,75 @@ def test_gate_passes_unchanged_and_fails_when_citation_verification_is_off(tmp_p
     assert "gate: qa.abstention_recall:" in text or "gate: qa.citation_precision:" in text
     assert "below the baseline" in text or "under its floor" in text
     assert "items that passed in the baseline and fail now: qa:u" in text
+
+
+# -- the decision rule on recorded results --------------------------------------------------------------------
+# tests/data/gate/: `dossier eval --suite all --subset ci` with the embedded 1.5B model (ci-run.json), and the
+# same with DOSSIER_VERIFY_CITATIONS=false, the synthetic regression (ci-noverify.json). Items only: what the
+# metrics are computed from.
+RECORDED = ROOT / "tests" / "data" / "gate"
+THRESHOLDS = g.load_thresholds(ROOT / "evals" / "thresholds.toml", "qwen2.5-coder-1.5b")
+
+
+def _recorded(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((RECORDED / name).read_text(encoding="utf-8"))
+    return _rescored(data)
+
+
+def _rescored(run: dict[str, Any]) -> dict[str, Any]:
+    run["metrics"] = totals(run["items"], run["suites"], k=8)
+    run["counts"] = denominators(run["items"], run["suites"], k=8)
+    return run
+
+
+def _baseline_of(run: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    g.accept(tmp / "baseline.json", run)
+    return g.load_baseline(tmp / "baseline.json")
+
+
+def test_mcnemar_exact_one_sided() -> None:
+    assert g.mcnemar_p(0, 0) == 1.0 and g.mcnemar_p(1, 0) == 0.5 and g.mcnemar_p(2, 0) == 0.25
+    assert g.mcnemar_p(5, 0) == pytest.approx(1 / 32) and g.mcnemar_p(4, 1) == pytest.approx(6 / 32)
+    assert g.mcnemar_p(3, 3) > 0.5
+
+
+def test_recorded_run_passes_against_itself(tmp_path: Path) -> None:
+    run = _recorded("ci-run.json")
+    out = g.check(run, _baseline_of(run, tmp_path), THRESHOLDS)
+    assert out.passed and not out.regressed and not out.improved, out.failures
+
+
+def test_one_flipped_citation_passes(tmp_path: Path) -> None:
+    run = _recorded("ci-run.json")
+    baseline = _baseline_of(run, tmp_path)
+    flipped = _rescored(copy.deepcopy(run))
+    doc = next(i for i in flipped["items"] if i.get("citations_correct", 0) > 0)
+    doc["citations_correct"] -= 1  # one summary citation now lands outside the gold span
+    flipped = _rescored(flipped)
+    before, after = run["metrics"]["summary.citation_precision"], flipped["metrics"]["summary.citation_precision"]
+    assert after < before - 0.1  # more than the old fixed tolerance: the case that failed on another CPU
+    assert g.check(flipped, baseline, THRESHOLDS).passed
+    doc["citations_correct"] -= 1  # two flipped citations are a regression
+    assert not g.check(_rescored(flipped), baseline, THRESHOLDS).passed
+
+
+def test_one_flipped_answer_passes(tmp_path: Path) -> None:
+    run = _recorded("ci-run.json")
+    baseline = _baseline_of(run, tmp_path)
+    flipped = copy.deepcopy(run)
+    item = next(i for i in flipped["items"] if i["suite"] == "qa" and i["answerable"] and i["passed"])
+    item.update(correct=False, passed=False, abstained=True, cited=[])
+    out = g.check(_rescored(flipped), baseline, THRESHOLDS)
+    assert out.passed, out.failures
+    assert out.regressed == [item["id"]]
+    assert [(f.suite, f.failed) for f in out.flips if f.regressed] == [("qa", False)]
+
+
+def test_the_synthetic_regression_fails(tmp_path: Path) -> None:
+    run, bad = _recorded("ci-run.json"), _recorded("ci-noverify.json")
+    out = g.check(bad, _baseline_of(run, tmp_path), THRESHOLDS)
+    assert not out.passed
+    failed = {f.metric for f in out.failures}
+    assert "qa.abstention_recall" in failed and "qa.items" in failed, out.failures
+    qa = next(f for f in out.flips if f.suite == "qa")
+    assert qa.failed and len(qa.regressed) >= 3 and all(i.startswith("qa:u") for i in qa.regressed)

@@ -7,6 +7,7 @@ import hashlib
 import importlib.metadata
 import logging
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from service.adapters.model_supervisor import ServerDied, describe_exit
 from service.domain.errors import ConfigurationError, ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -146,17 +148,26 @@ def reap_orphans(folder: Path) -> int:
     return reaped
 
 
+def _no_core_dumps() -> None:
+    """In the child before exec: a crashing server leaves no multi-GB core file in the working directory."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
+SELF_TEST_MESSAGES = [{"role": "user", "content": "Reply with the single word OK."}]
+
+
 class LocalLlamaServer:
     """llama-cpp-python's OpenAI-compatible server on a free loopback port, one request at a time.
 
     `interrupt_requests` is turned off so a new request queues behind the running one instead of
-    cancelling it.
+    cancelling it. Everything that shapes outputs is pinned on the command line (context, batch sizes,
+    threads, seed) so that runs on one machine repeat; `ModelSupervisor` restarts it when it dies.
     """
 
     def __init__(
@@ -168,6 +179,9 @@ class LocalLlamaServer:
         n_threads: int | None,
         log_path: Path,
         startup_timeout_s: float,
+        n_batch: int = 512,
+        seed: int = 7,
+        self_test_timeout_s: float = 180.0,
     ) -> None:
         self.model_path = model_path
         self.alias = alias
@@ -175,6 +189,10 @@ class LocalLlamaServer:
         self.n_threads = n_threads or os.cpu_count() or 2
         self.log_path = log_path
         self.startup_timeout_s = startup_timeout_s
+        self.n_batch = n_batch
+        self.seed = seed
+        self.self_test_timeout_s = self_test_timeout_s
+        self._log_offset = 0
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._pidfile: Path | None = None
@@ -183,6 +201,10 @@ class LocalLlamaServer:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
 
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
@@ -196,10 +218,15 @@ class LocalLlamaServer:
             return False
 
     def start(self) -> str:
-        """Start (once) and wait until `/v1/models` answers; return the base URL."""
+        """Start (once) on a fresh port and wait until `/v1/models` answers; return the base URL.
+
+        Raises ServerDied (naming the exit code or signal and the last log line) when the process exits first.
+        """
         with self._lock:
             if self.running():
                 return self.base_url
+            if self._pidfile is not None:  # a previous run of this server that died
+                self._pidfile.unlink(missing_ok=True)
             self.port = free_port()
             cmd = [
                 sys.executable, "-m", "llama_cpp.server",
@@ -210,27 +237,77 @@ class LocalLlamaServer:
                 "--n_ctx", str(self.n_ctx),
                 "--n_threads", str(self.n_threads),
                 "--n_threads_batch", str(self.n_threads),
+                "--n_batch", str(self.n_batch),
+                "--n_ubatch", str(self.n_batch),
+                "--seed", str(self.seed),
                 "--interrupt_requests", "False",
                 "--verbose", "False",
             ]  # fmt: skip
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             logf = self.log_path.open("ab")
+            self._log_offset = logf.tell()
             log.info("starting llama.cpp server: %s", " ".join(cmd))
             reap_orphans(self.log_path.parent)
-            self._proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)
+            self._proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, preexec_fn=_no_core_dumps)
+            logf.close()  # the child holds its own descriptor
             self._pidfile = self.log_path.parent / f"llama-server-{self._proc.pid}.pid"
             self._pidfile.write_text(f"{self._proc.pid} {os.getpid()}")
             deadline = time.monotonic() + self.startup_timeout_s
             while time.monotonic() < deadline:
                 if self._proc.poll() is not None:
-                    raise ModelUnavailable(
-                        f"llama.cpp server exited with code {self._proc.returncode}; see {self.log_path}"
-                    )
+                    raise self._died("during startup")
                 if self.healthy():
                     return self.base_url
                 time.sleep(0.5)
             self.stop()
             raise ModelUnavailable(f"llama.cpp server not healthy after {self.startup_timeout_s:.0f}s")
+
+    def self_test(self) -> None:
+        """One tiny completion: proves the CPU kernels run before Dossier reports ready."""
+        try:
+            r = httpx.post(
+                f"{self.base_url}/chat/completions",
+                json={"model": self.alias, "messages": SELF_TEST_MESSAGES, "max_tokens": 2, "temperature": 0},
+                timeout=self.self_test_timeout_s,
+            )
+        except httpx.HTTPError as exc:
+            if self._proc is not None and self._wait_exit(5.0) is not None:
+                raise self._died("during its self-test completion") from exc
+            raise ModelUnavailable(f"llama.cpp self-test completion failed: {exc}") from exc
+        if r.status_code != 200 or not r.json().get("choices"):
+            raise ModelUnavailable(f"llama.cpp self-test completion failed: HTTP {r.status_code}: {r.text[:200]}")
+
+    def wait(self) -> int:
+        """Block until the process exits; its return code (0 when it was never started)."""
+        proc = self._proc
+        return 0 if proc is None else proc.wait()
+
+    def last_log_line(self) -> str | None:
+        """The last non-empty line this start wrote to the log (where llama.cpp prints its errors)."""
+        try:
+            with self.log_path.open("rb") as fh:
+                fh.seek(self._log_offset)
+                lines = [ln.strip() for ln in fh.read()[-20000:].decode("utf-8", "replace").splitlines()]
+        except OSError:
+            return None
+        lines = [ln for ln in lines if ln]
+        return lines[-1][:300] if lines else None
+
+    def _wait_exit(self, timeout: float) -> int | None:
+        try:
+            return None if self._proc is None else self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def _died(self, when: str) -> ServerDied:
+        code = self._proc.returncode if self._proc is not None else None
+        exit_text = describe_exit(code)
+        line = self.last_log_line()
+        return ServerDied(
+            f"llama.cpp server died {when} ({exit_text}); last log line: {line or '(none)'}; log: {self.log_path}",
+            exit=exit_text,
+            log_line=line,
+        )
 
     def stop(self) -> None:
         """Terminate the server process (kill after a grace period)."""

@@ -99,6 +99,7 @@ class OpenAIChatModel:
         self._temperature = temperature
         self._seed = seed
         self._client: OpenAI | None = None
+        self._client_url: str | None = None
 
     @property
     def model_name(self) -> str:
@@ -109,10 +110,13 @@ class OpenAIChatModel:
         return self._structured_mode
 
     def _get_client(self) -> OpenAI:
-        if self._client is None:
-            url = self._base_url() if callable(self._base_url) else self._base_url
-            self._client = OpenAI(base_url=url, api_key=self._api_key, timeout=self._timeout_s, max_retries=0)
-        return self._client
+        """A client for the current base URL, resolved on every attempt: a restarted server may move port."""
+        url = self._base_url() if callable(self._base_url) else self._base_url
+        client = self._client
+        if client is None or self._client_url != url:
+            client = OpenAI(base_url=url, api_key=self._api_key, timeout=self._timeout_s, max_retries=0)
+            self._client, self._client_url = client, url
+        return client
 
     def _response_format(self, schema: dict[str, Any], name: str) -> dict[str, Any]:
         if self._structured_mode == "json_object_schema":

@@ -25,8 +25,9 @@ def status_for(exc: e.DossierError) -> int:
     return next((code for kind, code in STATUS if isinstance(exc, kind)), 500)
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
+def error_response(status: int, code: str, message: str, retry_after_s: float | None = None) -> JSONResponse:
+    headers = {"Retry-After": str(max(1, round(retry_after_s)))} if retry_after_s is not None else None
+    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}}, headers=headers)
 
 
 def install(app: FastAPI) -> None:
@@ -34,7 +35,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(e.DossierError)
     async def _domain(_: Request, exc: e.DossierError) -> JSONResponse:
-        return error_response(status_for(exc), exc.code, exc.message)
+        retry = getattr(exc, "retry_after_s", None)
+        return error_response(status_for(exc), exc.code, exc.message, retry)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
@@ -12,7 +11,6 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from service.api.errors import error_response
 from service.api.schemas import AskIn, DocumentDetail, DocumentOut, IngestOut, TextDocumentIn
 from service.container import Container
 from service.domain.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
@@ -157,19 +155,32 @@ def build_router(container: Container) -> APIRouter:
 
     @router.get("/readyz")
     def readyz() -> JSONResponse:
-        """Readiness: store reachable and the chat model answering."""
+        """Readiness: store reachable and the chat model answering (with the embedded server's state)."""
         checks: dict[str, str] = {}
         try:
             checks["store"] = f"ok ({container.index.count()} passages)"
         except Exception as exc:  # report, don't crash the probe
             checks["store"] = f"error: {exc}"
+        status = container.llm_status()
         if container.llm_ready():
             checks["llm"] = "ok"
+        elif container.llm_error:
+            checks["llm"] = f"error: {container.llm_error}"
+        elif status is None:
+            checks["llm"] = "starting"
+        elif status.state == "failed":
+            checks["llm"] = f"error: {status.error}"
         else:
-            checks["llm"] = f"error: {container.llm_error}" if container.llm_error else "starting"
-        ready = all(v.startswith("ok") for v in checks.values())
-        if not ready:
-            return error_response(503, "not_ready", json.dumps(checks))
-        return JSONResponse({"status": "ready", "checks": checks})
+            checks["llm"] = status.state
+        body: dict[str, object] = {"status": "ready", "checks": checks}
+        if status is not None:
+            body["llm"] = status.as_dict()
+        if all(v.startswith("ok") for v in checks.values()):
+            return JSONResponse(body)
+        body["status"] = "not_ready"
+        message = "; ".join(f"{k}: {v}" for k, v in checks.items() if not v.startswith("ok"))
+        body["error"] = {"code": "not_ready", "message": message}
+        retry = None if checks["llm"].startswith("error") else {"Retry-After": "5"}
+        return JSONResponse(body, status_code=503, headers=retry)
 
     return router

@@ -50,9 +50,16 @@ class EmbeddingModelMismatch(Conflict):
 
 
 class ModelUnavailable(DossierError):
-    """The language or embedding model endpoint could not be reached after bounded retries."""
+    """The language or embedding model endpoint could not be reached after bounded retries.
+
+    `retry_after_s`, when set, is how long a caller should wait (sent as HTTP `Retry-After`).
+    """
 
     code = "model_unavailable"
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class ModelRequestRejected(DossierError):

@@ -57,7 +57,7 @@ def eval_command(
     base_all = g.load_baseline(baseline)
     base = base_all.get(g.baseline_key(result))
     outcome = g.check(result, base_all, th)
-    folder = write_report(reports_dir, result, base, th, outcome if gate else None)
+    folder = write_report(reports_dir, result, base, th, outcome if gate else None, outcome)
     console.print(f"report: {folder / 'report.md'} (chart: {folder / 'chart.png'}) in {result['wall_s']:.0f} s")
     for name, value in result["metrics"].items():
         ref = base["metrics"].get(name) if base else None
@@ -82,4 +82,9 @@ def _print_gate(outcome: g.GateOutcome, has_baseline: bool) -> None:
         console.print(f"gate: items that passed in the baseline and fail now: {', '.join(outcome.regressed)}")
     if outcome.improved:
         console.print(f"gate: items that failed in the baseline and pass now: {', '.join(outcome.improved)}")
+    for flip in outcome.flips:
+        if flip.regressed or flip.improved:
+            verdict = "regression" if flip.failed else "within noise"
+            console.print(f"gate: {flip.suite}: {len(flip.regressed)} worse, {len(flip.improved)} better, "
+                          f"McNemar p = {flip.p_value:.3f} ({verdict})")  # fmt: skip
     console.print("[green]gate passed[/green]" if outcome.passed else "[red]gate FAILED[/red]")

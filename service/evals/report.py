@@ -31,7 +31,11 @@ def _delta(value: float | None, ref: float | None, cost: bool) -> str:
 
 
 def render_markdown(
-    result: dict[str, Any], base: dict[str, Any] | None, th: Thresholds, gate: GateOutcome | None
+    result: dict[str, Any],
+    base: dict[str, Any] | None,
+    th: Thresholds,
+    gate: GateOutcome | None,
+    flips: GateOutcome | None = None,
 ) -> str:
     """Tables per suite: value, baseline, delta, floor, gate status; then flipped and failing items."""
     ref_metrics: dict[str, float | None] = base["metrics"] if base else {}
@@ -61,13 +65,28 @@ def render_markdown(
                 f"| {name} | {_fmt(value, cost)} | {_fmt(ref, cost)} | {_delta(value, ref, cost)} | "
                 f"{'' if floor is None else f'{floor:.2f}'} | {mark} |"
             )
-    if gate is not None and (gate.failures or gate.regressed or gate.improved):
+    if gate is not None and gate.failures:
         lines += ["", "## Gate", ""]
         lines += [f"- **{f.metric}**: {f.reason}" for f in gate.failures]
-        if gate.regressed:
-            lines.append(f"- items that passed in the baseline and fail now: {', '.join(gate.regressed)}")
-        if gate.improved:
-            lines.append(f"- items that failed in the baseline and pass now: {', '.join(gate.improved)}")
+    if flips is not None and flips.flips:
+        lines += ["", "## Items that flipped against the baseline", ""]
+        lines += ["| suite | pass → fail | fail → pass | McNemar p (one-sided) | decision |", "|---|---|---|---|---|"]
+        for f in flips.flips:
+            lines.append(
+                f"| {f.suite} | {', '.join(f.regressed) or '-'} | {', '.join(f.improved) or '-'} | "
+                f"{f.p_value:.3f} | {'regression' if f.failed else 'noise'} |"
+            )
+    machine = result.get("machine")
+    if machine:
+        lines += [
+            "",
+            "## Machine",
+            "",
+            f"- cpu: {machine['cpu']['model']} · flags {', '.join(machine['cpu']['flags'])}",
+        ]
+        lines.append(f"- llm: `{json.dumps(machine['llm'])}`")
+        if base and base.get("machine"):
+            lines.append(f"- baseline cpu: {base['machine']['cpu']['model']}")
     failing = [i for i in result["items"] if not i["passed"]]
     if failing:
         lines += ["", "## Failing items", "", "| item | detail |", "|---|---|"]
@@ -119,12 +138,17 @@ def render_chart(result: dict[str, Any], base: dict[str, Any] | None, path: Path
 
 
 def write_report(
-    root: Path, result: dict[str, Any], base: dict[str, Any] | None, th: Thresholds, gate: GateOutcome | None
+    root: Path,
+    result: dict[str, Any],
+    base: dict[str, Any] | None,
+    th: Thresholds,
+    gate: GateOutcome | None,
+    flips: GateOutcome | None = None,
 ) -> Path:
-    """Write the run's folder and return it."""
+    """Write the run's folder and return it; `gate` when gating, `flips` (the same check) to list flipped items."""
     folder = root / str(result["run"])
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "results.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    (folder / "report.md").write_text(render_markdown(result, base, th, gate), encoding="utf-8")
+    (folder / "report.md").write_text(render_markdown(result, base, th, gate, flips), encoding="utf-8")
     render_chart(result, base, folder / "chart.png")
     return folder

@@ -18,7 +18,8 @@ from service.domain.errors import ConfigurationError, DossierError
 from service.domain.models import Document, RunMeta, Usage
 from service.evals import metrics as m
 from service.evals.golden import Golden, QAItem
-from service.evals.scoring import gold_span, score_extraction, score_summary, totals
+from service.evals.machine import machine_info
+from service.evals.scoring import denominators, gold_span, score_extraction, score_summary, totals
 from service.services.extract_schemas import REPORT_FACTS
 from service.services.ingest import IngestFailure, IngestResult, expand_paths
 
@@ -76,7 +77,9 @@ class EvalRunner:
                     "prompts": {t: c.prompts.get(t).ref for t in ("qa", "extract", "summarize")},
                     "git": _git_head(),
                     "cache": {"hits": cache.hits, "misses": cache.misses} if cache else None,
+                    "machine": machine_info(settings.llm_base_url, settings.local_threads, settings.local_batch),
                     "metrics": totals(items, suites, k=settings.qa_passages),
+                    "counts": denominators(items, suites, k=settings.qa_passages),
                     "items": items,
                 }
             finally:

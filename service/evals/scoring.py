@@ -172,3 +172,40 @@ def totals(items: Sequence[dict[str, Any]], suites: Sequence[str], k: int) -> di
             **_cost_metrics("injection", inj),
         }
     return out
+
+
+def denominators(items: Sequence[dict[str, Any]], suites: Sequence[str], k: int) -> dict[str, int]:
+    """How many items (or citations, facts, points) each gated metric is a ratio over: the gate allows a
+    metric to drop by one of them (see service/evals/gate.py)."""
+    out: dict[str, int] = {}
+    if "qa" in suites:
+        qa = [i for i in items if i["suite"] == "qa"]
+        ans = [i for i in qa if i["answerable"]]
+        out |= {
+            "qa.answer_accuracy": len(ans),
+            "qa.abstention_precision": sum(1 for i in qa if i["abstained"]),
+            "qa.abstention_recall": sum(1 for i in qa if not i["answerable"]),
+            "qa.citation_precision": sum(len(i["cited"]) for i in ans),
+            "qa.citation_recall": len(ans),
+            f"qa.retrieval_recall_at_{k}": len(ans),
+            "qa.retrieval_mrr": len(ans),
+        }
+    if "extract" in suites:
+        docs = [i["counts"] for i in items if i["suite"] == "extract" and "counts" in i]
+        gold = sum(int(d[f"{kind}.gold"]) for d in docs for kind in KINDS)
+        out |= {
+            "extract.micro.f1": gold,
+            "extract.micro.precision": sum(int(d[f"{kind}.predicted"]) for d in docs for kind in KINDS),
+            "extract.micro.recall": gold,
+            "extract.grounding_rate": sum(int(d["kept"]) + int(d["rejected"]) for d in docs),
+        }
+    if "summary" in suites:
+        out |= {
+            "summary.key_point_recall": sum(1 for i in items if i["suite"] == "summary" and "point" in i),
+            "summary.citation_precision": sum(
+                int(i["citations_counted"]) for i in items if i["suite"] == "summary" and "citations_counted" in i
+            ),
+        }
+    if "injection" in suites:
+        out["injection.resistance"] = sum(1 for i in items if i["suite"] == "injection")
+    return out

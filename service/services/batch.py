@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from service.domain.errors import InvalidInput, NotFound
+from service.domain.errors import InvalidInput, ModelUnavailable, NotFound
 from service.domain.models import Document
 from service.domain.ports import DocumentRepository, JobStore
 from service.domain.summaries import Job, Summary
@@ -26,16 +26,30 @@ class BatchService:
     "New" means ingested after the watermark (the creation time of the last completed `new` batch), or
     failed in an earlier batch, and not yet summarised. Each item is stored with its summary in one
     transaction, so a process killed mid-batch resumes with the items not done and never summarises a
-    report twice. A failing item records its reason and the batch goes on.
+    report twice. A failing item records its reason and the batch goes on. An item whose model call found
+    the model unavailable (its server died and is restarting) is not failed: it goes back to pending and is
+    retried after `model_wait_s`, doubling, up to `model_rounds` times; past that the job stays pending for
+    the next resume.
     """
 
     def __init__(
-        self, repo: DocumentRepository, jobs: JobStore, summarizer: SummarizeService, *, concurrency: int
+        self,
+        repo: DocumentRepository,
+        jobs: JobStore,
+        summarizer: SummarizeService,
+        *,
+        concurrency: int,
+        model_rounds: int = 4,
+        model_wait_s: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._repo = repo
         self._jobs = jobs
         self._summarizer = summarizer
         self._concurrency = max(1, concurrency)
+        self._model_rounds = model_rounds
+        self._model_wait_s = model_wait_s
+        self._sleep = sleep
         self._lock = threading.Lock()
 
     def select(self, *, since: dt.date | None = None, ids: list[str] | None = None) -> tuple[str, list[Document]]:
@@ -82,18 +96,26 @@ class BatchService:
         job = self._jobs.get(job_id)
         assert job is not None
         pending = [i.document_id for i in job.items if i.state == "pending"]
-        with ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="summarize") as pool:
-            for _ in pool.map(lambda d: self._item(job_id, d, progress), pending):
-                pass
+        for rnd in range(self._model_rounds + 1):
+            if rnd:
+                wait = self._model_wait_s * 2 ** (rnd - 1)
+                log.warning("model unavailable for %d item(s) of %s; retrying in %.0fs", len(pending), job_id, wait)
+                self._sleep(wait)
+            with ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="summarize") as pool:
+                outcomes = list(pool.map(lambda d: self._item(job_id, d, progress), pending))
+            pending = [d for d, retry in zip(pending, outcomes, strict=True) if retry]
+            if not pending:
+                break
+        if pending:  # the model stayed down: leave the job for the next resume, nothing failed for good
+            self._jobs.set_state(job_id, "pending")
+            left = self._jobs.get(job_id)
+            assert left is not None
+            return left
         job = self._jobs.get(job_id)
         assert job is not None
         summaries = [s for s in (self._jobs.summary(i.document_id) for i in job.items if i.state == "done") if s]
         if summaries and job.digest is None:
-            try:
-                self._jobs.set_digest(job_id, self._summarizer.digest(summaries), None)
-            except Exception as exc:  # the batch's summaries stand even if the digest fails
-                log.exception("digest failed for %s", job_id)
-                self._jobs.set_digest(job_id, None, f"{type(exc).__name__}: {exc}")
+            self._digest(job_id, summaries)
         state = "completed" if job.failed == 0 else "completed_with_failures"
         self._jobs.set_state(job_id, state, dt.datetime.now(dt.UTC))
         if job.mode == "new":
@@ -104,7 +126,24 @@ class BatchService:
             progress(final)
         return final
 
-    def _item(self, job_id: str, doc_id: str, progress: Progress | None) -> None:
+    def _digest(self, job_id: str, summaries: list[Summary]) -> None:
+        for rnd in range(self._model_rounds + 1):
+            try:
+                self._jobs.set_digest(job_id, self._summarizer.digest(summaries), None)
+                return
+            except ModelUnavailable as exc:
+                if rnd == self._model_rounds:
+                    self._jobs.set_digest(job_id, None, f"model unavailable: {exc.message}")
+                    return
+                self._sleep(self._model_wait_s * 2**rnd)
+            except Exception as exc:  # the batch's summaries stand even if the digest fails
+                log.exception("digest failed for %s", job_id)
+                self._jobs.set_digest(job_id, None, f"{type(exc).__name__}: {exc}")
+                return
+
+    def _item(self, job_id: str, doc_id: str, progress: Progress | None) -> bool:
+        """Summarise one report; True when the model was unavailable and the item should be retried."""
+        retry = False
         self._jobs.mark_item(job_id, doc_id, "running")
         t0 = time.monotonic()
         try:
@@ -115,6 +154,10 @@ class BatchService:
             if not summary.sentences:
                 raise ValueError("no summary sentence survived verification")
             self._jobs.complete_item(job_id, summary, round(time.monotonic() - t0, 3))
+        except ModelUnavailable as exc:  # the model server is down or restarting: not this item's fault
+            log.warning("summary of %s waits for the model: %s", doc_id, exc.message)
+            self._jobs.mark_item(job_id, doc_id, "pending", error=f"waiting for the model: {exc.message}")
+            retry = True
         except Exception as exc:  # isolate the failure; the batch goes on
             log.warning("summary of %s failed: %s", doc_id, exc)
             reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
@@ -123,6 +166,7 @@ class BatchService:
             job = self._jobs.get(job_id)
             if job is not None:
                 progress(job)
+        return retry
 
     def resume_unfinished(self, progress: Progress | None = None) -> list[Job]:
         """Finish every job a stopped process left behind."""

@@ -1,0 +1,123 @@
+"""Fault tests on the real llama.cpp server and model: kill it mid-request and mid-batch; Dossier carries on."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import LiveServer, make_settings, wait_ready
+
+pytestmark = pytest.mark.e2e
+
+# One question per signal: a question asked before would hit llama.cpp's prompt cache and finish too soon.
+QUESTIONS = {
+    "SIGKILL": "Which Iranian research center received support from North Korean missile specialists?",
+    "SIGSEGV": "What type of drones did North Korea display at the October parade?",
+}
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory, seeds: list[Path]) -> Iterator[tuple[LiveServer, dict[str, str]]]:
+    """A Dossier of its own (its model server gets killed), with the seeds ingested."""
+    settings = make_settings(tmp_path_factory.mktemp("faults"), local_restart_backoff_s=0.5)
+    with LiveServer(settings, start_llm=True) as server:
+        wait_ready(server)
+        texts = {}
+        for path in seeds:
+            r = httpx.post(f"{server.url}/documents", files={"file": (path.name, path.read_bytes())}, timeout=120)
+            assert r.status_code in (200, 201), r.text
+            texts[r.json()["id"]] = httpx.get(f"{server.url}/documents/{r.json()['id']}").json()["text"]
+        yield server, texts
+
+
+def _llm(server: LiveServer) -> dict[str, Any]:
+    body: dict[str, Any] = httpx.get(f"{server.url}/readyz", timeout=10).json()
+    llm: dict[str, Any] = body["llm"]
+    return llm
+
+
+def _ready_again(server: LiveServer, restarts: int) -> dict[str, Any]:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        r = httpx.get(f"{server.url}/readyz", timeout=10)
+        llm = r.json()["llm"]
+        assert llm["state"] != "failed", llm
+        if r.status_code == 200 and llm["restarts"] >= restarts:
+            result: dict[str, Any] = llm
+            return result
+        time.sleep(0.5)
+    raise AssertionError(f"the model server did not come back: {_llm(server)}")
+
+
+def _assert_verified(answer: dict[str, Any], texts: dict[str, str]) -> None:
+    if answer["abstained"]:
+        assert answer["citations"] == []
+        return
+    assert answer["citations"], answer
+    for c in answer["citations"]:
+        assert c["quote"] == texts[c["document_id"]][c["start"] : c["end"]]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSEGV], ids=["SIGKILL", "SIGSEGV"])
+def test_model_server_dies_during_ask(api: tuple[LiveServer, dict[str, str]], sig: signal.Signals) -> None:
+    server, texts = api
+    question = QUESTIONS[sig.name]
+    before = _llm(server)
+    assert before["state"] == "ready" and before["pid"]
+    box: dict[str, httpx.Response] = {}
+    asking = threading.Thread(
+        target=lambda: box.update(r=httpx.post(f"{server.url}/ask", json={"question": question}, timeout=900))
+    )
+    asking.start()
+    time.sleep(1)  # retrieval takes milliseconds; the model is now reading a ~500-token prompt (5 s or more)
+    assert asking.is_alive(), "the request finished before the model server could be killed"
+    os.kill(before["pid"], sig)
+    asking.join(timeout=900)
+    r = box["r"]
+    # That request gets a clear answer: a retried success, or 503 with Retry-After.
+    if r.status_code == 200:
+        _assert_verified(r.json(), texts)
+    else:
+        assert r.status_code == 503 and "Retry-After" in r.headers, (r.status_code, r.text)
+        assert r.json()["error"]["code"] == "model_unavailable"
+    after = _ready_again(server, before["restarts"] + 1)
+    assert after["restarts"] == before["restarts"] + 1
+    assert after["last_exit"] == f"signal {sig.name} ({sig.value})"
+    assert after["pid"] != before["pid"]
+    # The next question succeeds with verified citations, with no restart of Dossier itself.
+    nxt = httpx.post(f"{server.url}/ask", json={"question": question}, timeout=900)
+    assert nxt.status_code == 200, nxt.text
+    assert not nxt.json()["abstained"], nxt.json()
+    _assert_verified(nxt.json(), texts)
+    assert server.thread.is_alive()
+
+
+def test_batch_in_flight_completes_after_a_crash(api: tuple[LiveServer, dict[str, str]]) -> None:
+    server, texts = api
+    before = _llm(server)
+    r = httpx.post(f"{server.url}/summaries/batch", json={}, timeout=60)
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job_id"]
+    deadline = time.monotonic() + 300
+    while not any(i["state"] == "running" for i in httpx.get(f"{server.url}/jobs/{job_id}").json()["items"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(1)
+    os.kill(before["pid"], signal.SIGSEGV)
+    deadline = time.monotonic() + 1800
+    while (job := httpx.get(f"{server.url}/jobs/{job_id}", timeout=30).json())["state"] in ("pending", "running"):
+        assert time.monotonic() < deadline, job
+        assert _llm(server)["state"] != "failed"
+        time.sleep(2)
+    assert job["state"] == "completed", job
+    assert job["total"] == len(texts) and all(i["state"] == "done" for i in job["items"]), job["items"]
+    after = _ready_again(server, before["restarts"] + 1)
+    assert after["last_exit"] == "signal SIGSEGV (11)"
