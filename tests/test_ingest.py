@@ -67,8 +67,18 @@ def test_orphan_passages_are_ignored_and_reconciled(container: Container) -> Non
     doc = container.ingest.ingest_text(REPORT, DocumentMeta(), "k").document
     container.repo.delete(doc.id)  # simulate a crash between the two stores
     assert container.retriever.retrieve("Iran denied", 5) == []
-    assert container.ingest.reconcile() == 1
+    assert container.ingest.reconcile().orphans == 1
     assert container.index.count() == 0
+
+
+def test_reconcile_reindexes_a_document_whose_passages_were_deleted(container: Container) -> None:
+    doc = container.ingest.ingest_text(REPORT, DocumentMeta(), "k").document
+    container.index.delete_document(doc.id)  # behind Dossier's back
+    assert container.retriever.retrieve("Iran denied", 5) == []
+    assert container.ingest.reconcile().reindexed == 1
+    assert container.index.count() == doc.sentence_count
+    assert container.retriever.retrieve("Iran denied", 5)[0].passage.document_id == doc.id
+    assert container.ingest.reconcile().reindexed == 0
 
 
 def test_filters(container: Container) -> None:

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import time
 from pathlib import Path
 
 from sqlalchemy import Date, DateTime, Integer, String, Text, create_engine, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.sql.expression import Executable
 
-from service.domain.models import Document
+from service.domain.models import Document, SaveOutcome
+
+log = logging.getLogger(__name__)
+SAVE_ATTEMPTS = 8
 
 
 class Base(DeclarativeBase):
@@ -28,6 +37,16 @@ class DocumentRow(Base):
     text: Mapped[str] = mapped_column(Text)
     sentence_count: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SourceKeyRow(Base):
+    """The one live document of each source key (path, URL or caller key). Its primary key serialises concurrent
+    saves under one key in the database itself, so it holds across API replicas."""
+
+    __tablename__ = "source_keys"
+
+    key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    document_id: Mapped[str] = mapped_column(String(64), index=True)
 
 
 class ExtractionRow(Base):
@@ -73,13 +92,36 @@ def _to_domain(row: DocumentRow) -> Document:
 
 
 class SqlDocumentRepository:
-    """DocumentRepository: one row per document, replaced atomically with the corpus version bump."""
+    """DocumentRepository: one row per document, one live document per source key, writes bump a version."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         with Session(engine) as s, s.begin():
             if s.get(CorpusVersion, 1) is None:
                 s.add(CorpusVersion(id=1, version=0))
+        self._adopt_source_keys()
+
+    def _adopt_source_keys(self) -> None:
+        """Give every source key of older data dirs its row; where a key holds several documents (a race before
+        keys had rows), keep the newest and drop the rest (startup reconciliation removes their passages)."""
+        with Session(self._engine) as s, s.begin():
+            keyed = select(SourceKeyRow.key)
+            rows = s.execute(
+                select(DocumentRow.source_key, DocumentRow.id, DocumentRow.created_at)
+                .where(DocumentRow.source_key.not_in(keyed))
+                .order_by(DocumentRow.source_key, DocumentRow.created_at.desc(), DocumentRow.id)
+            ).all()
+            seen: set[str] = set()
+            for key, doc_id, _ in rows:
+                if key in seen:
+                    log.warning("dropping stale duplicate %s of source key %s", doc_id, key)
+                    s.execute(delete(DocumentRow).where(DocumentRow.id == doc_id))
+                    s.execute(delete(ExtractionRow).where(ExtractionRow.document_id == doc_id))
+                    continue
+                seen.add(key)
+                s.add(SourceKeyRow(key=key, document_id=doc_id))
+            if rows:
+                self._bump(s)
 
     def get(self, document_id: str) -> Document | None:
         with Session(self._engine) as s:
@@ -103,18 +145,54 @@ class SqlDocumentRepository:
     def _bump(self, s: Session) -> None:
         s.execute(update(CorpusVersion).where(CorpusVersion.id == 1).values(version=CorpusVersion.version + 1))
 
-    def save(self, document: Document, replaces: str | None) -> None:
+    def save(self, document: Document) -> SaveOutcome:
+        """Insert the document unless its id exists; make it its source key's live document, removing the one the
+        key held. Concurrent saves race in the database: the key row is written first (SQLite's write lock,
+        a Postgres row lock), and an insert that loses a uniqueness race is retried from the start."""
+        for attempt in range(1, SAVE_ATTEMPTS + 1):
+            try:
+                return self._save_once(document)
+            except (IntegrityError, OperationalError) as exc:
+                if attempt == SAVE_ATTEMPTS or not _retryable(exc):
+                    raise
+                time.sleep(0.01 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def _save_once(self, doc: Document) -> SaveOutcome:
         with Session(self._engine) as s, s.begin():
-            if replaces and replaces != document.id:
-                s.execute(delete(DocumentRow).where(DocumentRow.id == replaces))
-                s.execute(delete(ExtractionRow).where(ExtractionRow.document_id == replaces))
-            s.merge(DocumentRow(**document.model_dump()))
+            s.execute(self._insert_key_if_absent(doc.source_key, doc.id))
+            holder = s.execute(
+                select(SourceKeyRow.document_id).where(SourceKeyRow.key == doc.source_key).with_for_update()
+            ).scalar_one()
+            existing = s.get(DocumentRow, doc.id)
+            if existing is not None:  # same content already stored, maybe just now by a concurrent request
+                if holder == doc.id and existing.source_key != doc.source_key:
+                    s.execute(delete(SourceKeyRow).where(SourceKeyRow.key == doc.source_key))
+                return SaveOutcome(status="unchanged")
+            replaced: list[str] = []
+            if holder != doc.id:
+                replaced = list(s.scalars(select(DocumentRow.id).where(DocumentRow.source_key == doc.source_key)))
+                replaced += [holder] if holder not in replaced else []
+                s.execute(delete(DocumentRow).where(DocumentRow.id.in_(replaced)))
+                s.execute(delete(ExtractionRow).where(ExtractionRow.document_id.in_(replaced)))
+                s.execute(update(SourceKeyRow).where(SourceKeyRow.key == doc.source_key).values(document_id=doc.id))
+            s.add(DocumentRow(**doc.model_dump()))
+            s.flush()
             self._bump(s)
+            return SaveOutcome(status="replaced" if replaced else "created", replaced=replaced)
+
+    def _insert_key_if_absent(self, key: str, doc_id: str) -> Executable:
+        dialect = self._engine.dialect.name
+        build = pg_insert if dialect == "postgresql" else sqlite_insert
+        if dialect not in ("postgresql", "sqlite"):
+            raise NotImplementedError(f"no insert-if-absent for {dialect}; use SQLite or Postgres")
+        return build(SourceKeyRow).values(key=key, document_id=doc_id).on_conflict_do_nothing(index_elements=["key"])
 
     def delete(self, document_id: str) -> bool:
         with Session(self._engine) as s, s.begin():
             gone = s.execute(delete(DocumentRow).where(DocumentRow.id == document_id)).rowcount  # type: ignore[attr-defined]
             s.execute(delete(ExtractionRow).where(ExtractionRow.document_id == document_id))
+            s.execute(delete(SourceKeyRow).where(SourceKeyRow.document_id == document_id))
             if gone:
                 self._bump(s)
             return bool(gone)
@@ -123,3 +201,8 @@ class SqlDocumentRepository:
         with Session(self._engine) as s:
             row = s.get(CorpusVersion, 1)
             return row.version if row else 0
+
+
+def _retryable(exc: IntegrityError | OperationalError) -> bool:
+    """A lost uniqueness race, or SQLite's busy lock: both go away when the transaction is run again."""
+    return isinstance(exc, IntegrityError) or "locked" in str(exc).lower() or "deadlock" in str(exc).lower()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -16,6 +17,8 @@ from service.api.summary_routes import build_summary_router
 from service.config import Settings
 from service.container import Container
 
+log = logging.getLogger(__name__)
+
 
 def create_app(settings: Settings, *, start_llm: bool = True) -> FastAPI:
     """Build the API for `settings`; the embedded model starts in the background at startup."""
@@ -24,7 +27,10 @@ def create_app(settings: Settings, *, start_llm: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        container.ingest.reconcile()
+        fixed = container.ingest.reconcile()
+        if fixed.orphans or fixed.reindexed:
+            log.warning("reconciled the store: %d orphan documents' passages removed, %d documents re-indexed",
+                        fixed.orphans, fixed.reindexed)  # fmt: skip
         container.embedder.embed_query("warm-up")  # load the embedding model before the first request
         if start_llm:
             container.start_llm_in_background()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.container import Container
 from service.domain.errors import InvalidInput, NotFound
@@ -20,7 +20,7 @@ class ExtractIn(BaseModel):
     custom_schema: dict[str, Any] | None = None
     refresh: bool = False
 
-    model_config = {"populate_by_name": True}
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
 
 class FactOut(BaseModel):

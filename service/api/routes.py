@@ -43,6 +43,7 @@ _UPLOAD_DOC: dict[str, Any] = {
 
 
 M = TypeVar("M", bound=BaseModel)
+UPLOAD_FIELDS = {"file", "title", "source", "url", "published", "key"}
 
 
 def parse_json(model: type[M], raw: bytes) -> M:
@@ -101,6 +102,11 @@ def build_router(container: Container) -> APIRouter:
             if not isinstance(upload, UploadFile):
                 raise InvalidInput("multipart upload needs a `file` field")
             data = await upload.read(max_bytes + 1)
+            unknown = sorted(set(form.keys()) - UPLOAD_FIELDS)
+            if unknown:
+                raise InvalidInput(
+                    f"unknown form fields: {', '.join(unknown)}; expected {', '.join(sorted(UPLOAD_FIELDS))}"
+                )
             fields = {k: v for k, v in form.items() if isinstance(v, str)}
             result = await run_in_threadpool(
                 container.ingest.ingest_bytes,
@@ -143,6 +149,11 @@ def build_router(container: Container) -> APIRouter:
         """Answer a question with verified citations, or abstain."""
         # JSON whatever the content type says: `curl -d '{"question": ...}'` sends form encoding.
         body = parse_json(AskIn, await request.body())
+        if body.document_ids:
+            known = container.repo.ids()
+            missing = [i for i in dict.fromkeys(body.document_ids) if i not in known]
+            if missing:
+                raise NotFound(f"unknown document ids: {', '.join(missing[:20])}")
         flt = RetrievalFilter(**body.model_dump(exclude={"question"}))
         has_filter = any(v is not None for v in flt.model_dump().values())
         answer: Answer = await run_in_threadpool(container.qa.ask, body.question, flt if has_filter else None)

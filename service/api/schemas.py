@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.domain.models import Document, DocumentMeta, RetrievalFilter, Sentence
 
@@ -12,8 +12,10 @@ from service.domain.models import Document, DocumentMeta, RetrievalFilter, Sente
 class TextDocumentIn(DocumentMeta):
     """Raw text with metadata. `key` names the report across versions (defaults to url, else content)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     text: str = Field(description="Verbatim report text (UTF-8).")
-    key: str | None = Field(default=None, max_length=1024)
+    key: str | None = Field(default=None, min_length=1, max_length=1024)
 
 
 class DocumentOut(BaseModel):
@@ -57,7 +59,20 @@ class DocumentDetail(DocumentOut):
 class AskIn(RetrievalFilter):
     """A question with optional retrieval filters."""
 
+    model_config = ConfigDict(extra="forbid")
+
     question: str = Field(min_length=1, max_length=2000)
+
+    @model_validator(mode="after")
+    def _coherent_filters(self) -> AskIn:
+        if self.document_ids is not None:
+            if not self.document_ids:
+                raise ValueError("document_ids is empty; omit it to search every document")
+            if len(self.document_ids) > 1000:
+                raise ValueError("document_ids lists more than 1000 documents")
+        if self.published_from and self.published_to and self.published_from > self.published_to:
+            raise ValueError(f"published_from {self.published_from} is after published_to {self.published_to}")
+        return self
 
 
 class ErrorBody(BaseModel):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service.container import Container
 from service.domain.errors import NotFound
@@ -20,8 +22,22 @@ log = logging.getLogger(__name__)
 class BatchIn(BaseModel):
     """What to summarise: new reports (default), those ingested since a date, or given ids."""
 
+    model_config = ConfigDict(extra="forbid")
+
     since: dt.date | None = None
-    ids: list[str] | None = None
+    ids: list[str] | None = Field(default=None, max_length=10000)
+
+    @field_validator("ids")
+    @classmethod
+    def _ids(cls, ids: list[str] | None) -> list[str] | None:
+        if ids is None:
+            return None
+        if not ids:
+            raise ValueError("ids is empty; omit it to summarise what is new")
+        repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
+        if repeated:
+            raise ValueError(f"ids repeats {', '.join(repeated)}")
+        return ids
 
 
 class BatchOut(BaseModel):
@@ -56,7 +72,7 @@ def build_summary_router(container: Container, runner: ThreadPoolExecutor) -> AP
         return JSONResponse(status_code=202, content=out.model_dump())
 
     @router.get("/jobs", response_model=list[Job])
-    def list_jobs(limit: int = 20) -> list[Job]:
+    def list_jobs(limit: Annotated[int, Query(ge=1, le=1000, description="How many jobs")] = 20) -> list[Job]:
         """Recent jobs, newest first."""
         return container.jobs.recent(limit)
 

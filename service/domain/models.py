@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,6 +39,14 @@ class Document(BaseModel):
     text: str
     sentence_count: int
     created_at: dt.datetime
+
+
+class SaveOutcome(BaseModel):
+    """What storing a document did: `unchanged` when its content was already stored (by this or a concurrent
+    request), else `created` or `replaced` with the documents its source key pointed to before."""
+
+    status: Literal["created", "replaced", "unchanged"]
+    replaced: list[str] = Field(default_factory=list)
 
 
 class Passage(BaseModel):

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from service.domain.facts import Extraction
-from service.domain.models import ChatResult, Document, Passage, RetrievalFilter
+from service.domain.models import ChatResult, Document, Passage, RetrievalFilter, SaveOutcome
 from service.domain.summaries import Digest, Job, Summary
 
 
@@ -93,8 +93,9 @@ class DocumentRepository(Protocol):
         """Ids of all stored documents."""
         ...
 
-    def save(self, document: Document, replaces: str | None) -> None:
-        """Store a document, atomically removing the one it replaces."""
+    def save(self, document: Document) -> SaveOutcome:
+        """Store a document unless one with its id exists, and make it the one live document of its source key,
+        removing whatever that key pointed to, atomically and safely under concurrent saves from any replica."""
         ...
 
     def delete(self, document_id: str) -> bool:

@@ -121,7 +121,12 @@ def custom_schema(raw: dict[str, Any]) -> FactSchema:
             if not isinstance(spec, dict) or spec.get("type") not in _ALLOWED_TYPES:
                 raise InvalidInput(f"field {name}.{fname}: type must be one of {sorted(_ALLOWED_TYPES)}, got {spec!r}")
         kind.setdefault("required", list(kind["fields"]))
-        unknown = set(kind["required"]) - set(kind["fields"])
+        required = kind["required"]
+        if not isinstance(required, list) or not all(isinstance(f, str) for f in required):
+            raise InvalidInput(f"kind {name!r}: `required` must be a list of field names, got {required!r}")
+        if "anchor" in kind and not isinstance(kind["anchor"], str):
+            raise InvalidInput(f"kind {name!r}: `anchor` must be a field name, got {kind['anchor']!r}")
+        unknown = set(required) - set(kind["fields"])
         if unknown:
             raise InvalidInput(f"kind {name!r} requires unknown fields {sorted(unknown)}")
         strings = [f for f in kind["required"] if kind["fields"][f].get("type") == "string"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,8 @@ class IngestService:
     Document ids derive from content, passage ids from document id and sentence number, so
     re-ingesting unchanged text is a no-op. A changed text under the same source key replaces the old
     document and its passages. Passages are written before the document row; a crash in between
-    leaves orphans that retrieval ignores and `reconcile()` removes.
+    leaves orphans that retrieval ignores and `reconcile()` removes. Concurrent ingests of one text or
+    one key are settled by the repository in the database (see `DocumentRepository.save`).
     """
 
     def __init__(
@@ -84,40 +86,42 @@ class IngestService:
         if not sentences:
             raise InvalidInput("text contains no sentences")
         key = source_key or meta.url or f"text:{doc_id}"
-        previous = self._repo.get_by_source_key(key)
         title = (meta.title or text[sentences[0].start : sentences[0].end])[:300]
         doc = Document(
             id=doc_id, source_key=key, title=title, source=meta.source, url=meta.url,
             published=meta.published, text=text, sentence_count=len(sentences),
             created_at=dt.datetime.now(dt.UTC),
         )  # fmt: skip
-        passages = [
-            Passage(id=passage_id(doc_id, s.index), document_id=doc_id, index=s.index, start=s.start,
-                    end=s.end, text=text[s.start : s.end], title=title, source=meta.source,
-                    published=meta.published)
-            for s in sentences
-        ]  # fmt: skip
+        passages = self._passages(doc)
         vectors = self._embedder.embed_documents([p.text for p in passages])
-        self._index.upsert(passages, vectors)
+        self._index.upsert(passages, vectors)  # idempotent: a concurrent ingest of this text writes the same ids
         try:
-            self._repo.save(doc, replaces=previous.id if previous else None)
+            outcome = self._repo.save(doc)
         except Exception:
-            self._index.delete_document(doc_id)
+            if self._repo.get(doc_id) is None:  # never remove passages a concurrent request stored with its row
+                self._index.delete_document(doc_id)
             raise
-        if previous is not None:
-            self._index.delete_document(previous.id)
-            log.info("replaced %s with %s (%s)", previous.id, doc_id, key)
-            return IngestResult(doc, "replaced", previous.id)
-        return IngestResult(doc, "created")
+        if outcome.status == "unchanged":
+            return IngestResult(self._repo.get(doc_id) or doc, "unchanged")
+        for old in outcome.replaced:
+            self._index.delete_document(old)
+            log.info("replaced %s with %s (%s)", old, doc_id, key)
+        return IngestResult(doc, outcome.status, outcome.replaced[0] if outcome.replaced else None)
 
     def ingest_bytes(
         self, filename: str, data: bytes, meta: DocumentMeta, source_key: str | None = None
     ) -> IngestResult:
-        """Ingest an uploaded file (.txt, .md, .html, .pdf)."""
+        """Ingest an uploaded file (.txt, .md, .html, .pdf).
+
+        Its identity is the caller's key, else its URL, else its source and file name together: a bare file name
+        names nothing (two unrelated `report.txt` never replace each other), so such an upload is keyed by content.
+        """
         text = self._loader(filename, data, self._max_bytes)
         if not meta.title:
             meta = meta.model_copy(update={"title": Path(filename).stem.replace("_", " ")})
-        return self.ingest_text(text, meta, source_key or f"file:{filename}")
+        if source_key is None and meta.url is None and meta.source:
+            source_key = f"upload:{meta.source}/{Path(filename).name}"
+        return self.ingest_text(text, meta, source_key)
 
     def ingest_paths(
         self,
@@ -150,13 +154,37 @@ class IngestService:
         self._index.delete_document(doc_id)
         return existed
 
-    def reconcile(self) -> int:
-        """Remove passages whose document row is missing (left by a crash mid-ingest)."""
-        live = self._repo.ids()
-        orphans = {p.document_id for p in self._index.all_passages()} - live
+    def reconcile(self) -> Reconciled:
+        """Repair the store in both directions: remove passages whose document row is missing (a crash mid-ingest),
+        and re-index, from the stored text, documents whose passages are missing or incomplete."""
+        docs = {d.id: d for d in self._repo.list()}
+        per_doc = Counter(p.document_id for p in self._index.all_passages())
+        orphans = set(per_doc) - set(docs)
         for doc_id in orphans:
             self._index.delete_document(doc_id)
-        return len(orphans)
+        broken = [d for d in docs.values() if per_doc.get(d.id, 0) != d.sentence_count]
+        for doc in broken:
+            log.warning("re-indexing %s: %d of %d passages", doc.id, per_doc.get(doc.id, 0), doc.sentence_count)
+            passages = self._passages(doc)
+            self._index.delete_document(doc.id)
+            self._index.upsert(passages, self._embedder.embed_documents([p.text for p in passages]))
+        return Reconciled(orphans=len(orphans), reindexed=len(broken))
+
+    @staticmethod
+    def _passages(doc: Document) -> list[Passage]:
+        return [
+            Passage(id=passage_id(doc.id, s.index), document_id=doc.id, index=s.index, start=s.start, end=s.end,
+                    text=doc.text[s.start : s.end], title=doc.title, source=doc.source, published=doc.published)
+            for s in segment(doc.text)
+        ]  # fmt: skip
+
+
+@dataclass
+class Reconciled:
+    """What a reconciliation repaired."""
+
+    orphans: int
+    reindexed: int
 
 
 def _front_matter(path: Path, meta: DocumentMeta) -> DocumentMeta:
