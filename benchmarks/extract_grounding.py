@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 from service.config import Settings  # noqa: E402
 from service.container import Container  # noqa: E402
-from service.services.extract_schemas import get_schema  # noqa: E402
+from service.extract.schemas import get_schema  # noqa: E402
 
 
 def main() -> None:

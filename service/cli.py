@@ -30,8 +30,8 @@ from service.domain.errors import DossierError
 from service.domain.models import DocumentMeta, RetrievalFilter
 from service.domain.summaries import Job
 from service.evals.command import eval_command
-from service.services.extract_schemas import get_schema
-from service.services.ingest import IngestFailure, IngestResult, expand_paths
+from service.extract.schemas import get_schema
+from service.ingest.service import IngestFailure, IngestResult, expand_paths
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Dossier: answers for reports, with evidence.")
 console = Console(stderr=True)

@@ -21,13 +21,13 @@ from service.adapters.response_cache import CachingChatModel
 from service.adapters.sql_extractions import SqlExtractionStore, extraction_key
 from service.adapters.sql_jobs import SqlJobStore
 from service.adapters.sql_repository import SqlDocumentRepository, make_engine
+from service.ask.retrieval import HybridRetriever
+from service.ask.service import QAService
 from service.config import Settings
-from service.services.batch import BatchService
-from service.services.extract import ExtractService
-from service.services.ingest import IngestService
-from service.services.qa import QAService
-from service.services.retrieval import HybridRetriever
-from service.services.summarize import SummarizeService
+from service.extract.service import ExtractService
+from service.ingest.service import IngestService
+from service.summarize.batch import BatchService
+from service.summarize.service import SummarizeService
 
 log = logging.getLogger(__name__)
 

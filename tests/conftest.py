@@ -44,6 +44,8 @@ def container(settings: Settings) -> Iterator[Container]:
 @pytest.fixture(scope="session")
 def seeds() -> list[Path]:
     files = sorted(SEEDS.glob("*.txt"))
+    if not files:
+        pytest.skip(f"the seed corpus is not beside this clone ({SEEDS}); seed tests need ../shared/corpus/seeds")
     assert len(files) == 2, f"expected the two seed reports in {SEEDS}"
     return files
 

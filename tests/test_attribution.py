@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.services.attribution import attributed_speaker, correct_speaker, stance_from_cues
+from service.extract.attribution import attributed_speaker, correct_speaker, stance_from_cues
 
 IRAN = "In response to the allegations, Iran told the panel members that “false information” may have been used."
 

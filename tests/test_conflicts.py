@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.services.conflicts import candidate_conflicts
+from service.summarize.conflicts import candidate_conflicts
 
 
 def test_numbers_and_denials_across_reports() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.services.attribution import _DENIAL
+from service.extract.attribution import _DENIAL
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.e2e

@@ -7,31 +7,32 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, make_settings, wait_ready
+from tests.conftest import EXAMPLES, LiveServer, make_settings, wait_ready
 
 pytestmark = pytest.mark.e2e
 
 # One question per signal: a question asked before would hit llama.cpp's prompt cache and finish too soon.
 QUESTIONS = {
-    "SIGKILL": "Which Iranian research center received support from North Korean missile specialists?",
-    "SIGSEGV": "What type of drones did North Korea display at the October parade?",
+    "SIGKILL": "Which Iranian facility did the UN panel say received technical assistance from North Korean "
+    "specialists?",
+    "SIGSEGV": "What drone model did the UN panel identify among the drones shown at the parade?",
 }
+REPORTS = [EXAMPLES / "01_panel_findings.txt", EXAMPLES / "05_drones_dji.txt"]
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, seeds: list[Path]) -> Iterator[tuple[LiveServer, dict[str, str]]]:
-    """A Dossier of its own (its model server gets killed), with the seeds ingested."""
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, dict[str, str]]]:
+    """A Dossier of its own (its model server gets killed), with two example reports ingested."""
     settings = make_settings(tmp_path_factory.mktemp("faults"), local_restart_backoff_s=0.5)
     with LiveServer(settings, start_llm=True) as server:
         wait_ready(server)
         texts = {}
-        for path in seeds:
+        for path in REPORTS:
             r = httpx.post(f"{server.url}/documents", files={"file": (path.name, path.read_bytes())}, timeout=120)
             assert r.status_code in (200, 201), r.text
             texts[r.json()["id"]] = httpx.get(f"{server.url}/documents/{r.json()['id']}").json()["text"]

@@ -12,7 +12,7 @@ import pytest
 from service.container import Container
 from service.domain.errors import InvalidInput, NotFound
 from service.domain.models import DocumentMeta
-from service.services.extract_schemas import custom_schema, get_schema
+from service.extract.schemas import custom_schema, get_schema
 from tests.conftest import LiveServer, make_settings
 from tests.stub_openai import StubServer
 

@@ -8,8 +8,8 @@ import pytest
 from pydantic import BaseModel
 
 from service.adapters.openai_chat import OpenAIChatModel
+from service.core.structured import ask_structured
 from service.domain.errors import ModelOutputInvalid, ModelRequestRejected, ModelUnavailable
-from service.services.structured import ask_structured
 from tests.stub_openai import StubServer
 
 MESSAGES = [{"role": "user", "content": "hi"}]

@@ -9,7 +9,7 @@ import pytest
 from service.container import Container
 from service.domain.errors import EmbeddingModelMismatch, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from service.domain.models import DocumentMeta, RetrievalFilter
-from service.services.ingest import document_id
+from service.ingest.service import document_id
 from tests.conftest import EXAMPLES, make_settings
 
 REPORT = "Iran denied the report. The panel cited a member state.\n\nThe shipment took place in 2020."

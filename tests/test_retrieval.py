@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.services.retrieval import reciprocal_rank_fusion
+from service.ask.retrieval import reciprocal_rank_fusion
 
 
 def test_rrf_scores_and_order() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.services.verify import answers_type, check_support, expected_answer_type, is_abstention
+from service.core.support import answers_type, check_support, expected_answer_type, is_abstention
 
 PANEL = (
     "“This resumed cooperation is said to have included the transfer of critical parts, with the most "

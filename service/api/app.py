@@ -10,12 +10,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service import __version__
-from service.api import errors
-from service.api.extract_routes import build_extract_router
-from service.api.routes import build_router
-from service.api.summary_routes import build_summary_router
+from service.api import errors, health
+from service.ask import router as ask
 from service.config import Settings
 from service.container import Container
+from service.extract import router as extract
+from service.ingest import router as ingest
+from service.summarize import router as summarize
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,8 @@ def create_app(settings: Settings, *, start_llm: bool = True) -> FastAPI:
         description="Answers for reports with verified citations.",
     )
     app.state.container = container
+    app.state.runner = runner
     errors.install(app)
-    app.include_router(build_router(container))
-    app.include_router(build_extract_router(container))
-    app.include_router(build_summary_router(container, runner))
+    for module in (ingest, ask, extract, summarize, health):
+        app.include_router(module.router)
     return app

@@ -12,8 +12,8 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from service.services.grounding import normalise_date
-from service.services.verify import numbers_in
+from service.core.dates import normalise_date
+from service.core.support import numbers_in
 
 Span = tuple[str, int, int]  # (document id, start, end)
 

@@ -20,8 +20,8 @@ from service.evals import metrics as m
 from service.evals.golden import Golden, QAItem
 from service.evals.machine import machine_info
 from service.evals.scoring import denominators, gold_span, score_extraction, score_summary, totals
-from service.services.extract_schemas import REPORT_FACTS
-from service.services.ingest import IngestFailure, IngestResult, expand_paths
+from service.extract.schemas import REPORT_FACTS
+from service.ingest.service import IngestFailure, IngestResult, expand_paths
 
 SUITES = ("qa", "extract", "summary", "injection")
 Progress = Callable[[str, int, int], None]

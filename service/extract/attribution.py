@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from service.services.text_terms import normalise
+from service.core.text import normalise
 
 _VERBS = (
     r"told|said|says|say|stated|states|denied|denies|deny|rejected|rejects|argued|argues|warned|warns|"

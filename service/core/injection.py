@@ -14,8 +14,8 @@ import binascii
 import re
 from functools import lru_cache
 
+from service.core.segment import segment
 from service.domain.models import Sentence
-from service.services.segment import segment
 
 _AI = (
     r"(?:ai (?:assistant|system|model|tool|reader)s?|language models?|llms?|chatbots?|virtual assistants?"

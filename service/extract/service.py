@@ -10,34 +10,21 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from service.core.dates import date_mention, normalise_date
+from service.core.injection import screened
+from service.core.segment import windows
+from service.core.structured import ask_json
+from service.core.support import check_support
 from service.domain.errors import NotFound
 from service.domain.facts import Evidence, Extraction, Fact, FactKind, FactSchema, RejectedFact
 from service.domain.models import Document, RunMeta, Sentence, Usage
 from service.domain.ports import ChatModel, DocumentRepository, ExtractionStore, PromptStore
-from service.services.attribution import correct_speaker, stance_from_cues
-from service.services.fact_merge import merge_duplicates, merge_entities
-from service.services.grounding import date_mention, narrow, normalise_date
-from service.services.injection import screened
-from service.services.structured import ask_json
-from service.services.verify import check_support
+from service.extract.attribution import correct_speaker, stance_from_cues
+from service.extract.grounding import narrow
+from service.extract.merge import merge_duplicates, merge_entities
 
 Progress = Callable[[int, int], None]
 KeyFn = Callable[[str, str, str, str], str]
-
-
-def windows(sentences: list[Sentence], max_chars: int) -> list[list[Sentence]]:
-    """Consecutive sentences grouped so that each window's text stays under `max_chars`."""
-    out: list[list[Sentence]] = []
-    size = 0
-    for s in sentences:
-        length = s.end - s.start
-        if out and size + length <= max_chars:
-            out[-1].append(s)
-            size += length
-        else:
-            out.append([s])
-            size = length
-    return out
 
 
 def _strings(value: Any) -> list[str]:

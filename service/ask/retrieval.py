@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 from rank_bm25 import BM25Okapi
 
+from service.core.text import content_terms
 from service.domain.models import Passage, RetrievalFilter, ScoredPassage
 from service.domain.ports import DocumentRepository, Embedder, PassageIndex
-from service.services.text_terms import content_terms
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float]]:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
+from service.core.text import normalise
 from service.domain.facts import Grounding
-from service.services.text_terms import normalise
 
 FUZZY_MIN_SCORE = 85.0  # rapidfuzz ratio (0-100) between the key and a run of words
 FUZZY_MIN_KEY_CHARS = 4  # shorter keys must match exactly
@@ -61,46 +61,3 @@ def narrow(key: str, text: str, start: int, end: int) -> Span | None:
     if best is None or best[0] < FUZZY_MIN_SCORE:
         return None
     return Span(start + best[1], start + best[2], "fuzzy")
-
-
-_MONTHS = {
-    m: i
-    for i, names in enumerate(
-        [("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"), ("may",),
-         ("june", "jun"), ("july", "jul"), ("august", "aug"), ("september", "sep", "sept"),
-         ("october", "oct"), ("november", "nov"), ("december", "dec")],
-        start=1,
-    )
-    for m in names
-}  # fmt: skip
-_M = "|".join(sorted(_MONTHS, key=len, reverse=True))
-_DMY = re.compile(rf"\b(\d{{1,2}})\s+({_M})\.?,?\s+((?:19|20)\d\d)\b", re.I)
-_MDY = re.compile(rf"\b({_M})\.?\s+(\d{{1,2}}),?\s+((?:19|20)\d\d)\b", re.I)
-_MY = re.compile(rf"\b({_M})\.?,?\s+((?:19|20)\d\d)\b", re.I)
-_ISO = re.compile(r"\b((?:19|20)\d\d)-(\d\d)(?:-(\d\d))?\b")
-_Y = re.compile(r"\b((?:19|20)\d\d)\b")
-
-
-def normalise_date(text: str | None) -> str | None:
-    """ISO date (YYYY-MM-DD), month (YYYY-MM) or year (YYYY) from a date as written; None if none."""
-    if not text:
-        return None
-    if m := _ISO.search(text):
-        return m.group(0)
-    if m := _DMY.search(text):
-        return f"{m.group(3)}-{_MONTHS[m.group(2).lower()]:02d}-{int(m.group(1)):02d}"
-    if m := _MDY.search(text):
-        return f"{m.group(3)}-{_MONTHS[m.group(1).lower()]:02d}-{int(m.group(2)):02d}"
-    if m := _MY.search(text):
-        return f"{m.group(2)}-{_MONTHS[m.group(1).lower()]:02d}"
-    if m := _Y.search(text):
-        return m.group(1)
-    return None
-
-
-def date_mention(text: str) -> str | None:
-    """The first date expression in `text`, as written (for events whose date sits in their text)."""
-    for pattern in (_ISO, _DMY, _MDY, _MY, _Y):
-        if m := pattern.search(text):
-            return m.group(0)
-    return None

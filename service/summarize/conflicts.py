@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from service.services.grounding import date_mention
-from service.services.text_terms import content_terms
-from service.services.verify import numbers_in
+from service.core.dates import date_mention
+from service.core.support import numbers_in
+from service.core.text import content_terms
 
 _DENIAL = re.compile(r"\b(den(y|ied|ies)|reject(s|ed)?|false|fabricat\w*|dismiss(es|ed)?|disput(e|es|ed)|doubt\w*)\b",
                      re.I)  # fmt: skip

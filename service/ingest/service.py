@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from service.core.segment import segment
 from service.domain.errors import DossierError, InvalidInput, PayloadTooLarge
 from service.domain.models import Document, DocumentMeta, Passage
 from service.domain.ports import DocumentRepository, Embedder, PassageIndex
-from service.services.segment import segment
 
 log = logging.getLogger(__name__)
 

@@ -81,3 +81,18 @@ def segment(text: str) -> list[Sentence]:
             out.append(Sentence(index=len(out), start=s, end=e))
             first = False
     return out
+
+
+def windows(sentences: list[Sentence], max_chars: int) -> list[list[Sentence]]:
+    """Consecutive sentences grouped so that each window's text stays under `max_chars`."""
+    out: list[list[Sentence]] = []
+    size = 0
+    for s in sentences:
+        length = s.end - s.start
+        if out and size + length <= max_chars:
+            out[-1].append(s)
+            size += length
+        else:
+            out.append([s])
+            size = length
+    return out

@@ -8,16 +8,16 @@ import time
 from pydantic import BaseModel, Field
 from rapidfuzz import fuzz
 
+from service.core.injection import screened
+from service.core.segment import windows
+from service.core.structured import ask_structured
+from service.core.support import check_support, is_abstention
 from service.domain.errors import InvalidInput
 from service.domain.facts import Fact
 from service.domain.models import Citation, Document, RejectedSentence, RunMeta, Sentence
 from service.domain.ports import ChatModel, ExtractionStore, PromptStore
 from service.domain.summaries import Digest, DigestPoint, PointKind, Summary, SummarySentence
-from service.services.conflicts import Conflict, candidate_conflicts
-from service.services.extract import windows
-from service.services.injection import screened
-from service.services.structured import ask_structured
-from service.services.verify import check_support, is_abstention
+from service.summarize.conflicts import Conflict, candidate_conflicts
 
 
 class _Cited(BaseModel):

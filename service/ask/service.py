@@ -6,6 +6,10 @@ import time
 
 from pydantic import BaseModel, Field
 
+from service.ask.retrieval import HybridRetriever
+from service.core.injection import withheld as withheld_reason
+from service.core.structured import ask_structured
+from service.core.support import answers_type, check_support, expected_answer_type, is_abstention
 from service.domain.errors import InvalidInput
 from service.domain.models import (
     Answer,
@@ -19,10 +23,6 @@ from service.domain.models import (
     WithheldPassage,
 )
 from service.domain.ports import ChatModel, DocumentRepository, PromptStore
-from service.services.injection import withheld as withheld_reason
-from service.services.retrieval import HybridRetriever
-from service.services.structured import ask_structured
-from service.services.verify import answers_type, check_support, expected_answer_type, is_abstention
 
 ABSTENTION = "The sources do not say."
 

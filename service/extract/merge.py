@@ -7,8 +7,8 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
+from service.core.text import normalise
 from service.domain.facts import Evidence, Fact
-from service.services.text_terms import normalise
 
 # Names that denote the same state or body in this domain (capitals used for governments included).
 ALIAS_GROUPS: list[set[str]] = [

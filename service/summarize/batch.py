@@ -14,7 +14,7 @@ from service.domain.errors import InvalidInput, ModelUnavailable, NotFound
 from service.domain.models import Document
 from service.domain.ports import DocumentRepository, JobStore
 from service.domain.summaries import Job, Summary
-from service.services.summarize import SummarizeService
+from service.summarize.service import SummarizeService
 
 log = logging.getLogger(__name__)
 Progress = Callable[[Job], None]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from service.services.text_terms import STOPWORDS, content_terms, normalise, words
+from service.core.dates import MONTHS
+from service.core.text import STOPWORDS, content_terms, normalise, words
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _NUMBER_WORDS = {
@@ -84,10 +85,6 @@ def is_abstention(sentence: str) -> bool:
     return bool(_ABSTAIN.search(sentence))
 
 
-_MONTHS = (
-    "january february march april may june july august september october november december "
-    "jan feb mar apr jun jul aug sep sept oct nov dec"
-).split()
 _YEAR = re.compile(r"^(1[89]\d\d|20\d\d)$")
 _AMOUNT = re.compile(r"[$€£¥]|\b(million|billion|thousand|dollars?|euros?|pounds?|yuan|rials?|won)\b", re.I)
 
@@ -111,7 +108,7 @@ def answers_type(sentence: str, kind: str | None) -> bool:
     toks = [w.lower() for w in words(sentence)]
     nums = [t for t in toks if t.replace(",", "").replace(".", "").isdigit() or t in _NUMBER_WORDS]
     if kind == "time":
-        return any(_YEAR.match(t) for t in toks) or any(t in _MONTHS for t in toks)
+        return any(_YEAR.match(t) for t in toks) or any(t in MONTHS for t in toks)
     non_year = [t for t in nums if not _YEAR.match(t)]
     if kind == "count":
         return bool(non_year)

@@ -1,0 +1,57 @@
+"""Dependencies every router may take (`Annotated`, so tests can use `app.dependency_overrides`).
+
+They read what `create_app` put on `app.state`; they import no capability and no wiring, so a capability's
+router can use them without depending on another capability.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from pydantic import BaseModel, ValidationError
+
+from service.config import Settings
+from service.domain.errors import InvalidInput, NotFound
+from service.domain.ports import DocumentRepository
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def container_of(request: Request) -> Any:
+    """The composition root of this app (typed `Any` here so that routers don't import the wiring)."""
+    return request.app.state.container
+
+
+def document_repo(request: Request) -> DocumentRepository:
+    repo: DocumentRepository = container_of(request).repo
+    return repo
+
+
+def settings(request: Request) -> Settings:
+    s: Settings = container_of(request).settings
+    return s
+
+
+Repo = Annotated[DocumentRepository, Depends(document_repo)]
+AppSettings = Annotated[Settings, Depends(settings)]
+
+
+def parse_json(model: type[M], raw: bytes) -> M:
+    """Validate a JSON body; errors name the field and the problem."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        msg = "; ".join(f"{'.'.join(map(str, er['loc'])) or 'body'}: {er['msg']}" for er in exc.errors())
+        raise InvalidInput(msg or "invalid JSON body") from exc
+
+
+def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI for a route that parses its JSON body itself."""
+    schema = model.model_json_schema()
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def require_document(repo: DocumentRepository, document_id: str) -> None:
+    if repo.get(document_id) is None:
+        raise NotFound(f"document {document_id!r} does not exist")

@@ -1,0 +1,1 @@
+"""Ask: hybrid retrieval and answers with verified citations; the /ask route."""

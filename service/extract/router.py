@@ -1,0 +1,112 @@
+"""HTTP routes for fact extraction and the cross-document fact query."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.api.deps import Repo, container_of, require_document
+from service.domain.errors import InvalidInput
+from service.domain.facts import Evidence, Extraction
+from service.domain.ports import ExtractionStore
+from service.extract.schemas import REGISTRY, REPORT_FACTS, custom_schema, get_schema
+from service.extract.service import ExtractService
+
+
+class ExtractIn(BaseModel):
+    """Which schema to extract: a registered name, or a custom schema; `refresh` ignores the cache."""
+
+    schema_name: str | None = Field(default=None, alias="schema", description="Registered schema id")
+    custom_schema: dict[str, Any] | None = None
+    refresh: bool = False
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+
+class FactOut(BaseModel):
+    """One fact with the document it came from."""
+
+    document_id: str
+    document_title: str
+    kind: str
+    fields: dict[str, Any]
+    evidence: list[Evidence]
+
+
+def extract_service(request: Request) -> ExtractService:
+    service: ExtractService = container_of(request).extract
+    return service
+
+
+def extraction_store(request: Request) -> ExtractionStore:
+    store: ExtractionStore = container_of(request).extractions
+    return store
+
+
+Extractor = Annotated[ExtractService, Depends(extract_service)]
+Store = Annotated[ExtractionStore, Depends(extraction_store)]
+router = APIRouter(tags=["extraction"])
+
+
+@router.post("/documents/{document_id}/extractions", response_model=Extraction)
+def create_extraction(document_id: str, extract: Extractor, repo: Repo, body: ExtractIn | None = None) -> Extraction:
+    """Extract grounded facts (stored result unless `refresh`)."""
+    body = body or ExtractIn()
+    if body.custom_schema is not None and body.schema_name is not None:
+        raise InvalidInput("give either `schema` or `custom_schema`, not both")
+    require_document(repo, document_id)
+    schema = custom_schema(body.custom_schema) if body.custom_schema is not None else get_schema(body.schema_name)
+    return extract.extract(document_id, schema, refresh=body.refresh)
+
+
+@router.get("/documents/{document_id}/extractions", response_model=list[Extraction])
+def list_extractions(document_id: str, store: Store, repo: Repo) -> list[Extraction]:
+    """Stored extractions of a document, newest first."""
+    require_document(repo, document_id)
+    return store.for_document(document_id)
+
+
+@router.get("/schemas")
+def list_schemas() -> dict[str, Any]:
+    """Registered extraction schemas."""
+    return {k: v.model_dump() for k, v in REGISTRY.items()}
+
+
+@router.get("/facts", response_model=list[FactOut])
+def facts(
+    store: Store,
+    repo: Repo,
+    entity: str | None = Query(default=None, description="Name or alias, case-insensitive substring"),
+    type: str | None = Query(
+        default=None,
+        description="Fact kind (entities, events, claims, quantities) or an entity type (person, country, ...)",
+    ),
+    schema: str = Query(default=REPORT_FACTS.id),
+) -> list[FactOut]:
+    """Facts across all stored extractions, filtered by entity and type."""
+    get_schema(schema)
+    titles = {d.id: d.title for d in repo.list()}
+    out: list[FactOut] = []
+    seen: set[str] = set()
+    for ex in store.all(schema):
+        if ex.document_id in seen or ex.document_id not in titles:
+            continue  # newest extraction per live document only
+        seen.add(ex.document_id)
+        for kind, items in ex.facts.items():
+            for f in items:
+                if type and type != kind and f.fields.get("type") != type:
+                    continue
+                if entity and entity.lower() not in _haystack(f.fields):
+                    continue
+                out.append(FactOut(document_id=ex.document_id, document_title=titles[ex.document_id], kind=kind,
+                                   fields=f.fields, evidence=f.evidence))  # fmt: skip
+    return out
+
+
+def _haystack(fields: dict[str, Any]) -> str:
+    parts: list[str] = []
+    for v in fields.values():
+        parts.extend(str(x) for x in v) if isinstance(v, list) else parts.append(str(v))
+    return " ".join(parts).lower()

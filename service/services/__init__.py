@@ -1,1 +1,0 @@
-"""Services: ingest, retrieval, answering. They depend on ports, never on SDKs."""

@@ -1,0 +1,1 @@
+"""Summarize: verified per-report summaries, batches, digests and cross-report conflicts; their routes."""

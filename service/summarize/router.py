@@ -1,0 +1,118 @@
+"""HTTP routes for summary batches, jobs and summaries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from service.api.deps import Repo, container_of, require_document
+from service.domain.errors import NotFound
+from service.domain.ports import JobStore
+from service.domain.summaries import Job, Summary
+from service.summarize.batch import BatchService
+
+log = logging.getLogger(__name__)
+
+
+class BatchIn(BaseModel):
+    """What to summarise: new reports (default), those ingested since a date, or given ids."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    since: dt.date | None = None
+    ids: list[str] | None = Field(default=None, max_length=10000)
+
+    @field_validator("ids")
+    @classmethod
+    def _ids(cls, ids: list[str] | None) -> list[str] | None:
+        if ids is None:
+            return None
+        if not ids:
+            raise ValueError("ids is empty; omit it to summarise what is new")
+        repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
+        if repeated:
+            raise ValueError(f"ids repeats {', '.join(repeated)}")
+        return ids
+
+
+class BatchOut(BaseModel):
+    """The job started, or why none was."""
+
+    job_id: str | None
+    total: int
+    message: str
+
+
+def batch_service(request: Request) -> BatchService:
+    service: BatchService = container_of(request).batches
+    return service
+
+
+def job_store(request: Request) -> JobStore:
+    store: JobStore = container_of(request).jobs
+    return store
+
+
+def job_runner(request: Request) -> ThreadPoolExecutor:
+    """The app's single job thread: batches run one at a time, in the background."""
+    runner: ThreadPoolExecutor = request.app.state.runner
+    return runner
+
+
+Batches = Annotated[BatchService, Depends(batch_service)]
+Jobs = Annotated[JobStore, Depends(job_store)]
+Runner = Annotated[ThreadPoolExecutor, Depends(job_runner)]
+router = APIRouter(tags=["summaries"])
+
+
+def _run(batches: BatchService, job_id: str) -> None:
+    try:
+        batches.run(job_id)
+    except Exception:
+        log.exception("job %s stopped", job_id)
+
+
+@router.post("/summaries/batch", status_code=202, response_model=BatchOut,
+             responses={200: {"model": BatchOut, "description": "nothing new"}})  # fmt: skip
+def start_batch(batches: Batches, runner: Runner, body: BatchIn | None = None) -> JSONResponse:
+    """Start a summary batch; poll GET /jobs/{id}."""
+    body = body or BatchIn()
+    job = batches.create(since=body.since, ids=body.ids)
+    if job is None:
+        out = BatchOut(job_id=None, total=0, message="nothing new to summarise")
+        return JSONResponse(status_code=200, content=out.model_dump())
+    runner.submit(_run, batches, job.id)
+    out = BatchOut(job_id=job.id, total=job.total, message=f"summarising {job.total} report(s)")
+    return JSONResponse(status_code=202, content=out.model_dump())
+
+
+@router.get("/jobs", response_model=list[Job])
+def list_jobs(jobs: Jobs, limit: Annotated[int, Query(ge=1, le=1000, description="How many jobs")] = 20) -> list[Job]:
+    """Recent jobs, newest first."""
+    return jobs.recent(limit)
+
+
+@router.get("/jobs/{job_id}", response_model=Job)
+def get_job(job_id: str, jobs: Jobs) -> Job:
+    """State, progress, per-item results and failures of a job."""
+    job = jobs.get(job_id)
+    if job is None:
+        raise NotFound(f"job {job_id!r} does not exist")
+    return job
+
+
+@router.get("/summaries/{document_id}", response_model=Summary)
+def get_summary(document_id: str, jobs: Jobs, repo: Repo) -> Summary:
+    """The stored summary of a report."""
+    require_document(repo, document_id)
+    summary = jobs.summary(document_id)
+    if summary is None:
+        raise NotFound(f"document {document_id!r} has no summary yet; POST /summaries/batch")
+    return summary
