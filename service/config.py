@@ -45,6 +45,9 @@ class Settings(BaseSettings):
         default=5, ge=0, description="More crashes than this within the window is a crash loop: stop restarting."
     )
     local_restart_window_s: float = Field(default=300.0, gt=0, description="The crash-loop window.")
+    local_restart_wait_s: float = Field(
+        default=60.0, gt=0, description="How long a request waits for a restarting server before a 503 + Retry-After."
+    )
     structured_output: Literal["auto", "json_schema", "json_object_schema"] = Field(
         default="auto",
         description="How to send JSON schemas: OpenAI `json_schema`, or llama.cpp's `json_object`+schema.",

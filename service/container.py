@@ -18,12 +18,14 @@ from service.adapters.model_supervisor import ModelSupervisor, RestartPolicy, Su
 from service.adapters.openai_chat import OpenAIChatModel
 from service.adapters.prompt_files import YamlPromptStore
 from service.adapters.response_cache import CachingChatModel
+from service.adapters.sql_db import make_engine
 from service.adapters.sql_extractions import SqlExtractionStore, extraction_key
 from service.adapters.sql_jobs import SqlJobStore
-from service.adapters.sql_repository import SqlDocumentRepository, make_engine
+from service.adapters.sql_repository import SqlDocumentRepository
 from service.ask.retrieval import HybridRetriever
 from service.ask.service import QAService
 from service.config import Settings
+from service.domain.errors import ModelUnavailable
 from service.extract.service import ExtractService
 from service.ingest.service import IngestService
 from service.summarize.batch import BatchService
@@ -46,6 +48,7 @@ class Container:
         self.settings = settings
         self._response_cache_path = response_cache
         self._supervisor: ModelSupervisor | None = None
+        self._closed = False
         self._llm_lock = threading.Lock()
         self.llm_error: str | None = None  # the model could not even be assembled
 
@@ -94,6 +97,8 @@ class Container:
         """The embedded llama.cpp server under supervision (model assembled on first use), not yet started."""
         s = self.settings
         with self._llm_lock:
+            if self._closed:
+                raise ModelUnavailable("Dossier is shutting down")
             if self._supervisor is None:
                 path = self.assemble_local_model()
                 server = LocalLlamaServer(
@@ -111,7 +116,7 @@ class Container:
                     max_restarts=s.local_max_restarts,
                     window_s=s.local_restart_window_s,
                 )
-                self._supervisor = ModelSupervisor(server, policy)
+                self._supervisor = ModelSupervisor(server, policy, restart_wait_s=s.local_restart_wait_s)
             return self._supervisor
 
     def llm_base_url(self) -> str:
@@ -226,6 +231,8 @@ class Container:
         chat = self.__dict__.get("chat")
         if isinstance(chat, CachingChatModel):
             chat.close()
-        if self._supervisor is not None:
-            self._supervisor.stop()
-            self._supervisor = None
+        with self._llm_lock:
+            self._closed = True  # a job thread still running can't start a server nobody would stop
+            supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:
+            supervisor.stop()

@@ -72,3 +72,10 @@ def test_unknown_fields_are_rejected_and_nothing_is_stored(api: LiveServer) -> N
     doc_id = _doc(api)
     r = httpx.post(f"{api.url}/documents/{doc_id}/extractions", json={"schema": "report-facts", "refrsh": True})
     _error(r, 422, "refrsh")
+
+
+def test_overlong_keys(api: LiveServer) -> None:
+    files = {"file": ("r.txt", TEXT.encode())}
+    _error(httpx.post(f"{api.url}/documents", files=files, data={"key": "k" * 2000}), 422, "limit is 1024")
+    _error(httpx.post(f"{api.url}/documents", files=files, data={"source": "s" * 1100}), 422, "limit is 1024")
+    assert httpx.get(f"{api.url}/documents").json() == []

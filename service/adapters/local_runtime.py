@@ -148,9 +148,11 @@ def reap_orphans(folder: Path) -> int:
     return reaped
 
 
-def _no_core_dumps() -> None:
-    """In the child before exec: a crashing server leaves no multi-GB core file in the working directory."""
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+def _no_core_dumps(pid: int) -> None:
+    """A crashing server leaves no multi-GB core file in the working directory (set on the running child:
+    `preexec_fn` is unsafe in a process with threads)."""
+    with contextlib.suppress(OSError, ValueError):
+        resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
 
 
 def free_port() -> int:
@@ -207,7 +209,8 @@ class LocalLlamaServer:
         return None if self._proc is None else self._proc.pid
 
     def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        proc = self._proc  # read once: the supervisor thread may stop it concurrently
+        return proc is not None and proc.poll() is None
 
     def healthy(self) -> bool:
         if not self.running():
@@ -248,7 +251,8 @@ class LocalLlamaServer:
             self._log_offset = logf.tell()
             log.info("starting llama.cpp server: %s", " ".join(cmd))
             reap_orphans(self.log_path.parent)
-            self._proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, preexec_fn=_no_core_dumps)
+            self._proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)
+            _no_core_dumps(self._proc.pid)
             logf.close()  # the child holds its own descriptor
             self._pidfile = self.log_path.parent / f"llama-server-{self._proc.pid}.pid"
             self._pidfile.write_text(f"{self._proc.pid} {os.getpid()}")

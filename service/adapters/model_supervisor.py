@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from service.domain.errors import ModelUnavailable
+from service.domain.errors import ModelUnavailable, ModelUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +119,10 @@ FIX_HINT = (
 class ModelSupervisor:
     """Runs a model server in a monitor thread and restarts it when it dies.
 
-    The first start must pass a self-test completion before the server counts as ready; if the process crashes
-    during that first self-test the supervisor stops at once with an error naming the exit signal, the last log
-    line and the fix (a crash there is deterministic: restarting would crash again). After the server has been
+    The first start must pass a self-test completion before the server counts as ready; if the process dies
+    during that first start or self-test the supervisor stops at once with an error naming the exit code or
+    signal, the last log line and the fix (a bad model file or CPU kernels: restarting would die again). A first
+    start that times out or fails its self-test without dying is retried like a crash. After the server has been
     ready once, any exit is a crash: it is restarted after `policy.backoff(n)` seconds, on a new port, and must
     pass the self-test again. More than `policy.max_restarts` crashes within `policy.window_s` is a crash loop:
     the supervisor gives up and reports `failed` with the reason.
@@ -134,6 +135,7 @@ class ModelSupervisor:
         *,
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        restart_wait_s: float = 60.0,
     ) -> None:
         self._server = server
         self.policy = policy or RestartPolicy()
@@ -148,6 +150,8 @@ class ModelSupervisor:
         self._last_log: str | None = None
         self._error: str | None = None
         self._thread: threading.Thread | None = None
+        self._ever_ready = False
+        self.restart_wait_s = restart_wait_s
         self.delays: list[float] = []  # the backoff delays waited, for tests and logs
 
     # -- public ------------------------------------------------------------------------------------
@@ -171,11 +175,14 @@ class ModelSupervisor:
             return self._state == "ready" and self._server.running()
 
     def base_url(self, wait_s: float) -> str:
-        """The server's URL once it is ready; waits up to `wait_s` through a start or restart.
+        """The server's URL once it is ready; waits up to `wait_s` through the first start, and up to
+        `restart_wait_s` (if shorter) through a restart, so that callers don't pile up behind a long one.
 
         Raises ModelUnavailable with `retry_after_s` when it is still restarting, and at once when it failed.
         """
         self.start()
+        if self._ever_ready:
+            wait_s = min(wait_s, self.restart_wait_s)
         deadline = self._clock() + wait_s
         with self._cond:
             while True:
@@ -187,14 +194,14 @@ class ModelSupervisor:
                 if left <= 0:
                     what = "restarting" if self._restarts else "starting"
                     cause = f" after it exited ({self._last_exit})" if self._last_exit else ""
-                    raise ModelUnavailable(
+                    raise ModelUnreachable(
                         f"the embedded model server is {what}{cause}; retry shortly",
                         retry_after_s=max(5.0, self.policy.backoff(self._restarts + 1)),
                     )
                 self._cond.wait(timeout=min(left, 0.5))
 
     def stop(self) -> None:
-        """Stop supervising and terminate the server."""
+        """Stop supervising and terminate the server (also one that is still starting)."""
         self._stop.set()
         self._server.stop()
         with self._cond:
@@ -219,9 +226,12 @@ class ModelSupervisor:
             try:
                 self._set("starting" if not ever_ready else "restarting")
                 self._server.start()
+                if self._stop.is_set():  # stopped while it was starting: don't leave it running
+                    self._server.stop()
+                    return
                 self._set("self_test")
                 self._server.self_test()
-                ever_ready = True
+                ever_ready = self._ever_ready = True
                 self._set("ready", error=None)
                 log.info("embedded model server ready at %s", self._server.base_url)
                 code = self._server.wait()
@@ -241,13 +251,10 @@ class ModelSupervisor:
                     log.error("embedded model server failed its first start: %s", msg)
                     return
                 self._set("restarting", last_exit=exc.exit, last_log=exc.log_line)
-            except Exception as exc:  # a start that timed out, a self-test HTTP error: count as a crash
-                if self._stop.is_set():
+            except Exception as exc:  # a start that timed out, a self-test HTTP error, a port race: transient,
+                if self._stop.is_set():  # so retried with backoff and counted towards the crash loop
                     return
                 self._server.stop()
-                if not ever_ready:
-                    self._set("failed", error=f"{type(exc).__name__}: {exc}")
-                    return
                 self._set("restarting", last_exit=f"{type(exc).__name__}: {exc}")
             if self._crashes.record(self._clock()):
                 error = (

@@ -19,7 +19,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from service.domain.errors import ModelOutputInvalid, ModelRequestRejected, ModelUnavailable
+from service.domain.errors import ModelOutputInvalid, ModelRequestRejected, ModelUnavailable, ModelUnreachable
 from service.domain.models import ChatResult, Usage
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ class OpenAIChatModel:
                 f"model endpoint rejected the request: HTTP {exc.status_code}: {exc.message}"
             ) from exc
         except openai.APIConnectionError as exc:
-            raise ModelUnavailable(f"model endpoint unreachable after {attempts} attempts: {exc}") from exc
+            raise ModelUnreachable(f"model endpoint unreachable after {attempts} attempts: {exc}") from exc
         except json.JSONDecodeError as exc:
             raise ModelOutputInvalid(
                 f"model endpoint returned a body that is not JSON after {attempts} attempts"

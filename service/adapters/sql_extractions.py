@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
-from sqlalchemy import delete, select
+from sqlalchemy import DateTime, String, Text, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from service.adapters.sql_repository import ExtractionRow
+from service.adapters.sql_db import Base, derived_from_document
 from service.domain.facts import Extraction
+
+
+class ExtractionRow(Base):
+    __tablename__ = "extractions"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    document_id: Mapped[str] = mapped_column(String(64), index=True)
+    schema_id: Mapped[str] = mapped_column(String(64), index=True)
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+derived_from_document(ExtractionRow.__tablename__)
 
 
 def extraction_key(document_id: str, schema_ref: str, prompt_ref: str, model: str) -> str:
@@ -17,7 +31,7 @@ def extraction_key(document_id: str, schema_ref: str, prompt_ref: str, model: st
 
 
 class SqlExtractionStore:
-    """ExtractionStore: rows are deleted with their document (replace or delete) by the document repo."""
+    """ExtractionStore: rows die with their document (replace or delete), see `sql_db.derived_from_document`."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -51,7 +65,3 @@ class SqlExtractionStore:
             if schema_id:
                 q = q.where(ExtractionRow.schema_id == schema_id)
             return [Extraction.model_validate_json(r.payload) for r in s.scalars(q)]
-
-    def delete_for(self, document_id: str) -> None:
-        with Session(self._engine) as s, s.begin():
-            s.execute(delete(ExtractionRow).where(ExtractionRow.document_id == document_id))

@@ -10,7 +10,7 @@ from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text, selec
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from service.adapters.sql_repository import Base
+from service.adapters.sql_db import Base, derived_from_document
 from service.domain.summaries import Digest, Job, JobItem, Summary
 
 
@@ -46,6 +46,9 @@ class SummaryRow(Base):
     document_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+derived_from_document(SummaryRow.__tablename__)
 
 
 class SettingRow(Base):

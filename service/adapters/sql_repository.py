@@ -5,24 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from pathlib import Path
 
-from sqlalchemy import Date, DateTime, Integer, String, Text, create_engine, delete, select, update
+from sqlalchemy import Date, DateTime, Integer, String, Text, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.exc import IntegrityError, NoResultFound, OperationalError
+from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql.expression import Executable
 
+from service.adapters.sql_db import Base, document_children
 from service.domain.models import Document, SaveOutcome
 
 log = logging.getLogger(__name__)
 SAVE_ATTEMPTS = 8
-
-
-class Base(DeclarativeBase):
-    """Declarative base for Dossier's tables."""
 
 
 class DocumentRow(Base):
@@ -49,32 +45,11 @@ class SourceKeyRow(Base):
     document_id: Mapped[str] = mapped_column(String(64), index=True)
 
 
-class ExtractionRow(Base):
-    __tablename__ = "extractions"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    document_id: Mapped[str] = mapped_column(String(64), index=True)
-    schema_id: Mapped[str] = mapped_column(String(64), index=True)
-    payload: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-
-
 class CorpusVersion(Base):
     __tablename__ = "corpus_version"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
-
-
-def make_engine(url: str) -> Engine:
-    """Engine for `url`; creates the SQLite folder and the tables when missing."""
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
-    Base.metadata.create_all(engine)
-    return engine
 
 
 def _to_domain(row: DocumentRow) -> Document:
@@ -99,29 +74,6 @@ class SqlDocumentRepository:
         with Session(engine) as s, s.begin():
             if s.get(CorpusVersion, 1) is None:
                 s.add(CorpusVersion(id=1, version=0))
-        self._adopt_source_keys()
-
-    def _adopt_source_keys(self) -> None:
-        """Give every source key of older data dirs its row; where a key holds several documents (a race before
-        keys had rows), keep the newest and drop the rest (startup reconciliation removes their passages)."""
-        with Session(self._engine) as s, s.begin():
-            keyed = select(SourceKeyRow.key)
-            rows = s.execute(
-                select(DocumentRow.source_key, DocumentRow.id, DocumentRow.created_at)
-                .where(DocumentRow.source_key.not_in(keyed))
-                .order_by(DocumentRow.source_key, DocumentRow.created_at.desc(), DocumentRow.id)
-            ).all()
-            seen: set[str] = set()
-            for key, doc_id, _ in rows:
-                if key in seen:
-                    log.warning("dropping stale duplicate %s of source key %s", doc_id, key)
-                    s.execute(delete(DocumentRow).where(DocumentRow.id == doc_id))
-                    s.execute(delete(ExtractionRow).where(ExtractionRow.document_id == doc_id))
-                    continue
-                seen.add(key)
-                s.add(SourceKeyRow(key=key, document_id=doc_id))
-            if rows:
-                self._bump(s)
 
     def get(self, document_id: str) -> Document | None:
         with Session(self._engine) as s:
@@ -152,7 +104,7 @@ class SqlDocumentRepository:
         for attempt in range(1, SAVE_ATTEMPTS + 1):
             try:
                 return self._save_once(document)
-            except (IntegrityError, OperationalError) as exc:
+            except (IntegrityError, OperationalError, NoResultFound) as exc:  # a key row deleted meanwhile, too
                 if attempt == SAVE_ATTEMPTS or not _retryable(exc):
                     raise
                 time.sleep(0.01 * 2**attempt)
@@ -174,7 +126,8 @@ class SqlDocumentRepository:
                 replaced = list(s.scalars(select(DocumentRow.id).where(DocumentRow.source_key == doc.source_key)))
                 replaced += [holder] if holder not in replaced else []
                 s.execute(delete(DocumentRow).where(DocumentRow.id.in_(replaced)))
-                s.execute(delete(ExtractionRow).where(ExtractionRow.document_id.in_(replaced)))
+                for table in document_children():
+                    s.execute(delete(table).where(table.c.document_id.in_(replaced)))
                 s.execute(update(SourceKeyRow).where(SourceKeyRow.key == doc.source_key).values(document_id=doc.id))
             s.add(DocumentRow(**doc.model_dump()))
             s.flush()
@@ -189,9 +142,22 @@ class SqlDocumentRepository:
         return build(SourceKeyRow).values(key=key, document_id=doc_id).on_conflict_do_nothing(index_elements=["key"])
 
     def delete(self, document_id: str) -> bool:
+        for attempt in range(1, SAVE_ATTEMPTS + 1):
+            try:
+                return self._delete_once(document_id)
+            except OperationalError as exc:
+                if attempt == SAVE_ATTEMPTS or not _retryable(exc):
+                    raise
+                time.sleep(0.01 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def _delete_once(self, document_id: str) -> bool:
         with Session(self._engine) as s, s.begin():
+            # the key row first, as `save` does, so the two never lock in opposite orders
+            s.execute(select(SourceKeyRow.key).where(SourceKeyRow.document_id == document_id).with_for_update())
             gone = s.execute(delete(DocumentRow).where(DocumentRow.id == document_id)).rowcount  # type: ignore[attr-defined]
-            s.execute(delete(ExtractionRow).where(ExtractionRow.document_id == document_id))
+            for table in document_children():
+                s.execute(delete(table).where(table.c.document_id == document_id))
             s.execute(delete(SourceKeyRow).where(SourceKeyRow.document_id == document_id))
             if gone:
                 self._bump(s)
@@ -203,6 +169,9 @@ class SqlDocumentRepository:
             return row.version if row else 0
 
 
-def _retryable(exc: IntegrityError | OperationalError) -> bool:
-    """A lost uniqueness race, or SQLite's busy lock: both go away when the transaction is run again."""
-    return isinstance(exc, IntegrityError) or "locked" in str(exc).lower() or "deadlock" in str(exc).lower()
+def _retryable(exc: Exception) -> bool:
+    """A lost uniqueness race, a vanished key row, SQLite's busy lock or a Postgres deadlock: each goes away when
+    the transaction is run again."""
+    if isinstance(exc, IntegrityError | NoResultFound):
+        return True
+    return "locked" in str(exc).lower() or "deadlock" in str(exc).lower()

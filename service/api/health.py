@@ -15,13 +15,13 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok"}
 
 
 @router.get("/readyz")
-def readyz(container: ContainerDep) -> JSONResponse:
+async def readyz(container: ContainerDep) -> JSONResponse:
     """Readiness: store reachable and the chat model answering (with the embedded server's state)."""
     checks: dict[str, str] = {}
     try:

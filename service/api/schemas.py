@@ -73,14 +73,3 @@ class AskIn(RetrievalFilter):
         if self.published_from and self.published_to and self.published_from > self.published_to:
             raise ValueError(f"published_from {self.published_from} is after published_to {self.published_to}")
         return self
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-
-
-class ErrorOut(BaseModel):
-    """Every error response has this shape."""
-
-    error: ErrorBody

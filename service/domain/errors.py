@@ -62,6 +62,12 @@ class ModelUnavailable(DossierError):
         self.retry_after_s = retry_after_s
 
 
+class ModelUnreachable(ModelUnavailable):
+    """The model endpoint could not be reached at all: down, or its server restarting. Work may wait for it."""
+
+    code = "model_unavailable"
+
+
 class ModelRequestRejected(DossierError):
     """The model endpoint rejected the request with a non-retryable 4xx."""
 

@@ -116,7 +116,6 @@ class PromptTemplate(BaseModel):
     system: str
     user: str
     max_tokens: int = 512
-    output_schema: dict[str, Any] | None = None
 
     @property
     def ref(self) -> str:

@@ -149,7 +149,10 @@ def mcnemar_p(regressed: int, improved: int) -> float:
     n = regressed + improved
     if n == 0:
         return 1.0
-    return float(sum(math.comb(n, k) for k in range(regressed, n + 1))) / float(2**n)
+    tail: int = sum(math.comb(n, k) for k in range(regressed, n + 1))
+    whole: int = 2**n
+    p: float = tail / whole  # int / int: exact big integers, one rounding at the end
+    return p
 
 
 def _smaller(a: object, b: object) -> int | None:

@@ -81,7 +81,10 @@ async def create_document(request: Request, ingest: Ingest, settings: AppSetting
     """Ingest a report: JSON `{text, title, ...}` or a multipart file upload."""
     max_bytes = settings.max_upload_bytes
     ctype = request.headers.get("content-type", "")
-    length = int(request.headers.get("content-length") or 0)
+    try:
+        length = int(request.headers.get("content-length") or 0)
+    except ValueError as exc:
+        raise InvalidInput("Content-Length is not a number") from exc
     if length > max_bytes * 2 + 65536:
         raise PayloadTooLarge(f"request is {length} bytes; the limit is {max_bytes}")
     if ctype.startswith("multipart/form-data"):

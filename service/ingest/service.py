@@ -22,6 +22,9 @@ Loader = Callable[[str, bytes, int], str]
 IngestStatus = Literal["created", "replaced", "unchanged"]
 
 
+MAX_KEY_CHARS = 1024  # the source_key column's size
+
+
 def document_id(text: str) -> str:
     """Content-derived id: the same text always gets the same id."""
     return "doc_" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
@@ -86,6 +89,9 @@ class IngestService:
         if not sentences:
             raise InvalidInput("text contains no sentences")
         key = source_key or meta.url or f"text:{doc_id}"
+        if len(key) > MAX_KEY_CHARS:
+            raise InvalidInput(f"the document key (key, url or source + file name) is {len(key)} characters; "
+                               f"the limit is {MAX_KEY_CHARS}")  # fmt: skip
         title = (meta.title or text[sentences[0].start : sentences[0].end])[:300]
         doc = Document(
             id=doc_id, source_key=key, title=title, source=meta.source, url=meta.url,
@@ -162,10 +168,16 @@ class IngestService:
         orphans = set(per_doc) - set(docs)
         for doc_id in orphans:
             self._index.delete_document(doc_id)
-        broken = [d for d in docs.values() if per_doc.get(d.id, 0) != d.sentence_count]
-        for doc in broken:
-            log.warning("re-indexing %s: %d of %d passages", doc.id, per_doc.get(doc.id, 0), doc.sentence_count)
+        broken = []
+        for doc in docs.values():
+            have = per_doc.get(doc.id, 0)
+            if have == doc.sentence_count:
+                continue
             passages = self._passages(doc)
+            if have == len(passages):
+                continue  # indexed with today's segmentation; its stored count predates it
+            log.warning("re-indexing %s: %d of %d passages", doc.id, have, len(passages))
+            broken.append(doc)
             self._index.delete_document(doc.id)
             self._index.upsert(passages, self._embedder.embed_documents([p.text for p in passages]))
         return Reconciled(orphans=len(orphans), reindexed=len(broken))

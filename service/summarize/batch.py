@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from service.domain.errors import InvalidInput, ModelUnavailable, NotFound
+from service.domain.errors import InvalidInput, ModelUnreachable, NotFound
 from service.domain.models import Document
 from service.domain.ports import DocumentRepository, JobStore
 from service.domain.summaries import Job, Summary
@@ -26,8 +26,8 @@ class BatchService:
     "New" means ingested after the watermark (the creation time of the last completed `new` batch), or
     failed in an earlier batch, and not yet summarised. Each item is stored with its summary in one
     transaction, so a process killed mid-batch resumes with the items not done and never summarises a
-    report twice. A failing item records its reason and the batch goes on. An item whose model call found
-    the model unavailable (its server died and is restarting) is not failed: it goes back to pending and is
+    report twice. A failing item records its reason and the batch goes on. An item whose model call could not
+    reach the model (its server died and is restarting) is not failed: it goes back to pending and is
     retried after `model_wait_s`, doubling, up to `model_rounds` times; past that the job stays pending for
     the next resume.
     """
@@ -131,7 +131,7 @@ class BatchService:
             try:
                 self._jobs.set_digest(job_id, self._summarizer.digest(summaries), None)
                 return
-            except ModelUnavailable as exc:
+            except ModelUnreachable as exc:
                 if rnd == self._model_rounds:
                     self._jobs.set_digest(job_id, None, f"model unavailable: {exc.message}")
                     return
@@ -154,7 +154,7 @@ class BatchService:
             if not summary.sentences:
                 raise ValueError("no summary sentence survived verification")
             self._jobs.complete_item(job_id, summary, round(time.monotonic() - t0, 3))
-        except ModelUnavailable as exc:  # the model server is down or restarting: not this item's fault
+        except ModelUnreachable as exc:  # the model server is down or restarting: not this item's fault
             log.warning("summary of %s waits for the model: %s", doc_id, exc.message)
             self._jobs.mark_item(job_id, doc_id, "pending", error=f"waiting for the model: {exc.message}")
             retry = True
@@ -167,10 +167,6 @@ class BatchService:
             if job is not None:
                 progress(job)
         return retry
-
-    def resume_unfinished(self, progress: Progress | None = None) -> list[Job]:
-        """Finish every job a stopped process left behind."""
-        return [self.run(job_id, progress) for job_id in self._jobs.unfinished()]
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

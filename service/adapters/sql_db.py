@@ -1,0 +1,121 @@
+"""The SQL database: declarative base, engine, and ordered, named migrations recorded in `schema_migrations`.
+
+Each table is declared next to the repository that uses it (`sql_repository`, `sql_extractions`, `sql_jobs`).
+Tables holding data derived from a document register with `derived_from_document`, so deleting or replacing a
+document deletes everything derived from it. A schema change is a new function appended to `MIGRATIONS`,
+never an edit of an applied one: an existing database is brought up to date on the next start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, create_engine, delete, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase
+
+log = logging.getLogger(__name__)
+TABLE_MODULES = ("service.adapters.sql_repository", "service.adapters.sql_extractions", "service.adapters.sql_jobs")
+
+
+class Base(DeclarativeBase):
+    """Declarative base for Dossier's tables."""
+
+
+_CHILDREN: list[str] = []  # tables with a `document_id` column whose rows die with their document
+
+
+def derived_from_document(table_name: str) -> None:
+    """Register a table whose rows are derived from one document (deleted with it)."""
+    _CHILDREN.append(table_name)
+
+
+def document_children() -> list[Table]:
+    """The registered tables derived from documents."""
+    return [Base.metadata.tables[name] for name in _CHILDREN]
+
+
+_applied = Table(
+    "schema_migrations",
+    MetaData(),
+    Column("name", String(200), primary_key=True),
+    Column("applied_at", DateTime(timezone=True)),
+)
+
+
+def _tables(conn: Connection) -> None:
+    """Every table of this version, created where missing (a new database, or tables added since)."""
+    Base.metadata.create_all(conn)
+
+
+def _source_keys(conn: Connection) -> None:
+    """One live document per source key: adopt older data dirs' keys, dropping stale duplicates of a key."""
+    docs = Base.metadata.tables["documents"]
+    keys = Base.metadata.tables["source_keys"]
+    rows = conn.execute(
+        select(docs.c.source_key, docs.c.id)
+        .where(docs.c.source_key.not_in(select(keys.c.key)))
+        .order_by(docs.c.source_key, docs.c.created_at.desc(), docs.c.id)
+    ).all()
+    seen: set[str] = set()
+    for key, doc_id in rows:
+        if key in seen:
+            log.warning("dropping stale duplicate %s of source key %s", doc_id, key)
+            conn.execute(delete(docs).where(docs.c.id == doc_id))
+            continue
+        seen.add(key)
+        conn.execute(keys.insert().values(key=key, document_id=doc_id))
+
+
+def _orphaned_derived_rows(conn: Connection) -> None:
+    """Extractions and summaries of documents deleted before deletion cascaded to them."""
+    docs = Base.metadata.tables["documents"]
+    for table in document_children():
+        conn.execute(delete(table).where(table.c.document_id.not_in(select(docs.c.id))))
+
+
+MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
+    ("001_tables", _tables),
+    ("002_source_keys", _source_keys),
+    ("003_orphaned_derived_rows", _orphaned_derived_rows),
+]
+
+
+def migrate(engine: Engine) -> list[str]:
+    """Apply the migrations this database has not seen, in order, each in its own transaction."""
+    for module in TABLE_MODULES:  # every table is declared before anything is created
+        importlib.import_module(module)
+    done: list[str] = []
+    with engine.begin() as conn:
+        _applied.create(conn, checkfirst=True)
+        applied = set(conn.scalars(select(_applied.c.name)))
+    for name, step in MIGRATIONS:
+        if name in applied:
+            continue
+        try:
+            with engine.begin() as conn:
+                if conn.scalar(select(_applied.c.name).where(_applied.c.name == name)):
+                    continue  # another replica applied it meanwhile
+                step(conn)
+                conn.execute(_applied.insert().values(name=name, applied_at=dt.datetime.now(dt.UTC)))
+        except IntegrityError:  # a replica starting at the same moment recorded it first; ours rolled back
+            continue
+        log.info("applied database migration %s", name)
+        done.append(name)
+    return done
+
+
+def make_engine(url: str) -> Engine:
+    """Engine for `url`, migrated to this version (SQLite's folder is created when missing)."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    migrate(engine)
+    return engine
