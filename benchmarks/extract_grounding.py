@@ -31,7 +31,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         c = Container(Settings(data_dir=Path(tmp), models_dir=models_dir, local_model=args.model))  # type: ignore[arg-type]
-        c.llm_base_url()  # start the server before timing
+        c.llm.base_url()  # start the server before timing
         try:
             for f in files:
                 doc = c.ingest.ingest_paths([f])[0][0].document

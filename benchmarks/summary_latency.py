@@ -31,7 +31,7 @@ def main() -> None:
     models_dir = Path(os.environ.get("DOSSIER_TEST_MODELS_DIR", ROOT / "data" / "models"))
     with tempfile.TemporaryDirectory() as tmp:
         c = Container(Settings(data_dir=Path(tmp), models_dir=models_dir, local_model=args.model))  # type: ignore[arg-type]
-        c.llm_base_url()
+        c.llm.base_url()
         try:
             c.ingest.ingest_paths(files)
             job = c.batches.create()

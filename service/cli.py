@@ -255,7 +255,7 @@ def model() -> None:
         console=console,
     ) as bar:
         task = bar.add_task("", total=None)
-        path = c.assemble_local_model(lambda done, total: bar.update(task, completed=done, total=total))
+        path = c.llm.assemble_local_model(lambda done, total: bar.update(task, completed=done, total=total))
     console.print(f"model ready: {path}")
 
 

@@ -109,7 +109,7 @@ def wait_ready(server: LiveServer, timeout: float = 300) -> None:
         r = httpx.get(f"{server.url}/readyz", timeout=5)
         if r.status_code == 200:
             return
-        assert server.container.llm_error is None, server.container.llm_error
+        assert server.container.llm.error is None, server.container.llm.error
         assert r.json().get("llm", {}).get("state") != "failed", r.json()
         time.sleep(1)
     raise RuntimeError("local model did not become ready")

@@ -16,11 +16,11 @@ _VERSION = re.compile(r"^v(\d+)\.ya?ml$")
 
 
 class YamlPromptStore:
-    """PromptStore reading YAML files; checks id, version and placeholders against the file name."""
+    """PromptStore reading YAML files; checks id and version against the file name, and the placeholders
+    against the `variables` the file declares."""
 
-    def __init__(self, root: Path, required_fields: dict[str, set[str]] | None = None) -> None:
+    def __init__(self, root: Path) -> None:
         self._root = root
-        self._required = required_fields or {}
         self._cache: dict[tuple[str, int], PromptTemplate] = {}
 
     def versions(self, task: str) -> list[int]:
@@ -54,7 +54,8 @@ class YamlPromptStore:
                 f"{path} declares id={tpl.id!r} version={tpl.version}; expected {task!r} v{version}"
             )
         fields = {f for part in (tpl.system, tpl.user) for _, f, _, _ in string.Formatter().parse(part) if f}
-        required = self._required.get(task)
-        if required is not None and fields != required:
-            raise ConfigurationError(f"{path} uses placeholders {sorted(fields)}; expected {sorted(required)}")
+        if fields != set(tpl.variables):
+            raise ConfigurationError(
+                f"{path} uses placeholders {sorted(fields)} but declares variables {sorted(tpl.variables)}"
+            )
         return tpl

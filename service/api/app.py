@@ -34,7 +34,7 @@ def create_app(settings: Settings, *, start_llm: bool = True) -> FastAPI:
                         fixed.orphans, fixed.reindexed)  # fmt: skip
         container.embedder.embed_query("warm-up")  # load the embedding model before the first request
         if start_llm:
-            container.start_llm_in_background()
+            container.llm.start_in_background()
         for job_id in container.jobs.unfinished():  # a restarted replica finishes what it left behind
             runner.submit(container.batches.run, job_id)
         try:

@@ -28,11 +28,11 @@ async def readyz(container: ContainerDep) -> JSONResponse:
         checks["store"] = f"ok ({container.index.count()} passages)"
     except Exception as exc:  # report, don't crash the probe
         checks["store"] = f"error: {exc}"
-    status = container.llm_status()
-    if container.llm_ready():
+    status = container.llm.status()
+    if container.llm.ready():
         checks["llm"] = "ok"
-    elif container.llm_error:
-        checks["llm"] = f"error: {container.llm_error}"
+    elif container.llm.error:
+        checks["llm"] = f"error: {container.llm.error}"
     elif status is None:
         checks["llm"] = "starting"
     elif status.state == "failed":

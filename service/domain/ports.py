@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from service.domain.facts import Extraction
 from service.domain.models import ChatResult, Document, Passage, RetrievalFilter, SaveOutcome
@@ -115,6 +115,7 @@ class PromptTemplate(BaseModel):
     description: str = ""
     system: str
     user: str
+    variables: list[str] = Field(description="The placeholders `system` and `user` use, declared beside them.")
     max_tokens: int = 512
 
     @property

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from service.adapters.loaders import SUPPORTED
-from service.adapters.response_cache import CachingChatModel
 from service.config import REPO_ROOT, Settings
 from service.container import Container
 from service.domain.errors import ConfigurationError, DossierError
@@ -66,7 +65,7 @@ class EvalRunner:
                 items: list[dict[str, Any]] = []
                 for suite in suites:
                     items += getattr(self, f"_{suite}")(c, docs)
-                cache = c.chat if isinstance(c.chat, CachingChatModel) else None
+                cache = c.response_cache
                 result: dict[str, Any] = {
                     "run": _run_id(settings, self._subset),
                     "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -203,7 +202,7 @@ class EvalRunner:
 
 def _cache_counts(c: Container) -> tuple[int, int] | None:
     """(cache hits, cache misses) so far; None without a response cache."""
-    return (c.chat.hits, c.chat.misses) if isinstance(c.chat, CachingChatModel) else None
+    return (c.response_cache.hits, c.response_cache.misses) if c.response_cache is not None else None
 
 
 def _from_cache(c: Container, before: tuple[int, int] | None) -> bool:
