@@ -79,3 +79,12 @@ def test_overlong_keys(api: LiveServer) -> None:
     _error(httpx.post(f"{api.url}/documents", files=files, data={"key": "k" * 2000}), 422, "limit is 1024")
     _error(httpx.post(f"{api.url}/documents", files=files, data={"source": "s" * 1100}), 422, "limit is 1024")
     assert httpx.get(f"{api.url}/documents").json() == []
+
+
+def test_custom_schema_behaviour_must_name_its_own_fields(api: LiveServer) -> None:
+    doc_id = _doc(api)
+    kind = {"fields": {"statement": {"type": "string"}}, "speaker_field": "speaker", "stance_field": "stance"}
+    r = httpx.post(
+        f"{api.url}/documents/{doc_id}/extractions", json={"custom_schema": {"id": "c", "kinds": {"claims": kind}}}
+    )
+    _error(r, 422, "speaker")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from service.domain.models import RunMeta
 
@@ -29,6 +29,13 @@ class FactKind(BaseModel):
     `anchor` is the field located in the text to narrow evidence (a name, a value, a statement).
     `support` says how the fact is checked: `mention` (the anchor must occur in the cited sentences)
     or `statement` (the fact's text must be supported by them, as answers are).
+
+    The rest is behaviour declared as data, so the engine never branches on a kind's name:
+    `alias_field` holds more names to locate (and merges facts sharing one), `parties` are fields naming
+    people or organisations that must occur in the document, `speaker_field`/`stance_field` get the
+    attribution rules (a speaker taken from the object of "X told Y" becomes X; denial wording makes the
+    stance `denies`), and `date_field` is normalised into `<date_field>_iso`, lifted from `date_source` when
+    the model left it there.
     """
 
     description: str
@@ -37,6 +44,21 @@ class FactKind(BaseModel):
     anchor: str
     support: SupportMode = "statement"
     max_items: int = 6
+    alias_field: str | None = None
+    parties: list[str] = Field(default_factory=list)
+    speaker_field: str | None = None
+    stance_field: str | None = None
+    date_field: str | None = None
+    date_source: str | None = None
+
+    @model_validator(mode="after")
+    def _behaviour_names_fields(self) -> FactKind:
+        named = [self.alias_field, *self.parties, self.speaker_field, self.stance_field, self.date_field,
+                 self.date_source]  # fmt: skip
+        unknown = sorted({n for n in named if n is not None and n not in self.fields})
+        if unknown:
+            raise ValueError(f"behaviour names fields the kind does not have: {', '.join(unknown)}")
+        return self
 
 
 class FactSchema(BaseModel):

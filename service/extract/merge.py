@@ -35,15 +35,15 @@ def _acronym(name: str) -> str:
     return "".join(w[0] for w in re.findall(r"[A-Za-z]+", name) if w[0].isupper()).lower()
 
 
-def _names(f: Fact) -> set[str]:
-    return {_key(n) for n in [f.fields.get("name", ""), *(f.fields.get("aliases") or [])] if n}
+def _names(f: Fact, name: str, aliases: str) -> set[str]:
+    return {_key(n) for n in [f.fields.get(name, ""), *(f.fields.get(aliases) or [])] if n}
 
 
-def _same_entity(a: Fact, b: Fact) -> bool:
+def _same_entity(a: Fact, b: Fact, name: str, aliases: str) -> bool:
     # A city is not the government it hosts: places never merge with states or organisations.
     if (a.fields.get("type") in _PLACE_TYPES) != (b.fields.get("type") in _PLACE_TYPES):
         return False
-    na, nb = _names(a), _names(b)
+    na, nb = _names(a, name, aliases), _names(b, name, aliases)
     if na & nb:
         return True
     for x in na:
@@ -63,22 +63,23 @@ def _union_evidence(items: list[Evidence]) -> list[Evidence]:
     return sorted(seen.values(), key=lambda e: (e.document_id, e.start))
 
 
-def merge_entities(facts: list[Fact]) -> list[Fact]:
-    """Group entities that share a name, an alias, an acronym or an alias-table group."""
+def merge_entities(facts: list[Fact], name: str = "name", aliases: str = "aliases") -> list[Fact]:
+    """Group facts naming one entity: they share a name (`name` field), an alias (`aliases` field), an acronym
+    or an alias-table group."""
     groups: list[list[Fact]] = []
     for f in facts:
-        hits = [g for g in groups if any(_same_entity(f, x) for x in g)]
+        hits = [g for g in groups if any(_same_entity(f, x, name, aliases) for x in g)]
         merged = [f, *[x for g in hits for x in g]]
         groups = [g for g in groups if g not in hits] + [merged]
     out = []
     for g in groups:
-        names = [str(x.fields["name"]) for x in g]
-        listed = {_key(str(x.fields["name"])) for x in g if x.fields.get("aliases")}  # named with its aliases
+        names = [str(x.fields[name]) for x in g]
+        listed = {_key(str(x.fields[name])) for x in g if x.fields.get(aliases)}  # named with its aliases
         best = max(names, key=lambda n: (sum(_key(n) == _key(m) for m in names), _key(n) in listed, len(n)))
-        aliases = sorted({n for x in g for n in [x.fields["name"], *(x.fields.get("aliases") or [])]
-                          if _key(n) != _key(best)})  # fmt: skip
+        others = sorted({n for x in g for n in [x.fields[name], *(x.fields.get(aliases) or [])]
+                         if _key(n) != _key(best)})  # fmt: skip
         types = [x.fields.get("type") for x in g if x.fields.get("type")]
-        fields: dict[str, Any] = {**g[0].fields, "name": best, "aliases": aliases}
+        fields: dict[str, Any] = {**g[0].fields, name: best, aliases: others}
         if types:
             fields["type"] = max(set(types), key=types.count)
         out.append(Fact(kind=g[0].kind, fields=fields, evidence=_union_evidence([e for x in g for e in x.evidence])))

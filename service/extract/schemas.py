@@ -46,12 +46,16 @@ REPORT_FACTS = FactSchema(
             anchor="name",
             support="mention",
             max_items=10,
+            alias_field="aliases",
         ),
         "events": FactKind(
             description="things that happened: what, who took part (actors), the date as written, the place",
             fields={"what": _TEXT, "actors": _NAMES, "date": _NAME, "place": _NAME},
             required=["what", "actors"],
             anchor="what",
+            parties=["actors"],
+            date_field="date",
+            date_source="what",
         ),
         "claims": FactKind(
             description="statements attributed to someone: the statement, the speaker or source, the stance "
@@ -64,6 +68,9 @@ REPORT_FACTS = FactSchema(
             },
             required=["statement", "speaker", "stance"],
             anchor="statement",
+            parties=["speaker"],
+            speaker_field="speaker",
+            stance_field="stance",
         ),
         "quantities": FactKind(
             description="numbers in the text: the value as written, its unit, and what it measures",
@@ -86,6 +93,7 @@ SHIPMENTS = FactSchema(
             fields={"cargo": _TEXT, "sender": _NAME, "recipient": _NAME, "date": _NAME},
             required=["cargo", "sender", "recipient"],
             anchor="cargo",
+            parties=["sender", "recipient"],
         )
     },
 )

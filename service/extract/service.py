@@ -101,7 +101,9 @@ class ExtractService:
                 progress(i + 1, len(parts))
         for name, kind in schema.kinds.items():
             facts[name] = (
-                merge_entities(facts[name]) if name == "entities" else merge_duplicates(facts[name], kind.anchor)
+                merge_entities(facts[name], kind.anchor, kind.alias_field)
+                if kind.alias_field
+                else merge_duplicates(facts[name], kind.anchor)
             )
         meta = RunMeta(prompt_id=prompt.id, prompt_version=prompt.version, model=model,
                        settings_hash=self._settings_hash, usage=usage, attempts=attempts,
@@ -125,8 +127,8 @@ class ExtractService:
         fields = {k: v for k, v in raw.items() if k != "sentences"}
         cited = [window[n - 1] for n in sorted(set(raw.get("sentences") or [])) if 1 <= n <= len(window)]
         anchors = _strings(fields.get(kind.anchor))
-        if name == "entities":
-            anchors += _strings(fields.get("aliases"))
+        if kind.alias_field:
+            anchors += _strings(fields.get(kind.alias_field))
         if not anchors:
             return None, f"empty {kind.anchor!r}"
         if kind.support == "mention":
@@ -151,23 +153,29 @@ class ExtractService:
                 why = check_support(claim, [doc.text[s.start : s.end] for s in cited]).reason
                 return None, f"not supported by the cited sentences ({why})"
             evidence = [self._statement_span(doc, s, anchors[0]) for s in support]
-        missing = [v for f in ("speaker", "actors", "sender", "recipient") for v in _strings(fields.get(f))
-                   if not _names_in(v, doc.text)]  # fmt: skip
+        missing = [v for f in kind.parties for v in _strings(fields.get(f)) if not _names_in(v, doc.text)]
         if missing:
             return None, f"named party not in the document: {', '.join(missing)}"
-        if name == "claims":
-            first = doc.text[evidence[0].start : evidence[0].end]
-            sentence = next((doc.text[x.start : x.end] for x in window if x.start <= evidence[0].start < x.end), first)
-            speaker = correct_speaker(str(fields.get("speaker") or ""), sentence)
-            stance = stance_from_cues(str(fields.get("stance") or "asserts"), sentence)
-            if speaker != fields.get("speaker") or stance != fields.get("stance"):
-                fields["model_said"] = {"speaker": fields.get("speaker"), "stance": fields.get("stance")}
-                fields["speaker"], fields["stance"] = speaker, stance
-        if name == "events":
-            if not fields.get("date"):  # the model left the date inside "what": lift it out as written
-                fields["date"] = date_mention(str(fields.get("what") or ""))
-            fields["date_iso"] = normalise_date(fields.get("date"))
+        if kind.speaker_field and kind.stance_field:
+            self._attribute(doc, window, evidence[0], fields, kind.speaker_field, kind.stance_field)
+        if kind.date_field:
+            if not fields.get(kind.date_field) and kind.date_source:  # the model left the date in another field
+                fields[kind.date_field] = date_mention(str(fields.get(kind.date_source) or ""))
+            fields[f"{kind.date_field}_iso"] = normalise_date(fields.get(kind.date_field))
         return Fact(kind=name, fields=fields, evidence=evidence), "grounded"
+
+    @staticmethod
+    def _attribute(
+        doc: Document, window: list[Sentence], first: Evidence, fields: dict[str, Any], speaker_f: str, stance_f: str
+    ) -> None:
+        """Attribution rules on the sentence holding the evidence; the model's own values kept in `model_said`."""
+        text = doc.text[first.start : first.end]
+        sentence = next((doc.text[x.start : x.end] for x in window if x.start <= first.start < x.end), text)
+        speaker = correct_speaker(str(fields.get(speaker_f) or ""), sentence)
+        stance = stance_from_cues(str(fields.get(stance_f) or "asserts"), sentence)
+        if speaker != fields.get(speaker_f) or stance != fields.get(stance_f):
+            fields["model_said"] = {speaker_f: fields.get(speaker_f), stance_f: fields.get(stance_f)}
+            fields[speaker_f], fields[stance_f] = speaker, stance
 
     @staticmethod
     def _mentions(doc: Document, sentences: list[Sentence], anchors: list[str]) -> list[Evidence]:
