@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 from pydantic import BaseModel, Field
 
 from service.ask.retrieval import HybridRetriever
 from service.core.injection import withheld as withheld_reason
-from service.core.structured import ask_structured
-from service.core.support import answers_type, check_support, expected_answer_type, is_abstention
+from service.core.structured import RunTimer, ask_structured
+from service.core.support import answers_type, cite, expected_answer_type, verify_cited
 from service.domain.errors import InvalidInput
 from service.domain.models import (
     Answer,
@@ -97,24 +95,17 @@ class QAService:
             raise InvalidInput("question is empty")
         if len(question) > self._max_chars:
             raise InvalidInput(f"question is {len(question)} characters; the limit is {self._max_chars}")
-        t0 = time.monotonic()
         prompt = self._prompts.get("qa", self._prompt_version)
-        meta = RunMeta(
-            prompt_id=prompt.id,
-            prompt_version=prompt.version,
-            model=self._chat.model_name,
-            settings_hash=self._settings_hash,
-        )
+        timer = RunTimer(prompt, self._chat.model_name, self._settings_hash)
         retrieved = self._retriever.retrieve(question, self._k, flt)
         docs = {d: doc for d in {h.passage.document_id for h in retrieved} if (doc := self._repo.get(d))}
         hits, withheld = self._screen(retrieved, docs)
         best = max((h.similarity or 0.0 for h in hits), default=0.0)
         if not hits or best < self._min_similarity:
-            meta.latency_s = round(time.monotonic() - t0, 3)
-            return self._abstain(question, meta, [], withheld)
+            return self._abstain(question, timer.done(), [], withheld)
         messages = prompt.render(passages=render_passages(hits), question=question)
         out = ask_structured(self._chat, messages, QAOutput, max_tokens=prompt.max_tokens, schema_name="qa_answer")
-        meta.usage, meta.attempts, meta.model = out.usage, out.attempts, out.model
+        timer.record(out.usage, out.attempts, out.model)
         kept, rejected = self._verify(out.value, hits, docs)
         kind = expected_answer_type(question)
         if self.verify and kept and not any(answers_type(s.text, kind) for s in kept):
@@ -127,7 +118,7 @@ class QAService:
                 for s in kept
             ]
             kept = []
-        meta.latency_s = round(time.monotonic() - t0, 3)
+        meta = timer.done()
         if not kept:
             return self._abstain(question, meta, rejected, withheld)
         citations: dict[str, Citation] = {}
@@ -154,7 +145,9 @@ class QAService:
         withheld: list[WithheldPassage] = []
         for h in hits:
             doc = docs.get(h.passage.document_id)
-            reason = withheld_reason(doc.text, h.passage.start, h.passage.end) if doc else None
+            if doc is None:
+                continue  # deleted since it was retrieved: nothing to quote from
+            reason = withheld_reason(doc.text, h.passage.start, h.passage.end)
             if reason is None:
                 kept.append(h)
             else:
@@ -179,27 +172,7 @@ class QAService:
     @staticmethod
     def _citation(number: int, sp: ScoredPassage, docs: dict[str, Document]) -> Citation:
         p = sp.passage
-        doc = docs.get(p.document_id)
-        quote = doc.text[p.start : p.end] if doc else p.text
-        return Citation(
-            passage_number=number,
-            passage_id=p.id,
-            document_id=p.document_id,
-            title=p.title,
-            start=p.start,
-            end=p.end,
-            quote=quote,
-        )
-
-    @staticmethod
-    def _minimal(text: str, cited: list[int], hits: list[ScoredPassage]) -> list[int]:
-        """Drop cited passages the sentence does not need (keeps citation precision honest)."""
-        keep = list(cited)
-        for n in cited:
-            rest = [m for m in keep if m != n]
-            if rest and check_support(text, [hits[m - 1].passage.text for m in rest]).supported:
-                keep = rest
-        return keep
+        return cite(number, docs[p.document_id], p.start, p.end, p.index)
 
     def _verify(
         self, out: QAOutput, hits: list[ScoredPassage], docs: dict[str, Document]
@@ -209,36 +182,15 @@ class QAService:
         if not out.answerable:
             return kept, rejected
         for s in out.sentences:
-            text = s.text.strip()
-            if not text or is_abstention(text):
+            verdict = verify_cited(
+                s.text, s.passages, lambda n: hits[n - 1].passage.text, len(hits),
+                no_citation="cites no retrieved passage", repair=True, minimal=True, check=self.verify,
+            )  # fmt: skip
+            if verdict is None:
                 continue
-            valid = sorted({n for n in s.passages if 1 <= n <= len(hits)})
-            if not self.verify:
-                kept.append(AnswerSentence(text=text, citations=[self._citation(n, hits[n - 1], docs) for n in valid]))
+            if not verdict.kept:
+                rejected.append(RejectedSentence(text=verdict.text, cited=verdict.cited, reason=verdict.reason))
                 continue
-            if not valid:
-                rejected.append(RejectedSentence(text=text, cited=s.passages, reason="cites no retrieved passage"))
-                continue
-            check = check_support(text, [hits[n - 1].passage.text for n in valid])
-            repaired = False
-            if not check.supported:
-                # Small models often cite a neighbour of the right passage: accept a single retrieved
-                # passage that supports the sentence on its own, and flag the repair.
-                alt = next(
-                    (n for n in range(1, len(hits) + 1) if check_support(text, [hits[n - 1].passage.text]).supported),
-                    None,
-                )
-                if alt is None:
-                    rejected.append(RejectedSentence(text=text, cited=valid, reason=check.reason))
-                    continue
-                valid, repaired = [alt], True
-            else:
-                valid = self._minimal(text, valid, hits)
-            kept.append(
-                AnswerSentence(
-                    text=text,
-                    citations=[self._citation(n, hits[n - 1], docs) for n in valid],
-                    citation_repaired=repaired,
-                )
-            )
+            citations = [self._citation(n, hits[n - 1], docs) for n in verdict.cited]
+            kept.append(AnswerSentence(text=verdict.text, citations=citations, citation_repaired=verdict.repaired))
         return kept, rejected

@@ -96,3 +96,8 @@ def windows(sentences: list[Sentence], max_chars: int) -> list[list[Sentence]]:
             out.append([s])
             size = length
     return out
+
+
+def passage_id(doc_id: str, index: int) -> str:
+    """The id of sentence `index` of a document: the one format, used by the index and by citations."""
+    return f"{doc_id}:{index:05d}"

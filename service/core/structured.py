@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -10,11 +11,30 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from service.domain.errors import ModelOutputInvalid
-from service.domain.models import Usage
-from service.domain.ports import ChatModel
+from service.domain.models import RunMeta, Usage
+from service.domain.ports import ChatModel, PromptTemplate
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
+
+
+class RunTimer:
+    """The one bookkeeping of RunMeta: started when a result starts, each model call's usage and attempts added,
+    the latency stamped when it is done."""
+
+    def __init__(self, prompt: PromptTemplate, model: str, settings_hash: str) -> None:
+        self._t0 = time.monotonic()
+        self.meta = RunMeta(prompt_id=prompt.id, prompt_version=prompt.version, model=model,
+                            settings_hash=settings_hash)  # fmt: skip
+
+    def record(self, usage: Usage, attempts: int, model: str) -> None:
+        self.meta.usage = self.meta.usage.add(usage)
+        self.meta.attempts += attempts
+        self.meta.model = model
+
+    def done(self) -> RunMeta:
+        self.meta.latency_s = round(time.monotonic() - self._t0, 3)
+        return self.meta
 
 
 @dataclass

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from service.core.dates import MONTHS
+from service.core.segment import passage_id
 from service.core.text import STOPWORDS, content_terms, normalise, words
+from service.domain.models import Citation, Document
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _NUMBER_WORDS = {
@@ -113,3 +116,74 @@ def answers_type(sentence: str, kind: str | None) -> bool:
     if kind == "count":
         return bool(non_year)
     return bool(non_year) and bool(_AMOUNT.search(sentence))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What `verify_cited` decided for one generated sentence."""
+
+    text: str
+    cited: list[int]  # the numbers the sentence stands on once verified (valid, repaired or minimised)
+    reason: str = ""  # why it was rejected; empty when kept
+    repaired: bool = False
+
+    @property
+    def kept(self) -> bool:
+        return not self.reason
+
+
+def verify_cited(
+    text: str,
+    cited: Sequence[int],
+    evidence: Callable[[int], str],
+    count: int,
+    *,
+    no_citation: str,
+    precheck: Callable[[list[int]], str] | None = None,
+    repair: bool = False,
+    minimal: bool = False,
+    check: bool = True,
+) -> Verdict | None:
+    """The one verification of a cited sentence, for answers, summaries and digests.
+
+    `cited` are the 1-based numbers the model gave, `evidence(n)` the text of unit `n` of `count`. Returns None
+    for an empty sentence or an abstention (nothing to keep or reject). A sentence citing no valid number is
+    rejected with `no_citation`; `precheck(valid)` may reject it for a caller's own rule; then the cited texts
+    must support it (`check_support`). With `repair`, an unsupported sentence is re-cited to the single unit
+    that supports it on its own (flagged); with `minimal`, citations it does not need are dropped. `check=False`
+    keeps every sentence with its valid citations (only for the gate's synthetic regression).
+    """
+    text = text.strip()
+    if not text or is_abstention(text):
+        return None
+    valid = sorted({n for n in cited if 1 <= n <= count})
+    if not check:
+        return Verdict(text, valid)
+    if not valid:
+        return Verdict(text, list(cited), no_citation)
+    if precheck is not None and (why := precheck(valid)):
+        return Verdict(text, list(cited), why)
+    result = check_support(text, [evidence(n) for n in valid])
+    if result.supported:
+        return Verdict(text, _minimal(text, valid, evidence) if minimal else valid)
+    if repair:  # small models often cite a neighbour of the right unit
+        alt = next((n for n in range(1, count + 1) if check_support(text, [evidence(n)]).supported), None)
+        if alt is not None:
+            return Verdict(text, [alt], repaired=True)
+    return Verdict(text, valid, result.reason)
+
+
+def _minimal(text: str, cited: list[int], evidence: Callable[[int], str]) -> list[int]:
+    """Drop cited units the sentence does not need (keeps citation precision honest)."""
+    keep = list(cited)
+    for n in cited:
+        rest = [m for m in keep if m != n]
+        if rest and check_support(text, [evidence(m) for m in rest]).supported:
+            keep = rest
+    return keep
+
+
+def cite(number: int, doc: Document, start: int, end: int, sentence_index: int) -> Citation:
+    """The one citation builder: its quote is cut from the stored text at the cited offsets."""
+    return Citation(passage_number=number, passage_id=passage_id(doc.id, sentence_index), document_id=doc.id,
+                    title=doc.title, start=start, end=end, quote=doc.text[start:end])  # fmt: skip

@@ -49,3 +49,12 @@ def stem(word: str) -> str:
 def content_terms(text: str) -> list[str]:
     """Stemmed non-stopword terms, for BM25 and overlap checks."""
     return [stem(w) for w in words(text) if w.lower() not in STOPWORDS and len(w) > 1]
+
+
+# The one list of denial words (regex alternatives). Each use names what it adds, and why.
+DENIAL_WORDS = (r"den(y|ied|ies)", r"reject(s|ed)?", r"false", r"fabricat\w*", r"dismiss(es|ed)?", r"disput(e|es|ed)")
+
+
+def denial_pattern(*extra: str) -> re.Pattern[str]:
+    """A case-insensitive whole-word pattern of DENIAL_WORDS plus `extra` alternatives."""
+    return re.compile(r"\b(" + "|".join((*DENIAL_WORDS, *extra)) + r")\b", re.I)

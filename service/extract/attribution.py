@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from service.core.text import normalise
+from service.core.text import denial_pattern, normalise
 
 _VERBS = (
     r"told|said|says|say|stated|states|denied|denies|deny|rejected|rejects|argued|argues|warned|warns|"
@@ -16,10 +16,8 @@ _ATTRIBUTION = re.compile(
     rf"(?:(?:has|have|had|also|later|then)\s+)*"
     rf"(?:{_VERBS})\b"
 )
-_DENIAL = re.compile(
-    r"\b(den(y|ied|ies|ial)|reject(s|ed)?|false|fabricat\w*|dismiss(es|ed)?|disput(e|es|ed)|never|baseless)\b",
-    re.I,
-)
+# A speaker's stance: "denial", "never" and "baseless" also deny (doubt is an assessment, not a denial).
+_DENIAL = denial_pattern(r"denial", r"never", r"baseless")
 _HEDGE = re.compile(r"\b(likely|unlikely|uncertain|may|might|possibly|probably|assess\w*|believ\w*)\b", re.I)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,11 +12,11 @@ from jsonschema import Draft202012Validator
 from service.core.dates import date_mention, normalise_date
 from service.core.injection import screened
 from service.core.segment import windows
-from service.core.structured import ask_json
+from service.core.structured import RunTimer, ask_json
 from service.core.support import check_support
 from service.domain.errors import NotFound
 from service.domain.facts import Evidence, Extraction, Fact, FactKind, FactSchema, RejectedFact
-from service.domain.models import Document, RunMeta, Sentence, Usage
+from service.domain.models import Document, Sentence
 from service.domain.ports import ChatModel, DocumentRepository, ExtractionStore, PromptStore
 from service.extract.attribution import correct_speaker, stance_from_cues
 from service.extract.grounding import narrow
@@ -74,12 +73,11 @@ class ExtractService:
         key = self._key(doc.id, schema.ref, prompt.ref, self._chat.model_name)
         if not refresh and (hit := self._store.get(key)) is not None:
             return hit.model_copy(update={"cached": True})
-        t0 = time.monotonic()
+        timer = RunTimer(prompt, self._chat.model_name, self._settings_hash)
         out_schema = schema.output_json_schema()
         validator = Draft202012Validator(out_schema)
         instructions = "\n".join(f"- {name}: {k.description}" for name, k in schema.kinds.items())
         parts = windows(screened(doc.text), self._window_chars)
-        usage, attempts, model = Usage(), 0, self._chat.model_name
         facts: dict[str, list[Fact]] = {name: [] for name in schema.kinds}
         rejected: list[RejectedFact] = []
         for i, window in enumerate(parts):
@@ -87,7 +85,7 @@ class ExtractService:
             messages = prompt.render(sentences=numbered, instructions=instructions, example=schema.example or "(none)")
             out = ask_json(self._chat, messages, out_schema, lambda t: _validated(validator, t),
                            max_tokens=prompt.max_tokens, schema_name=schema.id.replace("-", "_"))  # fmt: skip
-            usage, attempts, model = usage.add(out.usage), attempts + out.attempts, out.model
+            timer.record(out.usage, out.attempts, out.model)
             for name, kind in schema.kinds.items():
                 for raw in out.value.get(name) or []:
                     fact, why = self._ground(doc, window, name, kind, raw)
@@ -105,9 +103,7 @@ class ExtractService:
                 if kind.alias_field
                 else merge_duplicates(facts[name], kind.anchor)
             )
-        meta = RunMeta(prompt_id=prompt.id, prompt_version=prompt.version, model=model,
-                       settings_hash=self._settings_hash, usage=usage, attempts=attempts,
-                       latency_s=round(time.monotonic() - t0, 3))  # fmt: skip
+        meta = timer.done()
         result = Extraction(
             document_id=doc.id,
             schema_id=schema.id,

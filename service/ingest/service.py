@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from service.core.segment import segment
+from service.core.segment import passage_id, segment
 from service.domain.errors import DossierError, InvalidInput, PayloadTooLarge
 from service.domain.models import Document, DocumentMeta, Passage
 from service.domain.ports import DocumentRepository, Embedder, PassageIndex
@@ -28,10 +28,6 @@ MAX_KEY_CHARS = 1024  # the source_key column's size
 def document_id(text: str) -> str:
     """Content-derived id: the same text always gets the same id."""
     return "doc_" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
-
-
-def passage_id(doc_id: str, index: int) -> str:
-    return f"{doc_id}:{index:05d}"
 
 
 @dataclass

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from service.core.dates import date_mention
 from service.core.support import numbers_in
-from service.core.text import content_terms
+from service.core.text import content_terms, denial_pattern
 
-_DENIAL = re.compile(r"\b(den(y|ied|ies)|reject(s|ed)?|false|fabricat\w*|dismiss(es|ed)?|disput(e|es|ed)|doubt\w*)\b",
-                     re.I)  # fmt: skip
+# Between two reports, one doubting what the other states is a disagreement too.
+_DENIAL = denial_pattern(r"doubt\w*")
 MIN_SHARED_TERMS = 3
 
 

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 from pydantic import BaseModel, Field
 from rapidfuzz import fuzz
 
 from service.core.injection import screened
 from service.core.segment import windows
-from service.core.structured import ask_structured
-from service.core.support import check_support, is_abstention
+from service.core.structured import RunTimer, ask_structured
+from service.core.support import cite, verify_cited
 from service.domain.errors import InvalidInput
 from service.domain.facts import Fact
-from service.domain.models import Citation, Document, RejectedSentence, RunMeta, Sentence
+from service.domain.models import Citation, Document, RejectedSentence, Sentence
 from service.domain.ports import ChatModel, ExtractionStore, PromptStore
 from service.domain.summaries import Digest, DigestPoint, PointKind, Summary, SummarySentence
 from service.summarize.conflicts import Conflict, candidate_conflicts
@@ -47,8 +46,7 @@ class _Unit:
 
 
 def _citation(doc: Document, s: Sentence, number: int) -> Citation:
-    return Citation(passage_number=number, passage_id=f"{doc.id}:{s.index:05d}", document_id=doc.id,
-                    title=doc.title, start=s.start, end=s.end, quote=doc.text[s.start : s.end])  # fmt: skip
+    return cite(number, doc, s.start, s.end, s.index)
 
 
 class SummarizeService:
@@ -75,25 +73,22 @@ class SummarizeService:
         self._settings_hash = settings_hash
         self._window_chars = window_chars
 
-    def _meta(self, task: str) -> RunMeta:
-        p = self._prompts.get(task)
-        return RunMeta(prompt_id=p.id, prompt_version=p.version, model=self._chat.model_name,
-                       settings_hash=self._settings_hash)  # fmt: skip
+    def _timer(self, task: str) -> RunTimer:
+        return RunTimer(self._prompts.get(task), self._chat.model_name, self._settings_hash)
 
     def _run(
-        self, units: list[_Unit], header: str, meta: RunMeta
+        self, units: list[_Unit], header: str, timer: RunTimer
     ) -> tuple[list[SummarySentence], list[RejectedSentence]]:
         prompt = self._prompts.get("summarize")
         numbered = "\n".join(f"[{n}] {u.text}" for n, u in enumerate(units, start=1))
         out = ask_structured(self._chat, prompt.render(report=header, sentences=numbered), SummaryOutput,
                              max_tokens=prompt.max_tokens, schema_name="summary")  # fmt: skip
-        meta.usage, meta.attempts, meta.model = meta.usage.add(out.usage), meta.attempts + out.attempts, out.model
+        timer.record(out.usage, out.attempts, out.model)
         return _verify(out.value.sentences, units)
 
     def summarize(self, doc: Document) -> Summary:
         """Summarise one report."""
-        t0 = time.monotonic()
-        meta = self._meta("summarize")
+        timer = self._timer("summarize")
         header = f'"{doc.title}"' + (f" ({doc.source}, {doc.published})" if doc.source else "")
         parts = windows(screened(doc.text), self._window_chars)
         if not parts:
@@ -101,17 +96,17 @@ class SummarizeService:
         rejected: list[RejectedSentence] = []
         if len(parts) == 1:
             units = [_Unit(doc.text[s.start : s.end], [_citation(doc, s, s.index + 1)], doc.id) for s in parts[0]]
-            kept, rejected = self._run(units, header, meta)
+            kept, rejected = self._run(units, header, timer)
         else:
             partial: list[_Unit] = []
             for window in parts:
                 units = [_Unit(doc.text[s.start : s.end], [_citation(doc, s, s.index + 1)], doc.id) for s in window]
-                got, bad = self._run(units, header, meta)
+                got, bad = self._run(units, header, timer)
                 partial += [_Unit(x.text, x.citations, doc.id) for x in got]
                 rejected += bad
-            kept, bad = self._run(partial, header + " (summaries of its parts)", meta)
+            kept, bad = self._run(partial, header + " (summaries of its parts)", timer)
             rejected += bad
-        meta.latency_s = round(time.monotonic() - t0, 3)
+        meta = timer.done()
         return Summary(document_id=doc.id, title=doc.title, sentences=kept, rejected=rejected,
                        key_facts=self._key_facts(doc.id), map_windows=len(parts), meta=meta,
                        created_at=dt.datetime.now(dt.UTC))  # fmt: skip
@@ -126,8 +121,7 @@ class SummarizeService:
 
     def digest(self, summaries: list[Summary]) -> Digest:
         """Digest a batch: what is new, agreements, contradictions — each point cited and verified."""
-        t0 = time.monotonic()
-        meta = self._meta("digest")
+        timer = self._timer("digest")
         units: list[_Unit] = []
         lines: list[str] = []
         for s in summaries:
@@ -140,7 +134,7 @@ class SummarizeService:
         hints = "\n".join(f"- [{c.a}] vs [{c.b}]: {c.reason}" for c in conflicts) or "- none found"
         out = ask_structured(self._chat, prompt.render(summaries="\n".join(lines), hints=hints), DigestOutput,
                              max_tokens=prompt.max_tokens, schema_name="digest")  # fmt: skip
-        meta.usage, meta.attempts, meta.model = out.usage, out.attempts, out.model
+        timer.record(out.usage, out.attempts, out.model)
         points: list[DigestPoint] = []
         rejected: list[RejectedSentence] = []
         groups: list[tuple[PointKind, list[_Cited]]] = [
@@ -162,8 +156,7 @@ class SummarizeService:
             pair = {x.passage_id for x in units[c.a - 1].citations} | {x.passage_id for x in units[c.b - 1].citations}
             if not any(pair <= cov for cov in covered):
                 points.append(_rule_point(c, units, summaries))
-        meta.latency_s = round(time.monotonic() - t0, 3)
-        digest = Digest(points=points, rejected=rejected, meta=meta)
+        digest = Digest(points=points, rejected=rejected, meta=timer.done())
         digest.markdown = render_markdown(digest, summaries)
         return digest
 
@@ -189,25 +182,23 @@ def _verify(
     kept: list[SummarySentence] = []
     rejected: list[RejectedSentence] = []
     for item in items:
-        text = item.text.strip()
-        if not text or is_abstention(text):
+
+        def precheck(cited: list[int]) -> str:
+            if len({units[n - 1].document_id for n in cited}) < min_reports:
+                return f"rests on fewer than {min_reports} reports"
+            if distinct and _all_alike([units[n - 1].text for n in cited]):
+                return "the cited sentences say the same thing; that is no contradiction"
+            return ""
+
+        verdict = verify_cited(item.text, item.sentences, lambda n: units[n - 1].text, len(units),
+                               no_citation="cites no given sentence", precheck=precheck)  # fmt: skip
+        if verdict is None:
             continue
-        cited = sorted({n for n in item.sentences if 1 <= n <= len(units)})
-        reason = ""
-        if not cited:
-            reason = "cites no given sentence"
-        elif len({units[n - 1].document_id for n in cited}) < min_reports:
-            reason = f"rests on fewer than {min_reports} reports"
-        elif distinct and _all_alike([units[n - 1].text for n in cited]):
-            reason = "the cited sentences say the same thing; that is no contradiction"
-        else:
-            check = check_support(text, [units[n - 1].text for n in cited])
-            reason = "" if check.supported else check.reason
-        if reason:
-            rejected.append(RejectedSentence(text=text, cited=item.sentences, reason=reason))
+        if not verdict.kept:
+            rejected.append(RejectedSentence(text=verdict.text, cited=item.sentences, reason=verdict.reason))
             continue
-        citations = {c.passage_id: c for n in cited for c in units[n - 1].citations}
-        kept.append(SummarySentence(text=text, citations=list(citations.values())))
+        citations = {c.passage_id: c for n in verdict.cited for c in units[n - 1].citations}
+        kept.append(SummarySentence(text=verdict.text, citations=list(citations.values())))
     return kept, rejected
 
 
