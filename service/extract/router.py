@@ -76,8 +76,7 @@ def list_schemas() -> dict[str, Any]:
 
 @router.get("/facts", response_model=list[FactOut])
 def facts(
-    store: Store,
-    repo: Repo,
+    extract: Extractor,
     entity: str | None = Query(default=None, description="Name or alias, case-insensitive substring"),
     type: str | None = Query(
         default=None,
@@ -87,26 +86,7 @@ def facts(
 ) -> list[FactOut]:
     """Facts across all stored extractions, filtered by entity and type."""
     get_schema(schema)
-    titles = {d.id: d.title for d in repo.list()}
-    out: list[FactOut] = []
-    seen: set[str] = set()
-    for ex in store.all(schema):
-        if ex.document_id in seen or ex.document_id not in titles:
-            continue  # newest extraction per live document only
-        seen.add(ex.document_id)
-        for kind, items in ex.facts.items():
-            for f in items:
-                if type and type != kind and f.fields.get("type") != type:
-                    continue
-                if entity and entity.lower() not in _haystack(f.fields):
-                    continue
-                out.append(FactOut(document_id=ex.document_id, document_title=titles[ex.document_id], kind=kind,
-                                   fields=f.fields, evidence=f.evidence))  # fmt: skip
-    return out
-
-
-def _haystack(fields: dict[str, Any]) -> str:
-    parts: list[str] = []
-    for v in fields.values():
-        parts.extend(str(x) for x in v) if isinstance(v, list) else parts.append(str(v))
-    return " ".join(parts).lower()
+    return [
+        FactOut(document_id=doc_id, document_title=title, kind=kind, fields=f.fields, evidence=f.evidence)
+        for doc_id, title, kind, f in extract.query(schema, entity=entity, type=type)
+    ]

@@ -117,6 +117,27 @@ class ExtractService:
         self._store.save(key, result)
         return result
 
+    def query(
+        self, schema_id: str, *, entity: str | None = None, type: str | None = None
+    ) -> list[tuple[str, str, str, Fact]]:
+        """(document id, title, kind, fact) across the newest extraction of each live document, filtered by an
+        entity's name or alias (case-insensitive substring) and by fact kind or entity type."""
+        titles = {d.id: d.title for d in self._repo.list()}
+        out: list[tuple[str, str, str, Fact]] = []
+        seen: set[str] = set()
+        for ex in self._store.all(schema_id):
+            if ex.document_id in seen or ex.document_id not in titles:
+                continue  # newest extraction per live document only
+            seen.add(ex.document_id)
+            for kind, items in ex.facts.items():
+                for f in items:
+                    if type and type != kind and f.fields.get("type") != type:
+                        continue
+                    if entity and entity.lower() not in _haystack(f.fields):
+                        continue
+                    out.append((ex.document_id, titles[ex.document_id], kind, f))
+        return out
+
     def _ground(
         self, doc: Document, window: list[Sentence], name: str, kind: FactKind, raw: dict[str, Any]
     ) -> tuple[Fact | None, str]:
@@ -218,3 +239,10 @@ def _validated(validator: Draft202012Validator, text: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("expected a JSON object")
     return data
+
+
+def _haystack(fields: dict[str, Any]) -> str:
+    parts: list[str] = []
+    for v in fields.values():
+        parts.extend(str(x) for x in v) if isinstance(v, list) else parts.append(str(v))
+    return " ".join(parts).lower()
