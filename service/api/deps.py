@@ -6,6 +6,7 @@ router can use them without depending on another capability.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
@@ -16,6 +17,7 @@ from service.domain.errors import InvalidInput, NotFound
 from service.domain.ports import DocumentRepository
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 def container_of(request: Request) -> Any:
@@ -23,14 +25,20 @@ def container_of(request: Request) -> Any:
     return request.app.state.container
 
 
-def document_repo(request: Request) -> DocumentRepository:
-    repo: DocumentRepository = container_of(request).repo
-    return repo
+def provide(attr: str, kind: type[T]) -> Callable[[Request], T]:
+    """A dependency returning the container's `attr` (a service or port of type `kind`); override it in tests
+    with `app.dependency_overrides[that_dependency] = ...`."""
+
+    def dependency(request: Request) -> T:
+        value: T = getattr(container_of(request), attr)
+        return value
+
+    dependency.__name__ = f"{attr}_dependency"
+    return dependency
 
 
-def settings(request: Request) -> Settings:
-    s: Settings = container_of(request).settings
-    return s
+document_repo = provide("repo", DocumentRepository)  # type: ignore[type-abstract]
+settings = provide("settings", Settings)
 
 
 Repo = Annotated[DocumentRepository, Depends(document_repo)]

@@ -7,17 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import Repo, container_of, json_body_doc, parse_json
+from service.api.deps import Repo, json_body_doc, parse_json, provide
 from service.api.schemas import AskIn
 from service.ask.service import QAService
 from service.domain.errors import NotFound
 from service.domain.models import Answer, RetrievalFilter
 
-
-def qa_service(request: Request) -> QAService:
-    service: QAService = container_of(request).qa
-    return service
-
+qa_service = provide("qa", QAService)
 
 QA = Annotated[QAService, Depends(qa_service)]
 router = APIRouter(tags=["ask"])

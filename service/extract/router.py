@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api.deps import Repo, container_of, require_document
+from service.api.deps import Repo, provide, require_document
 from service.domain.errors import InvalidInput
 from service.domain.facts import Evidence, Extraction
 from service.domain.ports import ExtractionStore
@@ -35,15 +35,8 @@ class FactOut(BaseModel):
     evidence: list[Evidence]
 
 
-def extract_service(request: Request) -> ExtractService:
-    service: ExtractService = container_of(request).extract
-    return service
-
-
-def extraction_store(request: Request) -> ExtractionStore:
-    store: ExtractionStore = container_of(request).extractions
-    return store
-
+extract_service = provide("extract", ExtractService)
+extraction_store = provide("extractions", ExtractionStore)  # type: ignore[type-abstract]
 
 Extractor = Annotated[ExtractService, Depends(extract_service)]
 Store = Annotated[ExtractionStore, Depends(extraction_store)]

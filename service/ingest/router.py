@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from service.api.deps import AppSettings, Repo, container_of, parse_json
+from service.api.deps import AppSettings, Repo, parse_json, provide
 from service.api.schemas import DocumentDetail, DocumentOut, IngestOut, TextDocumentIn
 from service.core.segment import segment
 from service.domain.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
@@ -20,10 +20,7 @@ from service.ingest.service import IngestResult, IngestService
 UPLOAD_FIELDS = {"file", "title", "source", "url", "published", "key"}
 
 
-def ingest_service(request: Request) -> IngestService:
-    service: IngestService = container_of(request).ingest
-    return service
-
+ingest_service = provide("ingest", IngestService)
 
 Ingest = Annotated[IngestService, Depends(ingest_service)]
 router = APIRouter(tags=["documents"])

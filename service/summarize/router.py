@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from service.api.deps import Repo, container_of, require_document
+from service.api.deps import Repo, provide, require_document
 from service.domain.errors import NotFound
 from service.domain.ports import JobStore
 from service.domain.summaries import Job, Summary
@@ -50,14 +50,8 @@ class BatchOut(BaseModel):
     message: str
 
 
-def batch_service(request: Request) -> BatchService:
-    service: BatchService = container_of(request).batches
-    return service
-
-
-def job_store(request: Request) -> JobStore:
-    store: JobStore = container_of(request).jobs
-    return store
+batch_service = provide("batches", BatchService)
+job_store = provide("jobs", JobStore)  # type: ignore[type-abstract]
 
 
 def job_runner(request: Request) -> ThreadPoolExecutor:
