@@ -29,7 +29,7 @@ from service.container import Container
 from service.domain.errors import DossierError
 from service.domain.models import DocumentMeta, RetrievalFilter
 from service.domain.summaries import Job
-from service.evals.command import eval_command
+from service.evaluation.command import eval_command
 from service.extract.schemas import get_schema
 from service.ingest.service import IngestFailure, IngestResult, expand_paths
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from service.evals import gate as g
-from service.evals.scoring import denominators, totals
+from service.evaluation import gate as g
+from service.evaluation.scoring import denominators, totals
 from tests.conftest import MODELS_DIR, ROOT
 
 TH = g.Thresholds(

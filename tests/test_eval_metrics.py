@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.evals import metrics as m
+from service.evaluation import metrics as m
 
 D = "doc_a"
 

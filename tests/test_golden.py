@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from service.domain.errors import ConfigurationError
-from service.evals.golden import load_golden
+from service.evaluation.golden import load_golden
 from tests.conftest import EXAMPLES, ROOT
 
 GOLDEN = ROOT / "evals" / "golden"

@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from service.config import REPO_ROOT, Settings
-from service.evals import gate as g
-from service.evals.golden import load_golden
-from service.evals.report import write_report
-from service.evals.runner import SUITES, EvalRunner
+from service.evaluation import gate as g
+from service.evaluation.golden import load_golden
+from service.evaluation.report import write_report
+from service.evaluation.runner import SUITES, EvalRunner
 
 EVALS = REPO_ROOT / "evals"
 console = Console(stderr=True)

@@ -8,8 +8,8 @@ from typing import Any
 from service.domain.facts import Extraction
 from service.domain.models import Document
 from service.domain.summaries import Summary
-from service.evals import metrics as m
-from service.evals.golden import ExtractionGold, SummaryGold
+from service.evaluation import metrics as m
+from service.evaluation.golden import ExtractionGold, SummaryGold
 
 KINDS = ("entities", "events", "claims", "quantities")
 
@@ -176,7 +176,7 @@ def totals(items: Sequence[dict[str, Any]], suites: Sequence[str], k: int) -> di
 
 def denominators(items: Sequence[dict[str, Any]], suites: Sequence[str], k: int) -> dict[str, int]:
     """How many items (or citations, facts, points) each gated metric is a ratio over: the gate allows a
-    metric to drop by one of them (see service/evals/gate.py)."""
+    metric to drop by one of them (see service/evaluation/gate.py)."""
     out: dict[str, int] = {}
     if "qa" in suites:
         qa = [i for i in items if i["suite"] == "qa"]

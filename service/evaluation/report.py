@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from service.domain.errors import ConfigurationError
-from service.evals.gate import GateOutcome, Thresholds
+from service.evaluation.gate import GateOutcome, Thresholds
 
 COST_SUFFIXES = ("_s", "tokens_mean")
 

@@ -15,10 +15,10 @@ from service.config import REPO_ROOT, Settings
 from service.container import Container
 from service.domain.errors import ConfigurationError, DossierError
 from service.domain.models import Document, RunMeta, Usage
-from service.evals import metrics as m
-from service.evals.golden import Golden, QAItem
-from service.evals.machine import machine_info
-from service.evals.scoring import denominators, gold_span, score_extraction, score_summary, totals
+from service.evaluation import metrics as m
+from service.evaluation.golden import Golden, QAItem
+from service.evaluation.machine import machine_info
+from service.evaluation.scoring import denominators, gold_span, score_extraction, score_summary, totals
 from service.extract.schemas import REPORT_FACTS
 from service.ingest.service import IngestFailure, IngestResult, expand_paths
 
