@@ -41,6 +41,10 @@ class SupervisedServer(Protocol):
 
     def running(self) -> bool: ...
 
+    def last_log_line(self) -> str | None:
+        """The last line the process wrote (where llama.cpp prints its errors), if any."""
+        ...
+
     def stop(self) -> None: ...
 
 
@@ -238,7 +242,7 @@ class ModelSupervisor:
                 if self._stop.is_set():
                     return
                 exit_text = describe_exit(code)
-                line = getattr(self._server, "last_log_line", lambda: None)()
+                line = self._server.last_log_line()
                 log.error("embedded model server exited (%s); last log line: %s", exit_text, line)
                 self._set("restarting", last_exit=exit_text, last_log=line)
             except ServerDied as exc:

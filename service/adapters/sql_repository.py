@@ -80,11 +80,6 @@ class SqlDocumentRepository:
             row = s.get(DocumentRow, document_id)
             return _to_domain(row) if row else None
 
-    def get_by_source_key(self, source_key: str) -> Document | None:
-        with Session(self._engine) as s:
-            row = s.scalars(select(DocumentRow).where(DocumentRow.source_key == source_key)).first()
-            return _to_domain(row) if row else None
-
     def list(self) -> list[Document]:
         with Session(self._engine) as s:
             rows = s.scalars(select(DocumentRow).order_by(DocumentRow.created_at.desc(), DocumentRow.id))

@@ -81,10 +81,6 @@ class DocumentRepository(Protocol):
         """The document, or None."""
         ...
 
-    def get_by_source_key(self, source_key: str) -> Document | None:
-        """The current document for a source (path, URL or caller key), or None."""
-        ...
-
     def list(self) -> list[Document]:
         """All documents, newest first."""
         ...
