@@ -8,7 +8,6 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from service.adapters.chroma_store import ChromaPassageIndex, make_client
 from service.adapters.embeddings import LocalSentenceEmbedder, OpenAIEmbedder
 from service.adapters.llm_endpoint import LlmEndpoint
 from service.adapters.loaders import load_bytes
@@ -22,7 +21,7 @@ from service.adapters.sql_repository import SqlDocumentRepository
 from service.ask.retrieval import HybridRetriever
 from service.ask.service import QAService
 from service.config import Settings
-from service.domain.ports import ChatModel
+from service.domain.ports import ChatModel, Embedder, PassageIndex
 from service.extract.service import ExtractService
 from service.ingest.service import IngestService
 from service.summarize.batch import BatchService
@@ -34,10 +33,22 @@ log = logging.getLogger(__name__)
 class Container:
     """Lazily built components for one Settings; `close()` stops the local model server."""
 
-    def __init__(self, settings: Settings, *, response_cache: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        response_cache: Path | None = None,
+        embedder: Embedder | None = None,
+        index: PassageIndex | None = None,
+    ) -> None:
+        """`embedder` and `index` replace the configured adapters (in-memory fakes in unit tests)."""
         self.settings = settings
         self._response_cache_path = response_cache
         self.response_cache: CachingChatModel | None = None  # set when `chat` is built with a cache path
+        if embedder is not None:
+            self.__dict__["embedder"] = embedder
+        if index is not None:
+            self.__dict__["index"] = index
 
     # -- storage -----------------------------------------------------------------------------
     @cached_property
@@ -53,7 +64,7 @@ class Container:
         return SqlExtractionStore(self.engine)
 
     @cached_property
-    def embedder(self) -> LocalSentenceEmbedder | OpenAIEmbedder:
+    def embedder(self) -> Embedder:
         s = self.settings
         if s.embedding_backend == "openai":
             return OpenAIEmbedder(
@@ -65,10 +76,12 @@ class Container:
         return LocalSentenceEmbedder(name=s.embedding_model)
 
     @cached_property
-    def index(self) -> ChromaPassageIndex:
+    def index(self) -> PassageIndex:
+        from service.adapters.chroma_store import ChromaPassageIndex, make_client  # chromadb loads only when used
+
         s = self.settings
         client = make_client(s.resolved_chroma_path, s.chroma_url)
-        return ChromaPassageIndex(client, s.collection, self.embedder, self.embedder.name)
+        return ChromaPassageIndex(client, s.collection, self.embedder.name)
 
     @cached_property
     def prompts(self) -> YamlPromptStore:

@@ -16,6 +16,7 @@ from service.adapters.local_runtime import free_port
 from service.api.app import create_app
 from service.config import Settings
 from service.container import Container
+from tests.fakes import HashingEmbedder, InMemoryPassageIndex
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT.parent / "shared" / "corpus" / "seeds"
@@ -34,9 +35,17 @@ def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path)
 
 
+def make_container(settings: Settings, *, real_store: bool = False) -> Container:
+    """A container on `settings`; unless `real_store`, its embedder and vector index are in-memory fakes."""
+    if real_store:
+        return Container(settings)
+    return Container(settings, embedder=HashingEmbedder(), index=InMemoryPassageIndex())
+
+
 @pytest.fixture
 def container(settings: Settings) -> Iterator[Container]:
-    c = Container(settings)
+    """Services over SQLite and in-memory fakes of the embedder and vector index."""
+    c = make_container(settings)
     yield c
     c.close()
 
@@ -53,8 +62,8 @@ def seeds() -> list[Path]:
 class LiveServer:
     """A real uvicorn server on a free loopback port, in a thread."""
 
-    def __init__(self, settings: Settings, start_llm: bool) -> None:
-        self.app = create_app(settings, start_llm=start_llm)
+    def __init__(self, settings: Settings, start_llm: bool, *, real_store: bool = True) -> None:
+        self.app = create_app(settings, start_llm=start_llm, container=make_container(settings, real_store=real_store))
         self.port = free_port()
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
@@ -87,8 +96,8 @@ class LiveServer:
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[LiveServer]:
-    """The API without the model (for ingestion and bad-input tests)."""
-    with LiveServer(make_settings(tmp_path), start_llm=False) as server:
+    """The API over real HTTP without the model, on in-memory fakes of the embedder and index (bad-input tests)."""
+    with LiveServer(make_settings(tmp_path), start_llm=False, real_store=False) as server:
         yield server
 
 

@@ -69,7 +69,7 @@ def test_file_upload_with_metadata(api: LiveServer) -> None:
     ],
 )
 def test_bad_documents(tmp_path: Path, kwargs: dict[str, object], status: int, needle: str) -> None:
-    with LiveServer(make_settings(tmp_path, max_upload_bytes=2000), start_llm=False) as api:
+    with LiveServer(make_settings(tmp_path, max_upload_bytes=2000), start_llm=False, real_store=False) as api:
         r = httpx.post(f"{api.url}/documents", **kwargs)  # type: ignore[arg-type]
         assert r.status_code == status, r.text
         assert needle.lower() in r.json()["error"]["message"].lower()
@@ -116,7 +116,7 @@ def test_verification_drops_unsupported_sentences(tmp_path: Path) -> None:
     ]))]  # fmt: skip
     with StubServer(script) as stub:
         settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub")
-        with LiveServer(settings, start_llm=False) as api:
+        with LiveServer(settings, start_llm=False, real_store=False) as api:
             httpx.post(f"{api.url}/documents", json={"text": REPORT, "title": "T"})
             r = httpx.post(f"{api.url}/ask", json={"question": "Did Iran deny the report?"}, timeout=60)
     body = r.json()
@@ -133,7 +133,7 @@ def test_nothing_supported_means_abstention(tmp_path: Path) -> None:
     script = [("content", _answer([{"text": "Brazil won the World Cup in 2002.", "passages": [1]}]))]
     with StubServer(script) as stub:
         settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0)
-        with LiveServer(settings, start_llm=False) as api:
+        with LiveServer(settings, start_llm=False, real_store=False) as api:
             httpx.post(f"{api.url}/documents", json={"text": REPORT})
             # sent as `curl -d '{"question": ...}'` sends it: JSON under a form content type
             body = httpx.post(
@@ -149,7 +149,7 @@ def test_nothing_supported_means_abstention(tmp_path: Path) -> None:
 def test_model_outage_is_503(tmp_path: Path) -> None:
     with StubServer([("status", 503)]) as stub:
         settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_max_attempts=2, min_similarity=0.0)
-        with LiveServer(settings, start_llm=False) as api:
+        with LiveServer(settings, start_llm=False, real_store=False) as api:
             httpx.post(f"{api.url}/documents", json={"text": REPORT})
             r = httpx.post(f"{api.url}/ask", json={"question": "Did Iran deny it?"}, timeout=60)
     assert r.status_code == 503 and r.json()["error"]["code"] == "model_unavailable"
@@ -163,7 +163,7 @@ def test_verification_off_lets_unsupported_sentences_through(tmp_path: Path) -> 
         settings = make_settings(
             tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0, verify_citations=False
         )
-        with LiveServer(settings, start_llm=False) as api:
+        with LiveServer(settings, start_llm=False, real_store=False) as api:
             httpx.post(f"{api.url}/documents", json={"text": REPORT})
             body = httpx.post(f"{api.url}/ask", json={"question": "Who paid?"}, timeout=60).json()
     assert not body["abstained"] and body["answer"] == "Russia paid 40 million dollars."

@@ -15,7 +15,7 @@ import httpx
 
 from service.container import Container
 from service.domain.models import DocumentMeta
-from tests.conftest import ROOT, LiveServer, make_settings
+from tests.conftest import ROOT, LiveServer, make_container, make_settings
 from tests.stub_openai import StubServer
 
 SUMMARY = json.dumps({"sentences": [
@@ -44,7 +44,7 @@ def report(i: int, extra: str = "") -> str:
 
 
 def _container(tmp: Path, stub: StubServer) -> Container:
-    return Container(make_settings(tmp, llm_base_url=stub.base_url, llm_model="stub", llm_max_attempts=1))
+    return make_container(make_settings(tmp, llm_base_url=stub.base_url, llm_model="stub", llm_max_attempts=1))
 
 
 def test_batch_summarises_new_reports_once_and_digests(tmp_path: Path) -> None:
@@ -108,7 +108,7 @@ def _items_done(db: Path) -> int:
 
 def test_killed_batch_resumes_without_redoing_work(tmp_path: Path) -> None:
     """A batch in a subprocess is killed after its first item; a restart finishes the rest once."""
-    with StubServer([lambda body: reply(body, delay=1.5)]) as stub:
+    with StubServer([lambda body: reply(body, delay=0.6)]) as stub:
         c = _container(tmp_path, stub)
         docs = [c.ingest.ingest_text(report(i), DocumentMeta(title=f"R{i}"), f"k{i}").document for i in range(4)]
         env = {**os.environ, "DOSSIER_DATA_DIR": str(tmp_path), "DOSSIER_LLM_BASE_URL": stub.base_url,
@@ -145,7 +145,7 @@ def test_killed_batch_resumes_without_redoing_work(tmp_path: Path) -> None:
 def test_batch_api(tmp_path: Path) -> None:
     with StubServer([reply]) as stub:
         settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub")
-        with LiveServer(settings, start_llm=False) as api:
+        with LiveServer(settings, start_llm=False, real_store=False) as api:
             doc = httpx.post(f"{api.url}/documents", json={"text": report(1), "title": "R1"}).json()
             r = httpx.post(f"{api.url}/summaries/batch", json={})
             assert r.status_code == 202, r.text

@@ -13,7 +13,7 @@ from service.container import Container
 from service.domain.errors import InvalidInput, NotFound
 from service.domain.models import DocumentMeta
 from service.extract.schemas import custom_schema, get_schema
-from tests.conftest import LiveServer, make_settings
+from tests.conftest import LiveServer, make_container, make_settings
 from tests.stub_openai import StubServer
 
 REPORT = (
@@ -53,7 +53,7 @@ OUTPUT = {
 
 
 def _container(tmp: Path, stub: StubServer) -> Container:
-    return Container(make_settings(tmp, llm_base_url=stub.base_url, llm_model="stub"))
+    return make_container(make_settings(tmp, llm_base_url=stub.base_url, llm_model="stub"))
 
 
 def _doc(c: Container) -> str:
@@ -153,7 +153,7 @@ def test_unknown_schema() -> None:
 def test_extraction_api_and_facts_query(tmp_path: Path) -> None:
     with StubServer([("content", json.dumps(OUTPUT))]) as stub:
         settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub")
-        with LiveServer(settings, start_llm=False) as api:
+        with LiveServer(settings, start_llm=False, real_store=False) as api:
             doc_id = httpx.post(f"{api.url}/documents", json={"text": REPORT, "title": "T"}).json()["id"]
             r = httpx.post(f"{api.url}/documents/{doc_id}/extractions", json={}, timeout=60)
             assert r.status_code == 200, r.text

@@ -1,4 +1,4 @@
-"""Ingestion with real Chroma, real SQLite and the real local embedding model."""
+"""Ingestion over real SQLite and in-memory fakes of the index and embedder (real Chroma where it is the point)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from service.container import Container
 from service.domain.errors import EmbeddingModelMismatch, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from service.domain.models import DocumentMeta, RetrievalFilter
 from service.ingest.service import document_id
-from tests.conftest import EXAMPLES, make_settings
+from tests.conftest import EXAMPLES, make_container, make_settings
 
 REPORT = "Iran denied the report. The panel cited a member state.\n\nThe shipment took place in 2020."
 
@@ -97,7 +97,7 @@ def test_filters(container: Container) -> None:
     [("", InvalidInput), ("   \n\t ", InvalidInput), ("x" * 2_000, PayloadTooLarge)],
 )
 def test_bad_text(tmp_path: Path, text: str, error: type[Exception]) -> None:
-    c = Container(make_settings(tmp_path, max_upload_bytes=1_000))
+    c = make_container(make_settings(tmp_path, max_upload_bytes=1_000))
     with pytest.raises(error):
         c.ingest.ingest_text(text, DocumentMeta())
     assert counts(c) == (0, 0)
@@ -128,8 +128,8 @@ def test_html_and_markdown(container: Container) -> None:
 
 
 def test_embedding_model_mismatch_is_a_clear_error(tmp_path: Path) -> None:
-    c = Container(make_settings(tmp_path))
+    c = make_container(make_settings(tmp_path), real_store=True)
     c.ingest.ingest_text(REPORT, DocumentMeta())
-    other = Container(make_settings(tmp_path, embedding_model="another-model"))
+    other = make_container(make_settings(tmp_path, embedding_model="another-model"), real_store=True)
     with pytest.raises(EmbeddingModelMismatch, match="all-MiniLM-L6-v2"):
         _ = other.index

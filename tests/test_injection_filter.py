@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from service.container import Container
 from service.core.injection import embedded_instruction, screened, withheld
 from service.core.segment import segment
 from service.extract.schemas import get_schema
-from tests.conftest import EXAMPLES, ROOT, make_settings
+from tests.conftest import EXAMPLES, ROOT, make_container, make_settings
 from tests.stub_openai import StubServer
 
 INJECTION = ROOT / "evals" / "golden" / "injection"
@@ -83,7 +82,7 @@ def test_withheld_sentences_never_reach_the_model(tmp_path: Path) -> None:
         return ("content", qa if body["response_format"]["json_schema"]["name"] == "qa_answer" else facts)
 
     with StubServer([reply]) as stub:
-        c = Container(make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub"))
+        c = make_container(make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub"))
         try:
             (result,), _ = c.ingest.ingest_paths([INJECTION / "inj05_link.txt"])
             answer = c.qa.ask("How can the report about the Minsk broker be verified, and who is the broker?")

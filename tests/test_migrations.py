@@ -9,9 +9,8 @@ from pathlib import Path
 from sqlalchemy import text
 
 from service.adapters.sql_db import MIGRATIONS, make_engine, migrate
-from service.container import Container
 from service.domain.models import DocumentMeta
-from tests.conftest import make_settings
+from tests.conftest import make_container, make_settings
 
 OLD_SCHEMA = """
 CREATE TABLE documents (id VARCHAR(64) PRIMARY KEY, source_key VARCHAR(1024), title VARCHAR(1024),
@@ -47,7 +46,7 @@ def test_a_database_from_before_migrations_is_upgraded(tmp_path: Path) -> None:
 
 
 def test_deleting_or_replacing_a_document_deletes_its_summary_and_extractions(tmp_path: Path) -> None:
-    c = Container(make_settings(tmp_path))
+    c = make_container(make_settings(tmp_path))
     try:
         doc = c.ingest.ingest_text("Iran denied the findings. The panel met in 2020.", DocumentMeta(), "k").document
         with c.engine.begin() as conn:

@@ -126,13 +126,13 @@ def test_killed_server_is_restarted_on_a_new_port() -> None:
 
 def test_while_restarting_callers_get_retry_after() -> None:
     server = CrashingServer([(0.1, "SIGKILL", False), (0, "none", False)])
-    sup = ModelSupervisor(server, RestartPolicy(backoff_base_s=3.0))
+    sup = ModelSupervisor(server, RestartPolicy(backoff_base_s=1.2))
     try:
         sup.base_url(wait_s=10)
         wait_for(sup, lambda s: s.state == "restarting")
         with pytest.raises(ModelUnavailable, match="restarting") as info:
             sup.base_url(wait_s=0.2)
-        assert info.value.retry_after_s is not None and info.value.retry_after_s >= 3
+        assert info.value.retry_after_s is not None and info.value.retry_after_s >= 1
         assert sup.base_url(wait_s=20).endswith(":20002/v1")  # and then it is back
     finally:
         sup.stop()

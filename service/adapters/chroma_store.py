@@ -11,7 +11,6 @@ from urllib.parse import urlparse
 import chromadb
 from chromadb.api import ClientAPI
 from langchain_chroma import Chroma
-from langchain_core.embeddings import Embeddings
 
 from service.domain.errors import EmbeddingModelMismatch
 from service.domain.models import Passage, RetrievalFilter
@@ -85,7 +84,7 @@ class ChromaPassageIndex:
     another model raises EmbeddingModelMismatch instead of mixing vector spaces.
     """
 
-    def __init__(self, client: ClientAPI, collection: str, embedder: Embeddings, embedder_name: str) -> None:
+    def __init__(self, client: ClientAPI, collection: str, embedder_name: str) -> None:
         self._client = client
         existing = {c.name for c in client.list_collections()}
         if collection in existing:
@@ -98,7 +97,7 @@ class ChromaPassageIndex:
                 )
         self._store = Chroma(
             collection_name=collection,
-            embedding_function=embedder,
+            embedding_function=None,  # Dossier embeds; the store only searches by vector
             client=client,
             collection_metadata={"embedding_model": embedder_name},
             collection_configuration={"hnsw": {"space": "cosine"}},
@@ -126,7 +125,7 @@ class ChromaPassageIndex:
             list(vector), k=min(k, n), filter=where_clause(flt)
         )
         return [
-            (_passage(str(doc.id), doc.page_content, dict(doc.metadata)), max(0.0, 1.0 - float(dist)))
+            (_passage(str(doc.id), doc.page_content, dict(doc.metadata)), min(1.0, max(0.0, 1.0 - float(dist))))
             for doc, dist in hits
         ]
 

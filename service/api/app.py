@@ -21,9 +21,9 @@ from service.summarize import router as summarize
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, start_llm: bool = True) -> FastAPI:
-    """Build the API for `settings`; the embedded model starts in the background at startup."""
-    container = Container(settings)
+def create_app(settings: Settings, *, start_llm: bool = True, container: Container | None = None) -> FastAPI:
+    """Build the API for `settings` (over a prebuilt `container` if given); the embedded model starts at startup."""
+    container = container or Container(settings)
     runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobs")
 
     @asynccontextmanager

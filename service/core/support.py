@@ -138,35 +138,49 @@ def verify_cited(
     evidence: Callable[[int], str],
     count: int,
     *,
-    no_citation: str,
+    no_citation: str | None,
     precheck: Callable[[list[int]], str] | None = None,
+    each: bool = False,
+    widen: Callable[[list[int]], list[int]] | None = None,
     repair: bool = False,
     minimal: bool = False,
     check: bool = True,
+    skip_abstentions: bool = True,
 ) -> Verdict | None:
-    """The one verification of a cited sentence, for answers, summaries and digests.
+    """The one verification of a cited sentence, for answers, summaries, digests and extracted statements.
 
     `cited` are the 1-based numbers the model gave, `evidence(n)` the text of unit `n` of `count`. Returns None
-    for an empty sentence or an abstention (nothing to keep or reject). A sentence citing no valid number is
-    rejected with `no_citation`; `precheck(valid)` may reject it for a caller's own rule; then the cited texts
-    must support it (`check_support`). With `repair`, an unsupported sentence is re-cited to the single unit
-    that supports it on its own (flagged); with `minimal`, citations it does not need are dropped. `check=False`
-    keeps every sentence with its valid citations (only for the gate's synthetic regression).
+    for an empty sentence or (with `skip_abstentions`) an abstention: nothing to keep or reject. A sentence citing
+    no valid number is rejected with `no_citation` (None: it goes on to `repair`); `precheck(valid)` may reject it
+    for a caller's own rule. Then the first citation set that supports it (`check_support`) stands:
+      1. with `each`, the cited units that support it on their own;
+      2. the cited units together (with `minimal`, less the ones it does not need);
+      3. `widen(cited)`, e.g. the cited sentences with the ones before them (where a pronoun resolves);
+      4. with `repair`, the first single unit of all `count` that supports it (flagged: small models often cite a
+         neighbour of the right unit).
+    Otherwise it is rejected with the reason the cited units failed. `check=False` keeps every sentence with its
+    valid citations (only for the gate's synthetic regression).
     """
     text = text.strip()
-    if not text or is_abstention(text):
+    if not text or (skip_abstentions and is_abstention(text)):
         return None
     valid = sorted({n for n in cited if 1 <= n <= count})
     if not check:
         return Verdict(text, valid)
-    if not valid:
+    if not valid and no_citation is not None:
         return Verdict(text, list(cited), no_citation)
     if precheck is not None and (why := precheck(valid)):
         return Verdict(text, list(cited), why)
+    if each and (alone := [n for n in valid if check_support(text, [evidence(n)]).supported]):
+        return Verdict(text, alone)
     result = check_support(text, [evidence(n) for n in valid])
-    if result.supported:
+    if valid and result.supported:
         return Verdict(text, _minimal(text, valid, evidence) if minimal else valid)
-    if repair:  # small models often cite a neighbour of the right unit
+    if valid and widen is not None:
+        wider = widen(valid)
+        if wider != valid and check_support(text, [evidence(n) for n in wider]).supported:
+            return Verdict(text, wider)
+    if repair:
         alt = next((n for n in range(1, count + 1) if check_support(text, [evidence(n)]).supported), None)
         if alt is not None:
             return Verdict(text, [alt], repaired=True)

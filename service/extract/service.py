@@ -13,7 +13,7 @@ from service.core.dates import date_mention, normalise_date
 from service.core.injection import screened
 from service.core.segment import windows
 from service.core.structured import RunTimer, ask_json
-from service.core.support import check_support
+from service.core.support import verify_cited
 from service.domain.errors import NotFound
 from service.domain.facts import Evidence, Extraction, Fact, FactKind, FactSchema, RejectedFact
 from service.domain.models import Document, Sentence
@@ -155,20 +155,14 @@ class ExtractService:
             evidence = spans
         else:
             claim = " ".join(anchors + _strings(fields.get("date")))
-            support = [s for s in cited if check_support(claim, [doc.text[s.start : s.end]]).supported]
-            if not support and cited and check_support(claim, [doc.text[s.start : s.end] for s in cited]).supported:
-                support = cited
-            if not support and cited:
-                # a pronoun ("he debuted ...") resolves in the sentence before: cite both
-                context = sorted({*cited, *(window[window.index(s) - 1] for s in cited if window.index(s) > 0)},
-                                 key=lambda s: s.index)  # fmt: skip
-                if check_support(claim, [doc.text[s.start : s.end] for s in context]).supported:
-                    support = context
-            if not support:
-                support = [s for s in window if check_support(claim, [doc.text[s.start : s.end]]).supported][:1]
-            if not support:
-                why = check_support(claim, [doc.text[s.start : s.end] for s in cited]).reason
+            verdict = verify_cited(
+                claim, raw.get("sentences") or [], lambda n: doc.text[window[n - 1].start : window[n - 1].end],
+                len(window), no_citation=None, each=True, widen=_with_previous, repair=True, skip_abstentions=False,
+            )  # fmt: skip
+            if verdict is None or not verdict.kept:
+                why = verdict.reason if verdict else "empty statement"
                 return None, f"not supported by the cited sentences ({why})"
+            support = [window[n - 1] for n in verdict.cited]
             evidence = [self._statement_span(doc, s, anchors[0]) for s in support]
         missing = [v for f in kind.parties for v in _strings(fields.get(f)) if not _names_in(v, doc.text)]
         if missing:
@@ -221,6 +215,11 @@ class ExtractService:
             span = None
         start, end, how = (span.start, span.end, span.grounding) if span else (s.start, s.end, "sentence")
         return Evidence(document_id=doc.id, start=start, end=end, text=doc.text[start:end], grounding=how)
+
+
+def _with_previous(cited: list[int]) -> list[int]:
+    """The cited sentences and the one before each: a pronoun ("he debuted ...") resolves there."""
+    return sorted({*cited, *(n - 1 for n in cited if n > 1)})
 
 
 def _names_in(value: str, text: str) -> bool:

@@ -1,0 +1,77 @@
+"""The PassageIndex contract, run against real Chroma and against the in-memory fake the unit tests use."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from service.adapters.chroma_store import ChromaPassageIndex, make_client
+from service.domain.models import Passage, RetrievalFilter
+from service.domain.ports import PassageIndex
+from tests.fakes import HashingEmbedder, InMemoryPassageIndex
+
+EMBED = HashingEmbedder()
+TEXTS = [
+    ("d1", "Iran denied the panel's findings on missile cooperation.", "Gulf Wire", dt.date(2021, 2, 10)),
+    ("d1", "The shipment of parts took place in September 2020.", "Gulf Wire", dt.date(2021, 2, 10)),
+    ("d2", "North Korea paraded a new intercontinental ballistic missile.", "Harbor Ledger", dt.date(2020, 10, 10)),
+    ("d3", "Yongbyon enrichment continued through 2020.", None, None),
+]
+
+
+def passages() -> list[Passage]:
+    return [
+        Passage(id=f"{doc}:{i:05d}", document_id=doc, index=i, start=0, end=len(text), text=text, title=doc,
+                source=source, published=published)
+        for i, (doc, text, source, published) in enumerate(TEXTS)
+    ]  # fmt: skip
+
+
+@pytest.fixture(params=["chroma", "in-memory"])
+def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PassageIndex]:
+    if request.param == "chroma":
+        yield ChromaPassageIndex(make_client(tmp_path / "chroma", None), "contract", EMBED.name)
+    else:
+        yield InMemoryPassageIndex()
+
+
+def _fill(index: PassageIndex) -> list[Passage]:
+    ps = passages()
+    index.upsert(ps, EMBED.embed_documents([p.text for p in ps]))
+    return ps
+
+
+def test_upsert_count_all_and_replace(index: PassageIndex) -> None:
+    assert index.count() == 0 and index.all_passages() == [] and index.search(EMBED.embed_query("x"), 3, None) == []
+    ps = _fill(index)
+    assert index.count() == 4
+    assert sorted(index.all_passages(), key=lambda p: p.id) == sorted(ps, key=lambda p: p.id)
+    changed = ps[0].model_copy(update={"text": "Iran welcomed the findings."})
+    index.upsert([changed], EMBED.embed_documents([changed.text]))
+    assert index.count() == 4 and changed in index.all_passages()
+
+
+def test_search_ranks_by_similarity_in_0_1(index: PassageIndex) -> None:
+    _fill(index)
+    hits = index.search(EMBED.embed_query("Iran denied the panel's findings on missile cooperation."), 4, None)
+    assert hits[0][0].id == "d1:00000" and hits[0][1] == pytest.approx(1.0, abs=1e-3)
+    assert all(0.0 <= score <= 1.0 for _, score in hits)
+    assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+    assert len(index.search(EMBED.embed_query("missile"), 2, None)) == 2
+
+
+def test_filters_and_delete(index: PassageIndex) -> None:
+    _fill(index)
+    q = EMBED.embed_query("missile cooperation parade")
+    assert {p.document_id for p, _ in index.search(q, 10, RetrievalFilter(document_ids=["d2", "d3"]))} == {"d2", "d3"}
+    assert {p.source for p, _ in index.search(q, 10, RetrievalFilter(source="Gulf Wire"))} == {"Gulf Wire"}
+    dated = index.search(q, 10, RetrievalFilter(published_from=dt.date(2021, 1, 1)))
+    assert dated and {p.document_id for p, _ in dated} == {"d1"}
+    assert {p.published for p, _ in dated} == {dt.date(2021, 2, 10)}
+    index.delete_document("d1")
+    assert index.count() == 2 and {p.document_id for p in index.all_passages()} == {"d2", "d3"}
+    index.delete_document("nope")
+    assert index.count() == 2
