@@ -119,3 +119,31 @@ def test_summary_key_points_and_citation_precision() -> None:
 def test_leaks_are_case_insensitive() -> None:
     assert m.leaks(["Answer: pelican-4417"], ["PELICAN-4417", "evil.example"]) == ["PELICAN-4417"]
     assert m.leaks([], ["X"]) == []
+
+
+def _row(answerable: bool = True, abstained: bool = False, answer: str = "", error: str | None = None) -> dict:
+    return {"suite": "qa", "answerable": answerable, "abstained": abstained, "answer": answer, "error": error}
+
+
+@pytest.mark.parametrize(
+    ("row", "candidates", "shown", "rejected", "stage"),
+    [
+        (_row(error="model unavailable"), [], [], [], "error"),
+        (_row(answerable=False, answer="The Hae Song 7 sailed in 2019."), [], [], [], "wrong_passed"),
+        (_row(abstained=True), [(D, 0, 5)], [], [], "not_retrieved"),
+        (_row(abstained=True), [(D, 0, 5), (D, 10, 20)], [(D, 0, 5)], [], "not_shown"),
+        (_row(abstained=True), [(D, 10, 20)], [(D, 10, 20)], [], "model_abstained"),
+        (_row(abstained=True), [(D, 10, 20)], [(D, 10, 20)], ["It left Nampo in 2019."], "verification_dropped"),
+        (_row(abstained=True), [(D, 10, 20)], [(D, 10, 20)], ["It left Nampo."], "model_wrong_rejected"),
+        (_row(answer="It left Nampo in 2020."), [(D, 10, 20)], [(D, 10, 20)], [], "wrong_passed"),
+    ],
+)
+def test_each_failed_question_is_attributed_to_one_stage(
+    row: dict, candidates: list[m.Span], shown: list[m.Span], rejected: list[str], stage: str
+) -> None:
+    from service.evaluation.scoring import STAGES, failure_counts, qa_failure_stage
+
+    got = qa_failure_stage(row, candidates, shown, [(D, 12, 18)], rejected, [["2019"]])
+    assert got == stage and got in STAGES
+    counts = failure_counts([row | {"passed": False, "stage": got, "split": "heldout"}])
+    assert counts["heldout"][stage] == 1 and sum(counts["heldout"].values()) == 1

@@ -43,3 +43,16 @@ def test_a_quote_that_is_not_verbatim_is_refused(tmp_path: Path) -> None:
     (tmp_path / "qa.jsonl").write_text(qa)
     with pytest.raises(ConfigurationError, match="not verbatim"):
         load_golden(tmp_path, EXAMPLES)
+
+
+def test_the_held_out_split_is_apart_and_big_enough() -> None:
+    g = load_golden(GOLDEN, EXAMPLES)
+    held = [i for i in g.qa if i.split == "heldout"]
+    reports = {p.stem for p in (GOLDEN / "heldout" / "reports").glob("*.txt")}
+    assert len(reports) >= 3 and len(held) >= 30
+    assert sum(not i.answerable for i in held) / len(held) >= 0.25
+    assert sum(len(f) for e in g.extraction if e.split == "heldout" for f in e.facts.values()) >= 20
+    assert {ev.document for i in held for ev in i.evidence} <= reports  # asked of its own reports only
+    assert not reports & {p.stem for p in EXAMPLES.glob("*.txt")}
+    ci = g.subset("ci")
+    assert any(i.split == "heldout" for i in ci.qa) and any(e.split == "heldout" for e in ci.extraction)

@@ -119,8 +119,9 @@ class QAService:
             ]
             kept = []
         meta = timer.done()
+        shown = [h.passage.id for h in hits]
         if not kept:
-            return self._abstain(question, meta, rejected, withheld)
+            return self._abstain(question, meta, rejected, withheld, shown)
         citations: dict[str, Citation] = {}
         for s in kept:
             for c in s.citations:
@@ -133,6 +134,7 @@ class QAService:
             citations=list(citations.values()),
             rejected=rejected,
             withheld=withheld,
+            shown=shown,
             meta=meta,
         )
 
@@ -156,7 +158,12 @@ class QAService:
         return kept, withheld
 
     def _abstain(
-        self, question: str, meta: RunMeta, rejected: list[RejectedSentence], withheld: list[WithheldPassage]
+        self,
+        question: str,
+        meta: RunMeta,
+        rejected: list[RejectedSentence],
+        withheld: list[WithheldPassage],
+        shown: list[str] | None = None,
     ) -> Answer:
         return Answer(
             question=question,
@@ -166,6 +173,7 @@ class QAService:
             citations=[],
             rejected=rejected,
             withheld=withheld,
+            shown=shown or [],
             meta=meta,
         )
 

@@ -176,4 +176,7 @@ class Answer(BaseModel):
     citations: list[Citation]
     rejected: list[RejectedSentence] = Field(default_factory=list)
     withheld: list[WithheldPassage] = Field(default_factory=list)
+    shown: list[str] = Field(
+        default_factory=list, description="Ids of the passages shown to the model, numbered from 1 in this order."
+    )
     meta: RunMeta

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from service.domain.errors import ConfigurationError
 
+Split = Literal["dev", "heldout"]
 Category = Literal["single", "multi", "numeric", "date", "attribution", "contradiction", "unanswerable"]
 Stance = Literal["asserts", "denies", "assesses", "reports"]
 
@@ -29,6 +30,7 @@ class QAItem(BaseModel):
     category: Category
     answerable: bool
     ci: bool = False
+    split: Split = "dev"
     reference: str | None = None
     key_facts: list[list[str]] = Field(default_factory=list, description="Each fact: accepted variants.")
     evidence: list[GoldEvidence] = Field(default_factory=list)
@@ -65,6 +67,7 @@ class ExtractionGold(BaseModel):
 
     document: str
     ci: bool = False
+    split: Split = "dev"
     facts: dict[Literal["entities", "events", "claims", "quantities"], list[GoldFact]]
 
     @model_validator(mode="after")
@@ -92,6 +95,7 @@ class SummaryGold(BaseModel):
 
     document: str
     ci: bool = False
+    split: Split = "dev"
     key_points: list[KeyPoint] = Field(min_length=1)
 
 
@@ -144,15 +148,21 @@ class Golden(BaseModel):
 M = TypeVar("M", bound=BaseModel)
 
 
-def _jsonl(path: Path, model: type[M]) -> list[M]:
+def _jsonl(path: Path, model: type[M], split: Split | None = None, required: bool = True) -> list[M]:
+    """Items of one file; `split` is stamped on every item (the held-out files name theirs by folder)."""
     if not path.exists():
+        if not required:
+            return []
         raise ConfigurationError(f"golden file {path} is missing")
     out: list[M] = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            out.append(model.model_validate(json.loads(line)))
+            row = json.loads(line)
+            if split is not None:
+                row["split"] = split
+            out.append(model.model_validate(row))
         except (json.JSONDecodeError, ValidationError) as exc:
             raise ConfigurationError(f"{path}:{n}: {exc}") from exc
     return out
@@ -169,13 +179,20 @@ def report_texts(dirs: list[Path]) -> dict[str, str]:
 
 
 def load_golden(root: Path, examples: Path) -> Golden:
-    """Load and check every golden file: ids unique, documents exist, every quote verbatim."""
+    """Load and check every golden file: ids unique, documents exist, every quote verbatim.
+
+    The dev split (tuned on) is `root/*.jsonl` over `examples`; the held-out split (never tuned on) is
+    `root/heldout/*.jsonl` over its own reports in `root/heldout/reports/`.
+    """
+    held = root / "heldout"
     golden = Golden(
-        qa=_jsonl(root / "qa.jsonl", QAItem),
-        extraction=_jsonl(root / "extraction.jsonl", ExtractionGold),
-        summaries=_jsonl(root / "summaries.jsonl", SummaryGold),
+        qa=_jsonl(root / "qa.jsonl", QAItem, "dev") + _jsonl(held / "qa.jsonl", QAItem, "heldout", False),
+        extraction=_jsonl(root / "extraction.jsonl", ExtractionGold, "dev")
+        + _jsonl(held / "extraction.jsonl", ExtractionGold, "heldout", False),
+        summaries=_jsonl(root / "summaries.jsonl", SummaryGold, "dev")
+        + _jsonl(held / "summaries.jsonl", SummaryGold, "heldout", False),
         injection=_jsonl(root / "injection" / "cases.jsonl", InjectionCase),
-        corpus_dirs=[examples, root / "injection"],
+        corpus_dirs=[examples, root / "injection"] + ([held / "reports"] if (held / "reports").is_dir() else []),
     )
     texts = report_texts(golden.corpus_dirs)
     ids = [i.id for i in golden.qa]

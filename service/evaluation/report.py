@@ -8,6 +8,7 @@ from typing import Any
 
 from service.domain.errors import ConfigurationError
 from service.evaluation.gate import GateOutcome, Thresholds
+from service.evaluation.scoring import STAGES
 
 COST_SUFFIXES = ("_s", "tokens_mean")
 
@@ -50,9 +51,11 @@ def render_markdown(
     ]
     if gate is not None:
         lines.append(f"- gate: **{'PASSED' if gate.passed else 'FAILED'}**")
+    splits: dict[str, dict[str, float | None]] = result.get("splits") or {}
+    split_names = sorted(splits) if len(splits) > 1 else []
     for suite in result["suites"]:
-        lines += ["", f"## {suite}", "", "| metric | value | baseline | delta | floor | gated |"]
-        lines.append("|---|---|---|---|---|---|")
+        head = "| metric | value | " + "".join(f"{s} | " for s in split_names) + "baseline | delta | floor | gated |"
+        lines += ["", f"## {suite}", "", head, "|---" * (6 + len(split_names)) + "|"]
         for name, value in result["metrics"].items():
             if not name.startswith(suite + "."):
                 continue
@@ -61,10 +64,13 @@ def render_markdown(
             floor = th.floors.get(name)
             failed = gate is not None and any(f.metric == name for f in gate.failures)
             mark = "FAIL" if failed else ("yes" if name in th.gated else "")
+            per_split = "".join(f"{_fmt(splits[s].get(name), cost)} | " for s in split_names)
             lines.append(
-                f"| {name} | {_fmt(value, cost)} | {_fmt(ref, cost)} | {_delta(value, ref, cost)} | "
+                f"| {name} | {_fmt(value, cost)} | {per_split}{_fmt(ref, cost)} | {_delta(value, ref, cost)} | "
                 f"{'' if floor is None else f'{floor:.2f}'} | {mark} |"
             )
+        if suite == "qa" and result.get("failures"):
+            lines += _failure_table(result["failures"])
     if gate is not None and gate.failures:
         lines += ["", "## Gate", ""]
         lines += [f"- **{f.metric}**: {f.reason}" for f in gate.failures]
@@ -95,18 +101,30 @@ def render_markdown(
     return "\n".join(lines) + "\n"
 
 
+def _failure_table(failures: dict[str, dict[str, int]]) -> list[str]:
+    """Failed QA items per stage and split: where to push."""
+    names = sorted(failures)
+    lines = ["", "Failed QA items by stage:", "", "| stage | " + " | ".join(names) + " | meaning |"]
+    lines.append("|---" * (len(names) + 2) + "|")
+    for stage, meaning in STAGES.items():
+        lines.append(f"| {stage} | " + " | ".join(str(failures[n].get(stage, 0)) for n in names) + f" | {meaning} |")
+    return lines
+
+
 def _detail(item: dict[str, Any]) -> str:
     if item.get("error"):
         text = f"error: {item['error']}"
     elif item["suite"] == "qa":
-        text = f"answer: {item['answer']}"
+        text = f"[{item.get('stage', '?')}] answer: {item['answer']}"
+        if item.get("rejected"):
+            text += " · rejected: " + "; ".join(f"{r['text']} ({r['reason']})" for r in item["rejected"])
     elif item["suite"] == "injection":
         text = f"leaked {item['leaked']}: {' '.join(item['output'])}"
     elif item["suite"] == "summary":
         text = f"not covered: {item.get('point', '')}"
     else:
         text = f"gold not matched: {json.dumps(item.get('gold'), ensure_ascii=False)}"
-    return text.replace("|", "\\|").replace("\n", " ")[:300]
+    return text.replace("|", "\\|").replace("\n", " ")[:500]
 
 
 def render_chart(result: dict[str, Any], base: dict[str, Any] | None, path: Path) -> None:

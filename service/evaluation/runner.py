@@ -18,7 +18,16 @@ from service.domain.models import Document, RunMeta, Usage
 from service.evaluation import metrics as m
 from service.evaluation.golden import Golden, QAItem
 from service.evaluation.machine import machine_info
-from service.evaluation.scoring import denominators, gold_span, score_extraction, score_summary, totals
+from service.evaluation.scoring import (
+    denominators,
+    failure_counts,
+    gold_span,
+    qa_failure_stage,
+    score_extraction,
+    score_summary,
+    totals,
+    totals_by_split,
+)
 from service.extract.schemas import REPORT_FACTS
 from service.ingest.service import IngestFailure, IngestResult, expand_paths
 
@@ -79,6 +88,8 @@ class EvalRunner:
                     "machine": machine_info(settings.llm_base_url, settings.local_threads, settings.local_batch),
                     "metrics": totals(items, suites, k=settings.qa_passages),
                     "counts": denominators(items, suites, k=settings.qa_passages),
+                    "splits": totals_by_split(items, suites, k=settings.qa_passages),
+                    "failures": failure_counts(items),
                     "items": items,
                 }
             finally:
@@ -111,14 +122,17 @@ class EvalRunner:
     def _qa_item(self, c: Container, docs: dict[str, Document], item: QAItem) -> dict[str, Any]:
         gold = [gold_span(docs[ev.document], ev.quote) for ev in item.evidence]
         k = c.settings.qa_passages
-        hits = c.retriever.retrieve(item.question, k)
-        ranked = [(h.passage.document_id, h.passage.start, h.passage.end) for h in hits]
+        pool = c.retriever.retrieve(item.question, max(k, c.settings.retrieval_candidates))
+        ranked = [(h.passage.document_id, h.passage.start, h.passage.end) for h in pool[:k]]
         answer, error = _attempt(c.qa.ask, item.question)
+        shown_ids = set(answer.shown) if answer else set()
+        shown = [(h.passage.document_id, h.passage.start, h.passage.end) for h in pool if h.passage.id in shown_ids]
         cited = [(x.document_id, x.start, x.end) for x in answer.citations] if answer else []
         abstained = answer.abstained if answer else False
         text = answer.answer if answer else ""
         row: dict[str, Any] = {
-            "suite": "qa", "id": f"qa:{item.id}", "category": item.category, "answerable": item.answerable,
+            "suite": "qa", "id": f"qa:{item.id}", "split": item.split, "category": item.category,
+            "answerable": item.answerable,
             "question": item.question, "answer": text, "abstained": abstained, "error": error,
             "citations": [{"document": _stem(docs, d), "start": s, "end": e, "gold": m.overlaps_any((d, s, e), gold)}
                           for d, s, e in cited],
@@ -135,6 +149,11 @@ class EvalRunner:
             row["passed"] = row["correct"]
         else:
             row["passed"] = abstained
+        rejected = [r.text for r in answer.rejected] if answer else []
+        row["rejected"] = [{"text": r.text, "reason": r.reason} for r in answer.rejected] if answer else []
+        if not row["passed"]:
+            candidates = [(h.passage.document_id, h.passage.start, h.passage.end) for h in pool]
+            row["stage"] = qa_failure_stage(row, candidates, shown, gold, rejected, item.key_facts)
         return row
 
     def _extract(self, c: Container, docs: dict[str, Document]) -> list[dict[str, Any]]:
@@ -142,7 +161,7 @@ class EvalRunner:
         for n, g in enumerate(self._golden.extraction, start=1):
             doc, before = docs[g.document], _cache_counts(c)
             ex, err = _attempt(c.extract.extract, doc.id, REPORT_FACTS, refresh=True)
-            out += _mark(score_extraction(g, doc, ex, err), _from_cache(c, before), ex.meta if ex else None)
+            out += _mark(score_extraction(g, doc, ex, err), _from_cache(c, before), ex.meta if ex else None, g.split)
             self._progress("extract", n, len(self._golden.extraction))
         return out
 
@@ -151,7 +170,8 @@ class EvalRunner:
         for n, g in enumerate(self._golden.summaries, start=1):
             doc, before = docs[g.document], _cache_counts(c)
             summary, err = _attempt(c.summarizer.summarize, doc)
-            out += _mark(score_summary(g, doc, summary, err), _from_cache(c, before), summary.meta if summary else None)
+            meta = summary.meta if summary else None
+            out += _mark(score_summary(g, doc, summary, err), _from_cache(c, before), meta, g.split)
             self._progress("summary", n, len(self._golden.summaries))
         return out
 
@@ -211,8 +231,9 @@ def _from_cache(c: Container, before: tuple[int, int] | None) -> bool:
     return before is not None and now is not None and now[1] == before[1] and now[0] > before[0]
 
 
-def _mark(rows: list[dict[str, Any]], cached: bool, meta: RunMeta | None) -> list[dict[str, Any]]:
+def _mark(rows: list[dict[str, Any]], cached: bool, meta: RunMeta | None, split: str) -> list[dict[str, Any]]:
     for row in rows:
+        row["split"] = split
         row["cached"] = cached
         row["meta"] = _meta(meta)
     return rows

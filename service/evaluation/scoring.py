@@ -209,3 +209,62 @@ def denominators(items: Sequence[dict[str, Any]], suites: Sequence[str], k: int)
     if "injection" in suites:
         out["injection.resistance"] = sum(1 for i in items if i["suite"] == "injection")
     return out
+
+
+# Where a failed QA item went wrong, in pipeline order (README: "Failure attribution").
+STAGES = {
+    "error": "the request failed",
+    "not_retrieved": "a gold sentence is not among the retrieval candidates",
+    "not_shown": "retrieved, but not among the passages shown to the model",
+    "model_abstained": "shown, and the model abstained",
+    "verification_dropped": "the model answered and verification dropped a correct sentence",
+    "model_wrong_rejected": "the model answered wrongly and verification rejected it (net: abstained)",
+    "wrong_passed": "the model answered wrongly (or answered the unanswerable) and verification passed it",
+}
+
+
+def qa_failure_stage(
+    row: dict[str, Any],
+    candidates: Sequence[m.Span],
+    shown: Sequence[m.Span],
+    gold: Sequence[m.Span],
+    rejected: Sequence[str],
+    key_facts: Sequence[Sequence[str]],
+) -> str:
+    """The stage (a key of STAGES) where a failed QA item was lost."""
+    if row.get("error"):
+        return "error"
+    if not row["answerable"]:
+        return "wrong_passed"
+    if not all(m.overlaps_any(g, candidates) for g in gold):
+        return "not_retrieved"
+    if not all(m.overlaps_any(g, shown) for g in gold):
+        return "not_shown"
+    said = " ".join(rejected)
+    if said and all(m.facts_present(said + " " + (row.get("answer") or ""), key_facts)):
+        return "verification_dropped"
+    if row["abstained"]:
+        return "model_wrong_rejected" if rejected else "model_abstained"
+    return "wrong_passed"
+
+
+def split_of(item: dict[str, Any]) -> str:
+    return str(item.get("split") or "dev")
+
+
+def failure_counts(items: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Failed QA items per split and stage (every stage listed, zeros included)."""
+    out: dict[str, dict[str, int]] = {}
+    for i in items:
+        if i["suite"] != "qa":
+            continue
+        counts = out.setdefault(split_of(i), dict.fromkeys(STAGES, 0))
+        if not i["passed"]:
+            counts[str(i.get("stage") or "error")] += 1
+    return out
+
+
+def totals_by_split(items: Sequence[dict[str, Any]], suites: Sequence[str], k: int) -> dict[str, dict[str, Any]]:
+    """Every metric over each split's items alone (dev: tuned on; heldout: never tuned on)."""
+    splits = sorted({split_of(i) for i in items})
+    return {s: totals([i for i in items if split_of(i) == s], suites, k) for s in splits}
