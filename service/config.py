@@ -80,6 +80,16 @@ class Settings(BaseSettings):
         default=0.25, description="Abstain without a model call when no passage is this similar."
     )
 
+    qa_second_chance: bool = Field(
+        default=True,
+        description="When the model abstains but one shown sentence holds the question's terms, ask it for the "
+        "answering words of that sentence alone (checked like any answer).",
+    )
+    qa_answer_check: bool = Field(
+        default=True,
+        description="Ask the model whether the passages an answer cites state the answer to this question (one "
+        "short call); drop the answer when they don't.",
+    )
     verify_citations: bool = Field(
         default=True, description="Drop answer sentences their citations don't support (off only to test the gate)."
     )
@@ -136,6 +146,8 @@ class Settings(BaseSettings):
             "qa_passages",
             "min_similarity",
             "verify_citations",
+            "qa_second_chance",
+            "qa_answer_check",
             "extract_window_chars",
             "summary_window_chars",
         }

@@ -140,6 +140,8 @@ class Container:
             min_similarity=s.min_similarity,
             max_question_chars=s.max_question_chars,
             verify=s.verify_citations,
+            second_chance=s.qa_second_chance,
+            answer_check=s.qa_answer_check,
         )
 
     @cached_property

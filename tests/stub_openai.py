@@ -95,3 +95,15 @@ class StubServer:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def by_schema(**replies: str) -> Step:
+    """A step answering each request by its JSON schema's name (`qa_answer=...`, `summary=...`). Unless given,
+    the relation check says the passages answer (`qa_check`) and the second chance finds no words (`qa_span`)."""
+    table = {"qa_check": json.dumps({"answers": True}), "qa_span": json.dumps({"answer": ""}), **replies}
+
+    def step(body: dict[str, Any]) -> tuple[str, str]:
+        name = (body.get("response_format") or {}).get("json_schema", {}).get("name", "")
+        return ("content", table[name])
+
+    return step

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import EXAMPLES, LiveServer, make_settings
-from tests.stub_openai import StubServer
+from tests.stub_openai import StubServer, by_schema
 
 REPORT = "Iran denied the report. The panel cited a member state. The shipment took place in 2020."
 
@@ -109,7 +109,7 @@ def _answer(sentences: list[dict[str, object]], answerable: bool = True) -> str:
 
 def test_verification_drops_unsupported_sentences(tmp_path: Path) -> None:
     """The model (a stub) claims one supported and one invented fact; only the first survives."""
-    script = [("content", _answer([
+    script = [by_schema(qa_answer=_answer([
         {"text": "Iran denied the report.", "passages": [1]},
         {"text": "Russia paid 40 million dollars for the parts.", "passages": [1, 2]},
         {"text": "The panel cited a member state.", "passages": [99]},
@@ -130,7 +130,7 @@ def test_verification_drops_unsupported_sentences(tmp_path: Path) -> None:
 
 
 def test_nothing_supported_means_abstention(tmp_path: Path) -> None:
-    script = [("content", _answer([{"text": "Brazil won the World Cup in 2002.", "passages": [1]}]))]
+    script = [by_schema(qa_answer=_answer([{"text": "Brazil won the World Cup in 2002.", "passages": [1]}]))]
     with StubServer(script) as stub:
         settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0)
         with LiveServer(settings, start_llm=False, real_store=False) as api:
@@ -143,7 +143,7 @@ def test_nothing_supported_means_abstention(tmp_path: Path) -> None:
                 timeout=60,
             ).json()
     assert body["abstained"] and body["citations"] == [] and body["answer"] == "The sources do not say."
-    assert body["rejected"][0]["reason"].startswith("numbers not in cited passages")
+    assert "not in cited passages" in body["rejected"][0]["reason"]  # 2002 is the question's own number
 
 
 def test_model_outage_is_503(tmp_path: Path) -> None:
@@ -158,7 +158,7 @@ def test_model_outage_is_503(tmp_path: Path) -> None:
 
 def test_verification_off_lets_unsupported_sentences_through(tmp_path: Path) -> None:
     """The switch the eval gate's synthetic regression uses: with it off, invented facts pass."""
-    script = [("content", _answer([{"text": "Russia paid 40 million dollars.", "passages": [1]}]))]
+    script = [by_schema(qa_answer=_answer([{"text": "Russia paid 40 million dollars.", "passages": [1]}]))]
     with StubServer(script) as stub:
         settings = make_settings(
             tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0, verify_citations=False

@@ -52,6 +52,7 @@ def test_the_held_out_split_is_apart_and_big_enough() -> None:
     assert len(reports) >= 3 and len(held) >= 30
     assert sum(not i.answerable for i in held) / len(held) >= 0.25
     assert sum(len(f) for e in g.extraction if e.split == "heldout" for f in e.facts.values()) >= 20
+    assert len([s for s in g.summaries if s.split == "heldout"]) >= 3
     assert {ev.document for i in held for ev in i.evidence} <= reports  # asked of its own reports only
     assert not reports & {p.stem for p in EXAMPLES.glob("*.txt")}
     ci = g.subset("ci")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from service.core.dates import normalise_date
+from service.core.spans import narrow
 from service.domain.facts import Evidence, Fact
-from service.extract.grounding import narrow
 from service.extract.merge import merge_duplicates, merge_entities
 
 TEXT = "Intro. The drones were a “Mavic 2 Pro type” made by China’s SZ DJI Technology Co. Ltd. in Shenzhen."

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -12,7 +11,7 @@ from service.core.injection import embedded_instruction, screened, withheld
 from service.core.segment import segment
 from service.extract.schemas import get_schema
 from tests.conftest import EXAMPLES, ROOT, make_container, make_settings
-from tests.stub_openai import StubServer
+from tests.stub_openai import StubServer, by_schema
 
 INJECTION = ROOT / "evals" / "golden" / "injection"
 
@@ -78,10 +77,7 @@ def test_withheld_sentences_never_reach_the_model(tmp_path: Path) -> None:
     qa = json.dumps({"answerable": True, "sentences": [{"text": "The broker is Viktor Lasko.", "passages": [1]}]})
     facts = json.dumps({"entities": [], "events": [], "claims": [], "quantities": []})
 
-    def reply(body: dict[str, Any]) -> tuple[str, str]:
-        return ("content", qa if body["response_format"]["json_schema"]["name"] == "qa_answer" else facts)
-
-    with StubServer([reply]) as stub:
+    with StubServer([by_schema(qa_answer=qa, report_facts=facts)]) as stub:
         c = make_container(make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub"))
         try:
             (result,), _ = c.ingest.ingest_paths([INJECTION / "inj05_link.txt"])

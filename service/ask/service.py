@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from service.ask.retrieval import HybridRetriever
+from service.ask.second_chance import SpanOutput, accept_span, confident_passage, in_context
 from service.core.injection import withheld as withheld_reason
 from service.core.structured import RunTimer, ask_structured
 from service.core.support import answers_type, cite, expected_answer_type, verify_cited
@@ -23,11 +24,25 @@ from service.domain.models import (
 from service.domain.ports import ChatModel, DocumentRepository, PromptStore
 
 ABSTENTION = "The sources do not say."
+CHECK_FAILED = "the cited passages do not answer this question (relation check)"
 
 
 class _ModelSentence(BaseModel):
     text: str = Field(max_length=600)
     passages: list[int] = Field(default_factory=list, max_length=8)
+
+
+def _with_shown_neighbours(cited: list[int], hits: list[ScoredPassage]) -> list[int]:
+    """The cited passages and any shown passage next to one of them in its report ("She estimates ..." after the
+    sentence naming her)."""
+    near = {(hits[n - 1].passage.document_id, hits[n - 1].passage.index + d) for n in cited for d in (-1, 1)}
+    return sorted({*cited, *(m for m, h in enumerate(hits, 1) if (h.passage.document_id, h.passage.index) in near)})
+
+
+class CheckOutput(BaseModel):
+    """The relation check's verdict."""
+
+    answers: bool
 
 
 class QAOutput(BaseModel):
@@ -75,6 +90,8 @@ class QAService:
         min_similarity: float,
         max_question_chars: int,
         verify: bool = True,
+        second_chance: bool = True,
+        answer_check: bool = True,
         prompt_version: int | None = None,
     ) -> None:
         self._retriever = retriever
@@ -87,6 +104,8 @@ class QAService:
         self._max_chars = max_question_chars
         self._prompt_version = prompt_version
         self.verify = verify  # off only in a test configuration, to prove the eval gate catches it
+        self._second_chance = second_chance
+        self._answer_check = answer_check
 
     def ask(self, question: str, flt: RetrievalFilter | None = None) -> Answer:
         """Answer `question` from the stored reports (optionally filtered)."""
@@ -106,7 +125,7 @@ class QAService:
         messages = prompt.render(passages=render_passages(hits), question=question)
         out = ask_structured(self._chat, messages, QAOutput, max_tokens=prompt.max_tokens, schema_name="qa_answer")
         timer.record(out.usage, out.attempts, out.model)
-        kept, rejected = self._verify(out.value, hits, docs)
+        kept, rejected = self._verify(question, out.value, hits, docs)
         kind = expected_answer_type(question)
         if self.verify and kept and not any(answers_type(s.text, kind) for s in kept):
             rejected += [
@@ -118,6 +137,13 @@ class QAService:
                 for s in kept
             ]
             kept = []
+        context = in_context([c for k in kept for c in k.citations], docs) if kept else ""
+        if kept and self.verify and self._answer_check and not self._answers(question, context, timer):
+            rejected += [RejectedSentence(text=k.text, cited=[c.passage_number for c in k.citations],
+                                              reason=CHECK_FAILED) for k in kept]  # fmt: skip
+            kept = []
+        if not kept and self.verify and self._second_chance:
+            kept = self._rescue(question, hits, docs, timer)
         meta = timer.done()
         shown = [h.passage.id for h in hits]
         if not kept:
@@ -177,13 +203,41 @@ class QAService:
             meta=meta,
         )
 
+    def _rescue(
+        self, question: str, hits: list[ScoredPassage], docs: dict[str, Document], timer: RunTimer
+    ) -> list[AnswerSentence]:
+        """The second chance after an abstention (see `second_chance`): the answering words of the one passage
+        that holds the question's terms, cut from the stored text, or nothing."""
+        sp = confident_passage(question, hits)
+        if sp is None:
+            return []
+        prompt = self._prompts.get("qa_span")
+        messages = prompt.render(passage=sp.passage.text, question=question)
+        out = ask_structured(self._chat, messages, SpanOutput, max_tokens=prompt.max_tokens, schema_name="qa_span")
+        timer.record(out.usage, out.attempts, out.model)
+        doc = docs[sp.passage.document_id]
+        span = accept_span(out.value.answer, question, doc, sp)
+        citation = self._citation(hits.index(sp) + 1, sp, docs)
+        if span is None or (self._answer_check and not self._answers(question, in_context([citation], docs), timer)):
+            return []
+        return [AnswerSentence(text=doc.text[span.start : span.end], citations=[citation], extracted=True)]
+
+    def _answers(self, question: str, passages: str, timer: RunTimer) -> bool:
+        """The relation check: do the cited passages state the answer to this question, not a fact about
+        something else? One short model call (`prompts/qa_check`)."""
+        prompt = self._prompts.get("qa_check")
+        messages = prompt.render(passages=passages, question=question)
+        out = ask_structured(self._chat, messages, CheckOutput, max_tokens=prompt.max_tokens, schema_name="qa_check")
+        timer.record(out.usage, out.attempts, out.model)
+        return out.value.answers
+
     @staticmethod
     def _citation(number: int, sp: ScoredPassage, docs: dict[str, Document]) -> Citation:
         p = sp.passage
         return cite(number, docs[p.document_id], p.start, p.end, p.index)
 
     def _verify(
-        self, out: QAOutput, hits: list[ScoredPassage], docs: dict[str, Document]
+        self, question: str, out: QAOutput, hits: list[ScoredPassage], docs: dict[str, Document]
     ) -> tuple[list[AnswerSentence], list[RejectedSentence]]:
         kept: list[AnswerSentence] = []
         rejected: list[RejectedSentence] = []
@@ -192,7 +246,9 @@ class QAService:
         for s in out.sentences:
             verdict = verify_cited(
                 s.text, s.passages, lambda n: hits[n - 1].passage.text, len(hits),
-                no_citation="cites no retrieved passage", repair=True, minimal=True, check=self.verify,
+                no_citation="cites no retrieved passage", repair=True, minimal=True, check=self.verify, given=question,
+                widen=lambda valid: _with_shown_neighbours(valid, hits),
+                pair_ok=lambda n, m: hits[n - 1].passage.document_id == hits[m - 1].passage.document_id,
             )  # fmt: skip
             if verdict is None:
                 continue

@@ -39,6 +39,11 @@ def _numbers(text: str) -> set[str]:
     return found
 
 
+def names_in(text: str) -> set[str]:
+    """Capitalised words (names, places, organisations) in lower case, minus sentence-initial function words."""
+    return _names(text)
+
+
 def _names(text: str) -> set[str]:
     """Capitalised words (names, places, organisations), minus sentence-initial function words."""
     out = set()
@@ -48,8 +53,9 @@ def _names(text: str) -> set[str]:
     return out
 
 
-def check_support(sentence: str, evidence: list[str], min_overlap: float = 0.6) -> SupportCheck:
-    """Names and numbers in `sentence` must all occur in `evidence`; content terms must overlap.
+def check_support(sentence: str, evidence: list[str], min_overlap: float = 0.6, given: str = "") -> SupportCheck:
+    """Names and numbers in `sentence` must all occur in `evidence` (or in `given`, the question it answers:
+    restating the question's own names adds no claim); content terms must overlap the evidence.
 
     Numbers compare digit strings (number words up to "hundred" are read as digits). Names compare
     case-insensitively after folding quotes and possessives. Content overlap is the share of the
@@ -58,13 +64,15 @@ def check_support(sentence: str, evidence: list[str], min_overlap: float = 0.6) 
     if not evidence:
         return SupportCheck(False, "cites no retrieved passage", 0.0)
     joined = normalise(" ".join(evidence))
-    ev_numbers = _numbers(joined)
+    ev_numbers = _numbers(joined) | _numbers(given)
     missing_numbers = sorted(_numbers(sentence) - ev_numbers)
     if missing_numbers:
         return SupportCheck(False, f"numbers not in cited passages: {', '.join(missing_numbers)}", 0.0)
-    ev_words = {w.lower() for w in words(joined)}
+    named = normalise(joined + " " + given)
+    ev_words = {w.lower() for w in words(named)}
     ev_terms = set(content_terms(joined))
-    missing_names = sorted(n for n in _names(sentence) if n not in ev_words and n[:6] not in ev_terms)
+    name_terms = ev_terms | set(content_terms(named))
+    missing_names = sorted(n for n in _names(sentence) if n not in ev_words and n[:6] not in name_terms)
     if missing_names:
         return SupportCheck(False, f"names not in cited passages: {', '.join(missing_names)}", 0.0)
     terms = content_terms(sentence)
@@ -146,6 +154,8 @@ def verify_cited(
     minimal: bool = False,
     check: bool = True,
     skip_abstentions: bool = True,
+    given: str = "",
+    pair_ok: Callable[[int, int], bool] | None = None,
 ) -> Verdict | None:
     """The one verification of a cited sentence, for answers, summaries, digests and extracted statements.
 
@@ -157,9 +167,10 @@ def verify_cited(
       2. the cited units together (with `minimal`, less the ones it does not need);
       3. `widen(cited)`, e.g. the cited sentences with the ones before them (where a pronoun resolves);
       4. with `repair`, the first single unit of all `count` that supports it (flagged: small models often cite a
-         neighbour of the right unit).
-    Otherwise it is rejected with the reason the cited units failed. `check=False` keeps every sentence with its
-    valid citations (only for the gate's synthetic regression).
+         neighbour of the right unit), else a cited unit with one more unit (`pair_ok(n, m)` may limit which).
+    Otherwise it is rejected with the reason the cited units failed. `given` is the question a sentence answers:
+    its names and numbers need no citation. `check=False` keeps every sentence with its valid citations (only for
+    the gate's synthetic regression).
     """
     text = text.strip()
     if not text or (skip_abstentions and is_abstention(text)):
@@ -171,28 +182,32 @@ def verify_cited(
         return Verdict(text, list(cited), no_citation)
     if precheck is not None and (why := precheck(valid)):
         return Verdict(text, list(cited), why)
-    if each and (alone := [n for n in valid if check_support(text, [evidence(n)]).supported]):
+    if each and (alone := [n for n in valid if check_support(text, [evidence(n)], given=given).supported]):
         return Verdict(text, alone)
-    result = check_support(text, [evidence(n) for n in valid])
+    result = check_support(text, [evidence(n) for n in valid], given=given)
     if valid and result.supported:
-        return Verdict(text, _minimal(text, valid, evidence) if minimal else valid)
+        return Verdict(text, _minimal(text, valid, evidence, given) if minimal else valid)
     if valid and widen is not None:
         wider = widen(valid)
-        if wider != valid and check_support(text, [evidence(n) for n in wider]).supported:
+        if wider != valid and check_support(text, [evidence(n) for n in wider], given=given).supported:
             return Verdict(text, wider)
     if repair:
-        alt = next((n for n in range(1, count + 1) if check_support(text, [evidence(n)]).supported), None)
+        alt = next((n for n in range(1, count + 1) if check_support(text, [evidence(n)], given=given).supported), None)
         if alt is not None:
             return Verdict(text, [alt], repaired=True)
+        pair = next(([n, m] for n in valid for m in range(1, count + 1) if m != n and (pair_ok is None or pair_ok(n, m))
+                     and check_support(text, [evidence(n), evidence(m)], given=given).supported), None)  # fmt: skip
+        if pair is not None:
+            return Verdict(text, sorted(pair), repaired=True)
     return Verdict(text, valid, result.reason)
 
 
-def _minimal(text: str, cited: list[int], evidence: Callable[[int], str]) -> list[int]:
+def _minimal(text: str, cited: list[int], evidence: Callable[[int], str], given: str = "") -> list[int]:
     """Drop cited units the sentence does not need (keeps citation precision honest)."""
     keep = list(cited)
     for n in cited:
         rest = [m for m in keep if m != n]
-        if rest and check_support(text, [evidence(m) for m in rest]).supported:
+        if rest and check_support(text, [evidence(m) for m in rest], given=given).supported:
             keep = rest
     return keep
 

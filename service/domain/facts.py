@@ -35,7 +35,9 @@ class FactKind(BaseModel):
     people or organisations that must occur in the document, `speaker_field`/`stance_field` get the
     attribution rules (a speaker taken from the object of "X told Y" becomes X; denial wording makes the
     stance `denies`), and `date_field` is normalised into `<date_field>_iso`, lifted from `date_source` when
-    the model left it there.
+    the model left it there. `occurrence` marks a kind of things that happened: a fact resting only on the
+    report's headline, or only on someone's undated statement (a reporting verb, and no date in the fact or its
+    sentences), is rejected, since that is a summary or a claim, not an occurrence.
     """
 
     description: str
@@ -50,6 +52,7 @@ class FactKind(BaseModel):
     stance_field: str | None = None
     date_field: str | None = None
     date_source: str | None = None
+    occurrence: bool = False
 
     @model_validator(mode="after")
     def _behaviour_names_fields(self) -> FactKind:

@@ -148,6 +148,9 @@ class AnswerSentence(BaseModel):
     text: str
     citations: list[Citation]
     citation_repaired: bool = False
+    extracted: bool = Field(
+        default=False, description="Words copied from the cited sentence by the second-chance span prompt."
+    )
 
 
 class RejectedSentence(BaseModel):

@@ -22,6 +22,7 @@ console = Console(stderr=True)
 def eval_command(
     suite: Annotated[str, typer.Option(help="qa, extract, summary, injection or all")] = "all",
     subset: Annotated[str | None, typer.Option(help="ci: the fixed stratified CI subset; default everything")] = None,
+    split: Annotated[str | None, typer.Option(help="dev (tuned on) or heldout (only reported); default both")] = None,
     gate: Annotated[bool, typer.Option("--gate", help="Exit 1 when a metric is under its floor or regressed")] = False,
     accept: Annotated[bool, typer.Option("--accept", help="Write this run into evals/baseline.json")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the local response cache")] = False,
@@ -39,8 +40,11 @@ def eval_command(
     if any(s not in SUITES for s in suites):
         console.print(f"[red]unknown suite {suite!r}; choose one of {', '.join(SUITES)} or all[/red]")
         raise typer.Exit(2)
+    if split is not None and (gate or accept):
+        console.print("[red]--split runs are for tuning and reporting; gate and accept whole runs[/red]")
+        raise typer.Exit(2)
     settings = Settings()
-    golden = load_golden(golden_dir, examples_dir)
+    golden = load_golden(golden_dir, examples_dir).split(split)
     cache = None if no_cache else cache_dir / "responses.sqlite"
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console

@@ -124,6 +124,21 @@ class Golden(BaseModel):
     injection: list[InjectionCase]
     corpus_dirs: list[Path]
 
+    def split(self, name: str | None) -> Golden:
+        """Only the items of one split (`dev` or `heldout`); None: both. The corpus stays whole."""
+        if name is None:
+            return self
+        if name not in ("dev", "heldout"):
+            raise ConfigurationError(f"unknown split {name!r}; known: dev, heldout")
+        return self.model_copy(
+            update={
+                "qa": [i for i in self.qa if i.split == name],
+                "extraction": [e for e in self.extraction if e.split == name],
+                "summaries": [s for s in self.summaries if s.split == name],
+                "injection": self.injection if name == "dev" else [],
+            }
+        )
+
     def subset(self, name: str | None) -> Golden:
         """`ci`: the items flagged `ci` (a fixed, stratified subset); None: everything."""
         if name is None:

@@ -35,7 +35,7 @@ JSON:
 
 REPORT_FACTS = FactSchema(
     id="report-facts",
-    version=1,
+    version=2,  # v2: events are occurrences (no headline, no undated statement); stored v1 results are not reused
     description="Who and what is named, what happened and when, who claims or denies what, and the numbers.",
     kinds={
         "entities": FactKind(
@@ -56,6 +56,7 @@ REPORT_FACTS = FactSchema(
             parties=["actors"],
             date_field="date",
             date_source="what",
+            occurrence=True,
         ),
         "claims": FactKind(
             description="statements attributed to someone: the statement, the speaker or source, the stance "

@@ -12,14 +12,14 @@ from jsonschema import Draft202012Validator
 from service.core.dates import date_mention, normalise_date
 from service.core.injection import screened
 from service.core.segment import windows
+from service.core.spans import narrow
 from service.core.structured import RunTimer, ask_json
 from service.core.support import verify_cited
 from service.domain.errors import NotFound
 from service.domain.facts import Evidence, Extraction, Fact, FactKind, FactSchema, RejectedFact
 from service.domain.models import Document, Sentence
 from service.domain.ports import ChatModel, DocumentRepository, ExtractionStore, PromptStore
-from service.extract.attribution import correct_speaker, stance_from_cues
-from service.extract.grounding import narrow
+from service.extract.attribution import attributed_speaker, correct_speaker, stance_from_cues
 from service.extract.merge import merge_duplicates, merge_entities
 
 Progress = Callable[[int, int], None]
@@ -164,6 +164,8 @@ class ExtractService:
                 return None, f"not supported by the cited sentences ({why})"
             support = [window[n - 1] for n in verdict.cited]
             evidence = [self._statement_span(doc, s, anchors[0]) for s in support]
+        if kind.occurrence and (odd := _not_an_occurrence(doc, window, evidence, fields.get(kind.date_field or ""))):
+            return None, odd
         missing = [v for f in kind.parties for v in _strings(fields.get(f)) if not _names_in(v, doc.text)]
         if missing:
             return None, f"named party not in the document: {', '.join(missing)}"
@@ -215,6 +217,18 @@ class ExtractService:
             span = None
         start, end, how = (span.start, span.end, span.grounding) if span else (s.start, s.end, "sentence")
         return Evidence(document_id=doc.id, start=start, end=end, text=doc.text[start:end], grounding=how)
+
+
+def _not_an_occurrence(doc: Document, window: list[Sentence], evidence: list[Evidence], date: Any) -> str | None:
+    """Why a fact of an `occurrence` kind is a headline or an undated claim rather than something that happened."""
+    held = [s for s in window if any(s.start <= e.start < s.end for e in evidence)]
+    sentences = [doc.text[s.start : s.end] for s in held]
+    if sentences and all(t.strip() == doc.title.strip() for t in sentences):
+        return "rests only on the headline, which restates the report"
+    dated = date_mention(str(date or "")) or any(date_mention(t) for t in sentences)
+    if not dated and sentences and all(attributed_speaker(t) for t in sentences):
+        return "an undated statement by someone: a claim, not an event"
+    return None
 
 
 def _with_previous(cited: list[int]) -> list[int]:

@@ -1,4 +1,4 @@
-"""Locating facts in the source: span narrowing (exact, then fuzzy) and date normalisation."""
+"""Locating a phrase in a passage of stored text: exact (case- and quote-insensitive), then fuzzy."""
 
 from __future__ import annotations
 

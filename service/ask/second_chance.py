@@ -1,0 +1,86 @@
+"""The second chance (when the model abstains although one shown sentence holds the question's terms, ask it only
+to copy the words of that sentence that answer, and accept them only if Dossier can check them) and the context the
+relation check reads."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from service.core.segment import segment
+from service.core.spans import Span, narrow
+from service.core.support import answers_type, expected_answer_type, names_in, numbers_in
+from service.core.text import content_terms, stem
+from service.domain.models import Citation, Document, ScoredPassage
+
+# Question words that say what kind of answer is wanted, not what it is about.
+_GENERIC = {
+    stem(w)
+    for w in """name named kind type sort many much number amount date year month day time happen happened take took
+    took place describe described identify identified give given call called mention mentioned role""".split()
+}
+MIN_COVER = 0.5  # share of the question's other terms the sentence must hold (all its names and numbers, always)
+MAX_SPAN_WORDS = 25
+
+
+class SpanOutput(BaseModel):
+    """What the model returns to the span prompt."""
+
+    answer: str = Field(default="", max_length=400)
+
+
+def focus(question: str) -> tuple[set[str], set[str]]:
+    """The question's names and numbers (stemmed, all required) and its other content terms."""
+    names = {stem(n) for n in names_in(question)} | numbers_in(question)
+    terms = {t for t in content_terms(question) if t not in _GENERIC} - names
+    return names, terms
+
+
+def confident_passage(question: str, shown: list[ScoredPassage]) -> ScoredPassage | None:
+    """The best-ranked shown passage that holds every name and number of the question and at least MIN_COVER of
+    its other terms (at least two terms in all); None when retrieval is not that sure."""
+    names, terms = focus(question)
+    if len(names) + len(terms) < 2:
+        return None
+    for sp in shown:
+        have = set(content_terms(sp.passage.text)) | numbers_in(sp.passage.text)
+        if names <= have and (not terms or len(terms & have) / len(terms) >= MIN_COVER):
+            return sp
+    return None
+
+
+def accept_span(phrase: str, question: str, doc: Document, sp: ScoredPassage) -> Span | None:
+    """Where the model's words sit in the passage, if they are there (exact, then fuzzy), are short, say
+    something the question does not, and are the kind of thing the question asks for; else None."""
+    phrase = phrase.strip()
+    if not phrase or len(phrase.split()) > MAX_SPAN_WORDS:
+        return None
+    span = narrow(phrase, doc.text, sp.passage.start, sp.passage.end)
+    if span is None:
+        return None
+    words = doc.text[span.start : span.end]
+    asked = set(content_terms(question)) | numbers_in(question)
+    if not (set(content_terms(words)) | numbers_in(words)) - asked:
+        return None  # it only repeats the question
+    if not answers_type(words, expected_answer_type(question)):
+        return None
+    return span
+
+
+def in_context(citations: list[Citation], docs: dict[str, Document]) -> str:
+    """The cited sentences as the relation check reads them: under their report's title and source, each after the
+    sentence before it (where "the center" or "she" is named), in reading order."""
+    blocks: list[str] = []
+    for doc_id in dict.fromkeys(c.document_id for c in citations):
+        doc = docs[doc_id]
+        sentences = segment(doc.text)
+        keep: set[int] = set()
+        for c in citations:
+            if c.document_id != doc_id:
+                continue
+            at = next((i for i, x in enumerate(sentences) if x.start <= c.start < x.end), None)
+            if at is not None:
+                keep |= {at - 1, at} if at > 0 else {at}
+        source = f" ({doc.source})" if doc.source else ""
+        text = " ".join(doc.text[sentences[i].start : sentences[i].end] for i in sorted(keep))
+        blocks.append(f'Report "{doc.title}"{source}: {text}')
+    return "\n".join(blocks)
