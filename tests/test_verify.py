@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.core.support import answers_type, check_support, expected_answer_type, is_abstention
+from service.core.support import answers_type, check_support, expected_answer_type, is_abstention, is_yes_no
 
 PANEL = (
     "“This resumed cooperation is said to have included the transfer of critical parts, with the most "
@@ -52,3 +52,19 @@ def test_answer_types() -> None:
 def test_abstention_phrases() -> None:
     assert is_abstention("The passages do not say how much was paid.")
     assert not is_abstention("Iran denied the allegations.")
+
+
+def test_the_question_lends_its_names_but_never_its_numbers() -> None:
+    evidence = ["The missile was carried on an 11-axle launcher."]
+    assert check_support("The new ICBM was carried on an 11-axle launcher.", evidence,
+                         given="What vehicle carried the new ICBM?").supported  # fmt: skip
+    assert not check_support("The new ICBM was carried on an 11-axle launcher.", evidence).supported
+    said = check_support("The Aurora carried 40 tonnes of copper.", ["The Aurora carried 30 tonnes of copper."],
+                         given="Did the Aurora carry 40 tonnes of copper?")  # fmt: skip
+    assert not said.supported and "40" in said.reason
+
+
+def test_yes_no_questions_are_recognised() -> None:
+
+    assert is_yes_no("Did Iran supply the drones?") and is_yes_no("  Was the shipment in 2019?")
+    assert not is_yes_no("Who supplied the drones?") and not is_yes_no("Diddly squat")

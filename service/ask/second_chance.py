@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from service.core.injection import withheld
 from service.core.segment import segment
 from service.core.spans import Span, narrow
 from service.core.support import answers_type, expected_answer_type, names_in, numbers_in
@@ -78,8 +79,12 @@ def in_context(citations: list[Citation], docs: dict[str, Document]) -> str:
             if c.document_id != doc_id:
                 continue
             at = next((i for i, x in enumerate(sentences) if x.start <= c.start < x.end), None)
-            if at is not None:
-                keep |= {at - 1, at} if at > 0 else {at}
+            if at is None:
+                continue
+            keep.add(at)
+            before = sentences[at - 1] if at > 0 else None
+            if before is not None and withheld(doc.text, before.start, before.end) is None:
+                keep.add(at - 1)  # never a sentence the injection screen withholds
         source = f" ({doc.source})" if doc.source else ""
         text = " ".join(doc.text[sentences[i].start : sentences[i].end] for i in sorted(keep))
         blocks.append(f'Report "{doc.title}"{source}: {text}')

@@ -8,8 +8,8 @@ from service.ask.retrieval import HybridRetriever
 from service.ask.second_chance import SpanOutput, accept_span, confident_passage, in_context
 from service.core.injection import withheld as withheld_reason
 from service.core.structured import RunTimer, ask_structured
-from service.core.support import answers_type, cite, expected_answer_type, verify_cited
-from service.domain.errors import InvalidInput
+from service.core.support import answers_type, cite, expected_answer_type, is_yes_no, verify_cited
+from service.domain.errors import InvalidInput, ModelOutputInvalid
 from service.domain.models import (
     Answer,
     AnswerSentence,
@@ -25,6 +25,7 @@ from service.domain.ports import ChatModel, DocumentRepository, PromptStore
 
 ABSTENTION = "The sources do not say."
 CHECK_FAILED = "the cited passages do not answer this question (relation check)"
+CHECK_NO_VERDICT = "the relation check gave no usable verdict, so the answer is not given"
 
 
 class _ModelSentence(BaseModel):
@@ -137,13 +138,8 @@ class QAService:
                 for s in kept
             ]
             kept = []
-        context = in_context([c for k in kept for c in k.citations], docs) if kept else ""
-        if kept and self.verify and self._answer_check and not self._answers(question, context, timer):
-            rejected += [RejectedSentence(text=k.text, cited=[c.passage_number for c in k.citations],
-                                              reason=CHECK_FAILED) for k in kept]  # fmt: skip
-            kept = []
-        if not kept and self.verify and self._second_chance:
-            kept = self._rescue(question, hits, docs, timer)
+        if self.verify and self._answer_check:
+            kept = self._checked(question, kept, rejected, hits, docs, timer)
         meta = timer.done()
         shown = [h.passage.id for h in hits]
         if not kept:
@@ -203,31 +199,61 @@ class QAService:
             meta=meta,
         )
 
+    def _checked(
+        self,
+        question: str,
+        kept: list[AnswerSentence],
+        rejected: list[RejectedSentence],
+        hits: list[ScoredPassage],
+        docs: dict[str, Document],
+        timer: RunTimer,
+    ) -> list[AnswerSentence]:
+        """The relation check on a verified answer (dropped into `rejected` when it fails or gives no verdict), then
+        the second chance when nothing stands."""
+        refused: set[str] = set()
+        if kept:
+            verdict = self._answers(question, in_context([c for k in kept for c in k.citations], docs), timer)
+            if verdict:
+                return kept
+            reason = CHECK_FAILED if verdict is False else CHECK_NO_VERDICT
+            rejected += [RejectedSentence(text=k.text, cited=[c.passage_number for c in k.citations], reason=reason)
+                         for k in kept]  # fmt: skip
+            refused = {c.passage_id for k in kept for c in k.citations}
+        return self._rescue(question, hits, docs, timer, refused) if self._second_chance else []
+
     def _rescue(
-        self, question: str, hits: list[ScoredPassage], docs: dict[str, Document], timer: RunTimer
+        self, question: str, hits: list[ScoredPassage], docs: dict[str, Document], timer: RunTimer, refused: set[str]
     ) -> list[AnswerSentence]:
         """The second chance after an abstention (see `second_chance`): the answering words of the one passage
-        that holds the question's terms, cut from the stored text, or nothing."""
+        that holds the question's terms, cut from the stored text, or nothing. A passage the relation check
+        just refused is not asked again."""
         sp = confident_passage(question, hits)
-        if sp is None:
+        if sp is None or sp.passage.id in refused:
             return []
         prompt = self._prompts.get("qa_span")
         messages = prompt.render(passage=sp.passage.text, question=question)
-        out = ask_structured(self._chat, messages, SpanOutput, max_tokens=prompt.max_tokens, schema_name="qa_span")
+        try:
+            out = ask_structured(self._chat, messages, SpanOutput, max_tokens=prompt.max_tokens, schema_name="qa_span")
+        except ModelOutputInvalid:
+            return []
         timer.record(out.usage, out.attempts, out.model)
         doc = docs[sp.passage.document_id]
         span = accept_span(out.value.answer, question, doc, sp)
         citation = self._citation(hits.index(sp) + 1, sp, docs)
-        if span is None or (self._answer_check and not self._answers(question, in_context([citation], docs), timer)):
+        if span is None or not self._answers(question, in_context([citation], docs), timer):
             return []
         return [AnswerSentence(text=doc.text[span.start : span.end], citations=[citation], extracted=True)]
 
-    def _answers(self, question: str, passages: str, timer: RunTimer) -> bool:
+    def _answers(self, question: str, passages: str, timer: RunTimer) -> bool | None:
         """The relation check: do the cited passages state the answer to this question, not a fact about
-        something else? One short model call (`prompts/qa_check`)."""
+        something else? One short model call (`prompts/qa_check`); None when its output was unusable."""
         prompt = self._prompts.get("qa_check")
         messages = prompt.render(passages=passages, question=question)
-        out = ask_structured(self._chat, messages, CheckOutput, max_tokens=prompt.max_tokens, schema_name="qa_check")
+        try:
+            out = ask_structured(self._chat, messages, CheckOutput, max_tokens=prompt.max_tokens,
+                                 schema_name="qa_check")  # fmt: skip
+        except ModelOutputInvalid:
+            return None
         timer.record(out.usage, out.attempts, out.model)
         return out.value.answers
 
@@ -246,9 +272,8 @@ class QAService:
         for s in out.sentences:
             verdict = verify_cited(
                 s.text, s.passages, lambda n: hits[n - 1].passage.text, len(hits),
-                no_citation="cites no retrieved passage", repair=True, minimal=True, check=self.verify, given=question,
-                widen=lambda valid: _with_shown_neighbours(valid, hits),
-                pair_ok=lambda n, m: hits[n - 1].passage.document_id == hits[m - 1].passage.document_id,
+                no_citation="cites no retrieved passage", repair=True, minimal=True, check=self.verify,
+                given="" if is_yes_no(question) else question, widen=lambda valid: _with_shown_neighbours(valid, hits),
             )  # fmt: skip
             if verdict is None:
                 continue

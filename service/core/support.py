@@ -54,8 +54,8 @@ def _names(text: str) -> set[str]:
 
 
 def check_support(sentence: str, evidence: list[str], min_overlap: float = 0.6, given: str = "") -> SupportCheck:
-    """Names and numbers in `sentence` must all occur in `evidence` (or in `given`, the question it answers:
-    restating the question's own names adds no claim); content terms must overlap the evidence.
+    """Names and numbers in `sentence` must all occur in `evidence` (names may also come from `given`, the question
+    it answers: restating the question's own subject adds no claim); content terms must overlap the evidence.
 
     Numbers compare digit strings (number words up to "hundred" are read as digits). Names compare
     case-insensitively after folding quotes and possessives. Content overlap is the share of the
@@ -64,7 +64,7 @@ def check_support(sentence: str, evidence: list[str], min_overlap: float = 0.6, 
     if not evidence:
         return SupportCheck(False, "cites no retrieved passage", 0.0)
     joined = normalise(" ".join(evidence))
-    ev_numbers = _numbers(joined) | _numbers(given)
+    ev_numbers = _numbers(joined)
     missing_numbers = sorted(_numbers(sentence) - ev_numbers)
     if missing_numbers:
         return SupportCheck(False, f"numbers not in cited passages: {', '.join(missing_numbers)}", 0.0)
@@ -112,6 +112,12 @@ def expected_answer_type(question: str) -> str | None:
     return None
 
 
+def is_yes_no(question: str) -> bool:
+    """A question answered by yes or no ("Did Iran supply ...?"): its own names are what is in doubt."""
+    return bool(re.match(r"^(did|does|do|is|was|were|are|has|have|had|can|could|will|would|should)\b",
+                         question.strip().lower()))  # fmt: skip
+
+
 def answers_type(sentence: str, kind: str | None) -> bool:
     """True when `sentence` contains the kind of thing the question asks for."""
     if kind is None:
@@ -155,7 +161,6 @@ def verify_cited(
     check: bool = True,
     skip_abstentions: bool = True,
     given: str = "",
-    pair_ok: Callable[[int, int], bool] | None = None,
 ) -> Verdict | None:
     """The one verification of a cited sentence, for answers, summaries, digests and extracted statements.
 
@@ -167,9 +172,9 @@ def verify_cited(
       2. the cited units together (with `minimal`, less the ones it does not need);
       3. `widen(cited)`, e.g. the cited sentences with the ones before them (where a pronoun resolves);
       4. with `repair`, the first single unit of all `count` that supports it (flagged: small models often cite a
-         neighbour of the right unit), else a cited unit with one more unit (`pair_ok(n, m)` may limit which).
+         neighbour of the right unit).
     Otherwise it is rejected with the reason the cited units failed. `given` is the question a sentence answers:
-    its names and numbers need no citation. `check=False` keeps every sentence with its valid citations (only for
+    its names need no citation (its numbers do). `check=False` keeps every sentence with its valid citations (only for
     the gate's synthetic regression).
     """
     text = text.strip()
@@ -195,10 +200,6 @@ def verify_cited(
         alt = next((n for n in range(1, count + 1) if check_support(text, [evidence(n)], given=given).supported), None)
         if alt is not None:
             return Verdict(text, [alt], repaired=True)
-        pair = next(([n, m] for n in valid for m in range(1, count + 1) if m != n and (pair_ok is None or pair_ok(n, m))
-                     and check_support(text, [evidence(n), evidence(m)], given=given).supported), None)  # fmt: skip
-        if pair is not None:
-            return Verdict(text, sorted(pair), repaired=True)
     return Verdict(text, valid, result.reason)
 
 

@@ -16,6 +16,14 @@ _ATTRIBUTION = re.compile(
     rf"(?:(?:has|have|had|also|later|then)\s+)*"
     rf"(?:{_VERBS})\b"
 )
+# Verbs reporting speech or judgement, whoever the subject ("The panel recommended ...", "said Wen Lu"). Lower case
+# only, and no word that is also a common noun ("states", "claims", "reports"), so "the United States designated"
+# is not speech.
+_REPORTING = re.compile(
+    r"\b(said|says|say|told|tell|tells|stated|denied|denies|deny|rejected|argued|argues|argue|warned|warns|added|"
+    r"claimed|insisted|insists|dismissed|wrote|disputed|concluded|estimated|believes|maintained|recommended|"
+    r"recommends|urged|urges|accused|accuses|agreed|agrees|disagree|disagrees|acknowledged|assessed|alleged)\b"
+)
 # A speaker's stance: "denial", "never" and "baseless" also deny (doubt is an assessment, not a denial).
 _DENIAL = denial_pattern(r"denial", r"never", r"baseless")
 _HEDGE = re.compile(r"\b(likely|unlikely|uncertain|may|might|possibly|probably|assess\w*|believ\w*)\b", re.I)
@@ -30,6 +38,11 @@ def attributed_speaker(sentence: str) -> tuple[str, int] | None:
     while words and words[0] in {"In", "On", "At", "But", "And", "The", "A", "An", "However"}:
         words = words[1:]
     return (" ".join(words), m.end()) if words else None
+
+
+def reports_speech(sentence: str) -> bool:
+    """True when the sentence reports what someone said, argued, recommended or judged."""
+    return bool(_REPORTING.search(normalise(sentence)))
 
 
 def correct_speaker(speaker: str, sentence: str) -> str:

@@ -19,7 +19,7 @@ from service.domain.errors import NotFound
 from service.domain.facts import Evidence, Extraction, Fact, FactKind, FactSchema, RejectedFact
 from service.domain.models import Document, Sentence
 from service.domain.ports import ChatModel, DocumentRepository, ExtractionStore, PromptStore
-from service.extract.attribution import attributed_speaker, correct_speaker, stance_from_cues
+from service.extract.attribution import correct_speaker, reports_speech, stance_from_cues
 from service.extract.merge import merge_duplicates, merge_entities
 
 Progress = Callable[[int, int], None]
@@ -226,7 +226,7 @@ def _not_an_occurrence(doc: Document, window: list[Sentence], evidence: list[Evi
     if sentences and all(t.strip() == doc.title.strip() for t in sentences):
         return "rests only on the headline, which restates the report"
     dated = date_mention(str(date or "")) or any(date_mention(t) for t in sentences)
-    if not dated and sentences and all(attributed_speaker(t) for t in sentences):
+    if not dated and sentences and all(reports_speech(t) for t in sentences):
         return "an undated statement by someone: a claim, not an event"
     return None
 
