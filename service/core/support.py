@@ -195,7 +195,7 @@ def verify_cited(
     if valid and widen is not None:
         wider = widen(valid)
         if wider != valid and check_support(text, [evidence(n) for n in wider], given=given).supported:
-            return Verdict(text, wider)
+            return Verdict(text, _minimal(text, wider, evidence, given) if minimal else wider)
     if repair:
         alt = next((n for n in range(1, count + 1) if check_support(text, [evidence(n)], given=given).supported), None)
         if alt is not None:
