@@ -16,7 +16,7 @@ from service.domain.models import Citation, Document, ScoredPassage
 # Question words that say what kind of answer is wanted, not what it is about.
 _GENERIC = {
     stem(w)
-    for w in """name named kind type sort many much number amount date year month day time happen happened take took
+    for w in """name named kind type sort many much number amount date year month day time happen happened take
     took place describe described identify identified give given call called mention mentioned role""".split()
 }
 MIN_COVER = 0.5  # share of the question's other terms the sentence must hold (all its names and numbers, always)
