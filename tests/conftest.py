@@ -35,11 +35,11 @@ def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path)
 
 
-def make_container(settings: Settings, *, real_store: bool = False) -> Container:
-    """A container on `settings`; unless `real_store`, its embedder and vector index are in-memory fakes."""
-    if real_store:
-        return Container(settings)
-    return Container(settings, embedder=HashingEmbedder(), index=InMemoryPassageIndex())
+def make_container(settings: Settings, *, real_store: bool = False, real_embedder: bool | None = None) -> Container:
+    """A container on `settings`. Unless `real_store`, its vector index is an in-memory fake; its embedder is the
+    real local model only with `real_embedder` (default: with the real store)."""
+    embedder = None if (real_store if real_embedder is None else real_embedder) else HashingEmbedder()
+    return Container(settings, embedder=embedder, index=None if real_store else InMemoryPassageIndex())
 
 
 @pytest.fixture
@@ -62,8 +62,11 @@ def seeds() -> list[Path]:
 class LiveServer:
     """A real uvicorn server on a free loopback port, in a thread."""
 
-    def __init__(self, settings: Settings, start_llm: bool, *, real_store: bool = True) -> None:
-        self.app = create_app(settings, start_llm=start_llm, container=make_container(settings, real_store=real_store))
+    def __init__(
+        self, settings: Settings, start_llm: bool, *, real_store: bool = True, real_embedder: bool | None = None
+    ) -> None:
+        container = make_container(settings, real_store=real_store, real_embedder=real_embedder)
+        self.app = create_app(settings, start_llm=start_llm, container=container)
         self.port = free_port()
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)

@@ -21,9 +21,13 @@ REPORT = (
 
 @pytest.fixture
 def replicas(tmp_path: Path) -> Iterator[list[LiveServer]]:
-    """Two API processes' worth of app (no model) on one data dir: no lock inside one of them can help."""
+    """Two API processes' worth of app (no model) on one data dir, one database and one real Chroma store: no lock
+    inside one of them can help. What they embed with is beside the point here (a hashing embedder)."""
     settings = make_settings(tmp_path)
-    with LiveServer(settings, start_llm=False) as a, LiveServer(settings, start_llm=False) as b:
+    with (
+        LiveServer(settings, start_llm=False, real_embedder=False) as a,
+        LiveServer(settings, start_llm=False, real_embedder=False) as b,
+    ):
         yield [a, b]
 
 

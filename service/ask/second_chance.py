@@ -73,19 +73,26 @@ def in_context(citations: list[Citation], docs: dict[str, Document]) -> str:
     blocks: list[str] = []
     for doc_id in dict.fromkeys(c.document_id for c in citations):
         doc = docs[doc_id]
-        sentences = segment(doc.text)
-        keep: set[int] = set()
+        spans: set[tuple[int, int]] = set()
         for c in citations:
             if c.document_id != doc_id:
                 continue
-            at = next((i for i, x in enumerate(sentences) if x.start <= c.start < x.end), None)
-            if at is None:
-                continue
-            keep.add(at)
-            before = sentences[at - 1] if at > 0 else None
-            if before is not None and withheld(doc.text, before.start, before.end) is None:
-                keep.add(at - 1)  # never a sentence the injection screen withholds
+            spans.add((c.start, c.end))
+            before = _sentence_before(doc.text, c.start)
+            if before is not None and withheld(doc.text, *before) is None:
+                spans.add(before)  # never a sentence the injection screen withholds
         source = f" ({doc.source})" if doc.source else ""
-        text = " ".join(doc.text[sentences[i].start : sentences[i].end] for i in sorted(keep))
+        text = " ".join(doc.text[start:end] for start, end in sorted(spans))
         blocks.append(f'Report "{doc.title}"{source}: {text}')
     return "\n".join(blocks)
+
+
+def _sentence_before(text: str, start: int, reach: int = 2000) -> tuple[int, int] | None:
+    """Offsets of the sentence ending before `start`, segmenting only the `reach` characters before it (a long
+    report is never segmented whole per question); None at the start of the text or past a longer sentence."""
+    lo = max(0, start - reach)
+    sentences = segment(text[lo:start])
+    if not sentences or (lo > 0 and len(sentences) < 2):
+        return None
+    last = sentences[-1]
+    return lo + last.start, lo + last.end

@@ -41,11 +41,6 @@ def _numbers(text: str) -> set[str]:
 
 def names_in(text: str) -> set[str]:
     """Capitalised words (names, places, organisations) in lower case, minus sentence-initial function words."""
-    return _names(text)
-
-
-def _names(text: str) -> set[str]:
-    """Capitalised words (names, places, organisations), minus sentence-initial function words."""
     out = set()
     for w in words(text):
         if len(w) > 1 and w[0].isupper() and w.lower() not in _CAP_STOP and not w.isdigit():
@@ -72,7 +67,7 @@ def check_support(sentence: str, evidence: list[str], min_overlap: float = 0.6, 
     ev_words = {w.lower() for w in words(named)}
     ev_terms = set(content_terms(joined))
     name_terms = ev_terms | set(content_terms(named))
-    missing_names = sorted(n for n in _names(sentence) if n not in ev_words and n[:6] not in name_terms)
+    missing_names = sorted(n for n in names_in(sentence) if n not in ev_words and n[:6] not in name_terms)
     if missing_names:
         return SupportCheck(False, f"names not in cited passages: {', '.join(missing_names)}", 0.0)
     terms = content_terms(sentence)
