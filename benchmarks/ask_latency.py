@@ -41,11 +41,11 @@ def run(model: str, models_dir: Path) -> tuple[float, float, float, int]:
             while httpx.get(f"{api.url}/readyz", timeout=5).status_code != 200:
                 time.sleep(1)
             for f in sorted((ROOT / "examples" / "reports").glob("*.txt")):
-                httpx.post(f"{api.url}/documents", files={"file": (f.name, f.read_bytes())}, timeout=120)
+                httpx.post(f"{api.url}/v1/documents", files={"file": (f.name, f.read_bytes())}, timeout=120)
             secs, tokens, abstained = [], [], 0
             for q in QUESTIONS:
                 t0 = time.monotonic()
-                body = httpx.post(f"{api.url}/ask", json={"question": q}, timeout=600).json()
+                body = httpx.post(f"{api.url}/v1/ask", json={"question": q}, timeout=600).json()
                 secs.append(time.monotonic() - t0)
                 tokens.append(body["meta"]["usage"]["prompt_tokens"])
                 abstained += body["abstained"]

@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     summary_concurrency: int = Field(default=1, ge=1, le=32, description="Reports summarised at once.")
 
     # Server
+    require_keys: bool = Field(default=False, description="Require an API key even on loopback before any key exists.")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (scheme://host:port) whose pages may call the API from a browser; none by default.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     prompts_dir: Path = REPO_ROOT / "prompts"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from service.access.service import KeyService
 from service.adapters.embeddings import LocalSentenceEmbedder, OpenAIEmbedder
 from service.adapters.llm_endpoint import LlmEndpoint
 from service.adapters.loaders import load_bytes
@@ -17,6 +18,7 @@ from service.adapters.response_cache import CachingChatModel
 from service.adapters.sql_db import make_engine
 from service.adapters.sql_extractions import SqlExtractionStore, extraction_key
 from service.adapters.sql_jobs import SqlJobStore
+from service.adapters.sql_keys import SqlKeyStore
 from service.adapters.sql_repository import SqlDocumentRepository
 from service.ask.retrieval import HybridRetriever
 from service.ask.service import QAService
@@ -62,6 +64,11 @@ class Container:
     @cached_property
     def extractions(self) -> SqlExtractionStore:
         return SqlExtractionStore(self.engine)
+
+    @cached_property
+    def access(self) -> KeyService:
+        """API keys and the authentication of requests (keyless only on loopback with no key)."""
+        return KeyService(SqlKeyStore(self.engine), host=self.settings.host, require_keys=self.settings.require_keys)
 
     @cached_property
     def embedder(self) -> Embedder:

@@ -15,32 +15,32 @@ REPORT = "Iran denied the report. The panel cited a member state. The shipment t
 
 
 def _counts(api: LiveServer) -> tuple[int, int]:
-    return len(httpx.get(f"{api.url}/documents").json()), api.container.index.count()
+    return len(httpx.get(f"{api.url}/v1/documents").json()), api.container.index.count()
 
 
 def test_json_ingest_get_list_delete(api: LiveServer) -> None:
     r = httpx.post(
-        f"{api.url}/documents", json={"text": REPORT, "title": "T", "source": "S", "published": "2021-02-09"}
+        f"{api.url}/v1/documents", json={"text": REPORT, "title": "T", "source": "S", "published": "2021-02-09"}
     )
     assert r.status_code == 201, r.text
     doc = r.json()
     assert doc["status"] == "created" and doc["sentence_count"] == 3
-    again = httpx.post(f"{api.url}/documents", json={"text": REPORT, "title": "T"})
+    again = httpx.post(f"{api.url}/v1/documents", json={"text": REPORT, "title": "T"})
     assert again.status_code == 200 and again.json()["status"] == "unchanged"
-    detail = httpx.get(f"{api.url}/documents/{doc['id']}").json()
+    detail = httpx.get(f"{api.url}/v1/documents/{doc['id']}").json()
     assert detail["text"] == REPORT
     assert next(REPORT[s["start"] : s["end"]] for s in detail["sentences"]) == "Iran denied the report."
-    assert [d["id"] for d in httpx.get(f"{api.url}/documents").json()] == [doc["id"]]
-    assert httpx.delete(f"{api.url}/documents/{doc['id']}").status_code == 204
-    assert httpx.get(f"{api.url}/documents/{doc['id']}").status_code == 404
-    assert httpx.delete(f"{api.url}/documents/{doc['id']}").status_code == 404
+    assert [d["id"] for d in httpx.get(f"{api.url}/v1/documents").json()] == [doc["id"]]
+    assert httpx.delete(f"{api.url}/v1/documents/{doc['id']}").status_code == 204
+    assert httpx.get(f"{api.url}/v1/documents/{doc['id']}").status_code == 404
+    assert httpx.delete(f"{api.url}/v1/documents/{doc['id']}").status_code == 404
     assert _counts(api) == (0, 0)
 
 
 def test_file_upload_with_metadata(api: LiveServer) -> None:
     path = EXAMPLES / "02_iran_denial.txt"
     r = httpx.post(
-        f"{api.url}/documents",
+        f"{api.url}/v1/documents",
         files={"file": (path.name, path.read_bytes(), "text/plain")},
         data={"title": "Denial", "source": "Gulf Wire", "published": "2021-02-10"},
     )
@@ -70,9 +70,9 @@ def test_file_upload_with_metadata(api: LiveServer) -> None:
 )
 def test_bad_documents(tmp_path: Path, kwargs: dict[str, object], status: int, needle: str) -> None:
     with LiveServer(make_settings(tmp_path, max_upload_bytes=2000), start_llm=False, real_store=False) as api:
-        r = httpx.post(f"{api.url}/documents", **kwargs)  # type: ignore[arg-type]
+        r = httpx.post(f"{api.url}/v1/documents", **kwargs)  # type: ignore[arg-type]
         assert r.status_code == status, r.text
-        assert needle.lower() in r.json()["error"]["message"].lower()
+        assert needle.lower() in r.json()["detail"].lower()
         assert _counts(api) == (0, 0)
 
 
@@ -87,20 +87,20 @@ def test_bad_documents(tmp_path: Path, kwargs: dict[str, object], status: int, n
     ],
 )
 def test_bad_questions(api: LiveServer, body: dict[str, object], needle: str) -> None:
-    r = httpx.post(f"{api.url}/ask", json=body)
+    r = httpx.post(f"{api.url}/v1/ask", json=body)
     assert r.status_code == 422, r.text
-    assert needle in r.json()["error"]["message"]
+    assert needle in r.json()["detail"]
 
 
 def test_unknown_document_is_404(api: LiveServer) -> None:
-    r = httpx.get(f"{api.url}/documents/doc_nope")
-    assert r.status_code == 404 and "doc_nope" in r.json()["error"]["message"]
+    r = httpx.get(f"{api.url}/v1/documents/doc_nope")
+    assert r.status_code == 404 and "doc_nope" in r.json()["detail"]
 
 
 def test_openapi_docs(api: LiveServer) -> None:
     assert httpx.get(f"{api.url}/docs").status_code == 200
     paths = httpx.get(f"{api.url}/openapi.json").json()["paths"]
-    assert {"/documents", "/documents/{document_id}", "/ask", "/healthz", "/readyz"} <= set(paths)
+    assert {"/v1/documents", "/v1/documents/{document_id}", "/v1/ask", "/healthz", "/readyz"} <= set(paths)
 
 
 def _answer(sentences: list[dict[str, object]], answerable: bool = True) -> str:
@@ -117,8 +117,8 @@ def test_verification_drops_unsupported_sentences(tmp_path: Path) -> None:
     with StubServer(script) as stub:
         settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub")
         with LiveServer(settings, start_llm=False, real_store=False) as api:
-            httpx.post(f"{api.url}/documents", json={"text": REPORT, "title": "T"})
-            r = httpx.post(f"{api.url}/ask", json={"question": "Did Iran deny the report?"}, timeout=60)
+            httpx.post(f"{api.url}/v1/documents", json={"text": REPORT, "title": "T"})
+            r = httpx.post(f"{api.url}/v1/ask", json={"question": "Did Iran deny the report?"}, timeout=60)
     body = r.json()
     assert r.status_code == 200 and not body["abstained"]
     assert body["answer"].startswith("Iran denied the report.")
@@ -134,10 +134,10 @@ def test_nothing_supported_means_abstention(tmp_path: Path) -> None:
     with StubServer(script) as stub:
         settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0)
         with LiveServer(settings, start_llm=False, real_store=False) as api:
-            httpx.post(f"{api.url}/documents", json={"text": REPORT})
+            httpx.post(f"{api.url}/v1/documents", json={"text": REPORT})
             # sent as `curl -d '{"question": ...}'` sends it: JSON under a form content type
             body = httpx.post(
-                f"{api.url}/ask",
+                f"{api.url}/v1/ask",
                 content=json.dumps({"question": "Who won in 2002?"}),
                 headers={"content-type": "application/x-www-form-urlencoded"},
                 timeout=60,
@@ -150,9 +150,9 @@ def test_model_outage_is_503(tmp_path: Path) -> None:
     with StubServer([("status", 503)]) as stub:
         settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_max_attempts=2, min_similarity=0.0)
         with LiveServer(settings, start_llm=False, real_store=False) as api:
-            httpx.post(f"{api.url}/documents", json={"text": REPORT})
-            r = httpx.post(f"{api.url}/ask", json={"question": "Did Iran deny it?"}, timeout=60)
-    assert r.status_code == 503 and r.json()["error"]["code"] == "model_unavailable"
+            httpx.post(f"{api.url}/v1/documents", json={"text": REPORT})
+            r = httpx.post(f"{api.url}/v1/ask", json={"question": "Did Iran deny it?"}, timeout=60)
+    assert r.status_code == 503 and r.json()["code"] == "model_unavailable"
     assert len(stub.requests) == 2
 
 
@@ -164,6 +164,6 @@ def test_verification_off_lets_unsupported_sentences_through(tmp_path: Path) -> 
             tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0, verify_citations=False
         )
         with LiveServer(settings, start_llm=False, real_store=False) as api:
-            httpx.post(f"{api.url}/documents", json={"text": REPORT})
-            body = httpx.post(f"{api.url}/ask", json={"question": "Who paid?"}, timeout=60).json()
+            httpx.post(f"{api.url}/v1/documents", json={"text": REPORT})
+            body = httpx.post(f"{api.url}/v1/ask", json={"question": "Who paid?"}, timeout=60).json()
     assert not body["abstained"] and body["answer"] == "Russia paid 40 million dollars."

@@ -146,27 +146,27 @@ def test_batch_api(tmp_path: Path) -> None:
     with StubServer([reply]) as stub:
         settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub")
         with LiveServer(settings, start_llm=False, real_store=False) as api:
-            doc = httpx.post(f"{api.url}/documents", json={"text": report(1), "title": "R1"}).json()
-            r = httpx.post(f"{api.url}/summaries/batch", json={})
+            doc = httpx.post(f"{api.url}/v1/documents", json={"text": report(1), "title": "R1"}).json()
+            r = httpx.post(f"{api.url}/v1/summaries/batch", json={})
             assert r.status_code == 202, r.text
             job_id = r.json()["job_id"]
             deadline = time.monotonic() + 60
-            while (job := httpx.get(f"{api.url}/jobs/{job_id}").json())["state"] in ("pending", "running"):
+            while (job := httpx.get(f"{api.url}/v1/jobs/{job_id}").json())["state"] in ("pending", "running"):
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
             assert job["state"] == "completed" and job["done"] == 1 and job["items"][0]["state"] == "done"
-            summary = httpx.get(f"{api.url}/summaries/{doc['id']}").json()
+            summary = httpx.get(f"{api.url}/v1/summaries/{doc['id']}").json()
             assert (
                 summary["sentences"][0]["citations"][0]["quote"]
                 == report(1)[: summary["sentences"][0]["citations"][0]["end"]]
             )
-            again = httpx.post(f"{api.url}/summaries/batch", json={})
+            again = httpx.post(f"{api.url}/v1/summaries/batch", json={})
             assert again.status_code == 200 and again.json()["job_id"] is None
-            assert httpx.get(f"{api.url}/jobs/job_nope").status_code == 404
-            assert httpx.get(f"{api.url}/summaries/doc_nope").status_code == 404
-            unknown = httpx.post(f"{api.url}/summaries/batch", json={"ids": ["doc_nope"]})
-            assert unknown.status_code == 404 and "doc_nope" in unknown.json()["error"]["message"]
-            assert [j["id"] for j in httpx.get(f"{api.url}/jobs").json()] == [job_id]
+            assert httpx.get(f"{api.url}/v1/jobs/job_nope").status_code == 404
+            assert httpx.get(f"{api.url}/v1/summaries/doc_nope").status_code == 404
+            unknown = httpx.post(f"{api.url}/v1/summaries/batch", json={"ids": ["doc_nope"]})
+            assert unknown.status_code == 404 and "doc_nope" in unknown.json()["detail"]
+            assert [j["id"] for j in httpx.get(f"{api.url}/v1/jobs").json()] == [job_id]
 
 
 def echo(body: dict[str, Any]) -> tuple[Any, ...]:

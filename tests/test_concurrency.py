@@ -32,7 +32,7 @@ def replicas(tmp_path: Path) -> Iterator[list[LiveServer]]:
 
 
 def _post(url: str, body: dict[str, object]) -> httpx.Response:
-    return httpx.post(f"{url}/documents", json=body, timeout=120)
+    return httpx.post(f"{url}/v1/documents", json=body, timeout=120)
 
 
 def _passages_of(server: LiveServer, doc_id: str) -> int:
@@ -52,7 +52,7 @@ def test_same_text_posted_five_wide_gives_one_document_with_all_passages(replica
             assert len(ids) == 1
             doc_id = ids.pop()
             assert _passages_of(replicas[0], doc_id) == responses[0].json()["sentence_count"] == 4
-    listed = httpx.get(f"{replicas[1].url}/documents").json()
+    listed = httpx.get(f"{replicas[1].url}/v1/documents").json()
     assert len(listed) == 20
 
 
@@ -70,7 +70,7 @@ def test_one_key_posted_five_wide_leaves_one_live_document_the_last_acknowledged
     assert len(replaced) == 4
     live = [o["id"] for o in out if o["id"] not in replaced]
     assert len(live) == 1
-    listed = [d["id"] for d in httpx.get(f"{replicas[0].url}/documents").json()]
+    listed = [d["id"] for d in httpx.get(f"{replicas[0].url}/v1/documents").json()]
     assert listed == live
     indexed = {p.document_id for p in replicas[1].container.index.all_passages()}
     assert indexed == set(live) and _passages_of(replicas[0], live[0]) == 4
@@ -91,14 +91,14 @@ def test_startup_reconciliation_reindexes_a_document_whose_passages_vanished(tmp
 def test_uploads_with_one_file_name_from_different_sources_both_live(api: LiveServer) -> None:
     def upload(text: str, source: str | None) -> httpx.Response:
         data = {"source": source} if source else {}
-        return httpx.post(f"{api.url}/documents", files={"file": ("report.txt", text.encode())}, data=data)
+        return httpx.post(f"{api.url}/v1/documents", files={"file": ("report.txt", text.encode())}, data=data)
 
     a = upload(REPORT.format(n="A"), "Harbor Ledger")
     b = upload(REPORT.format(n="B"), "Pacific Arms Observatory")
     c = upload(REPORT.format(n="C"), None)
     assert [r.json()["status"] for r in (a, b, c)] == ["created", "created", "created"]
-    assert len(httpx.get(f"{api.url}/documents").json()) == 3
+    assert len(httpx.get(f"{api.url}/v1/documents").json()) == 3
     # The same source sending a new version of its report.txt replaces it.
     a2 = upload(REPORT.format(n="A2"), "Harbor Ledger")
     assert a2.json()["status"] == "replaced" and a2.json()["replaced_id"] == a.json()["id"]
-    assert len(httpx.get(f"{api.url}/documents").json()) == 3
+    assert len(httpx.get(f"{api.url}/v1/documents").json()) == 3

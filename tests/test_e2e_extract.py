@@ -23,8 +23,8 @@ def _mentions(fact: dict[str, Any], needle: str) -> bool:
 def extraction(e2e_api: LiveServer, seeds: list[Path]) -> tuple[str, dict[str, Any]]:
     seed = next(p for p in seeds if p.name.startswith("000_00a5075179b2cf11"))
     text = seed.read_text(encoding="utf-8")
-    doc = httpx.post(f"{e2e_api.url}/documents", files={"file": (seed.name, seed.read_bytes())}, timeout=120).json()
-    r = httpx.post(f"{e2e_api.url}/documents/{doc['id']}/extractions", json={}, timeout=1800)
+    doc = httpx.post(f"{e2e_api.url}/v1/documents", files={"file": (seed.name, seed.read_bytes())}, timeout=120).json()
+    r = httpx.post(f"{e2e_api.url}/v1/documents/{doc['id']}/extractions", json={}, timeout=1800)
     assert r.status_code == 200, r.text
     return text, r.json()
 
@@ -60,6 +60,6 @@ def test_key_facts(extraction: tuple[str, dict[str, Any]]) -> None:
 
 def test_second_request_is_served_from_the_store(e2e_api: LiveServer, extraction: tuple[str, dict[str, Any]]) -> None:
     _, result = extraction
-    r = httpx.post(f"{e2e_api.url}/documents/{result['document_id']}/extractions", json={}, timeout=60)
+    r = httpx.post(f"{e2e_api.url}/v1/documents/{result['document_id']}/extractions", json={}, timeout=60)
     assert r.status_code == 200 and r.json()["cached"] is True
     assert r.json()["facts"] == result["facts"]

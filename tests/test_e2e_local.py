@@ -29,15 +29,15 @@ def seeded(e2e_api: LiveServer, seeds: list[Path]) -> dict[str, str]:
     texts = {}
     for path in seeds:
         with path.open("rb") as fh:
-            r = httpx.post(f"{e2e_api.url}/documents", files={"file": (path.name, fh, "text/plain")}, timeout=120)
+            r = httpx.post(f"{e2e_api.url}/v1/documents", files={"file": (path.name, fh, "text/plain")}, timeout=120)
         assert r.status_code in (200, 201), r.text
         doc_id = r.json()["id"]
-        texts[doc_id] = httpx.get(f"{e2e_api.url}/documents/{doc_id}").json()["text"]
+        texts[doc_id] = httpx.get(f"{e2e_api.url}/v1/documents/{doc_id}").json()["text"]
     return texts
 
 
 def _ask(api: LiveServer, question: str) -> dict[str, Any]:
-    r = httpx.post(f"{api.url}/ask", json={"question": question}, timeout=600)
+    r = httpx.post(f"{api.url}/v1/ask", json={"question": question}, timeout=600)
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body

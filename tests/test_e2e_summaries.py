@@ -15,19 +15,19 @@ pytestmark = pytest.mark.e2e
 
 
 def _run_batch(api: LiveServer) -> dict[str, Any]:
-    r = httpx.post(f"{api.url}/summaries/batch", json={}, timeout=60)
+    r = httpx.post(f"{api.url}/v1/summaries/batch", json={}, timeout=60)
     assert r.status_code == 202, r.text
     job_id = r.json()["job_id"]
     deadline = time.monotonic() + 1800
-    while (job := httpx.get(f"{api.url}/jobs/{job_id}", timeout=30).json())["state"] in ("pending", "running"):
+    while (job := httpx.get(f"{api.url}/v1/jobs/{job_id}", timeout=30).json())["state"] in ("pending", "running"):
         assert time.monotonic() < deadline, job
         time.sleep(2)
     return job
 
 
 def _check_summary(api: LiveServer, doc_id: str) -> None:
-    text = httpx.get(f"{api.url}/documents/{doc_id}").json()["text"]
-    summary = httpx.get(f"{api.url}/summaries/{doc_id}").json()
+    text = httpx.get(f"{api.url}/v1/documents/{doc_id}").json()["text"]
+    summary = httpx.get(f"{api.url}/v1/summaries/{doc_id}").json()
     assert summary["sentences"], summary
     for sentence in summary["sentences"]:
         assert sentence["citations"]
@@ -37,11 +37,11 @@ def _check_summary(api: LiveServer, doc_id: str) -> None:
 
 
 def test_batch_then_only_the_new_report(e2e_api: LiveServer, seeds: list[Path]) -> None:
-    for job in httpx.get(f"{e2e_api.url}/jobs").json():  # earlier e2e modules may have batched already
+    for job in httpx.get(f"{e2e_api.url}/v1/jobs").json():  # earlier e2e modules may have batched already
         assert job["state"] not in ("pending", "running")
     ids = []
     for path in seeds:
-        r = httpx.post(f"{e2e_api.url}/documents", files={"file": (path.name, path.read_bytes())}, timeout=120)
+        r = httpx.post(f"{e2e_api.url}/v1/documents", files={"file": (path.name, path.read_bytes())}, timeout=120)
         ids.append(r.json()["id"])
     job = _run_batch(e2e_api)
     assert job["state"] == "completed", job
@@ -51,9 +51,9 @@ def test_batch_then_only_the_new_report(e2e_api: LiveServer, seeds: list[Path]) 
     assert job["digest"] is not None and job["digest"]["markdown"].startswith("# Digest")
 
     extra = EXAMPLES / "02_iran_denial.txt"
-    new_id = httpx.post(f"{e2e_api.url}/documents", files={"file": (extra.name, extra.read_bytes())}, timeout=120)
+    new_id = httpx.post(f"{e2e_api.url}/v1/documents", files={"file": (extra.name, extra.read_bytes())}, timeout=120)
     second = _run_batch(e2e_api)
     assert [i["document_id"] for i in second["items"]] == [new_id.json()["id"]]
     _check_summary(e2e_api, new_id.json()["id"])
-    nothing = httpx.post(f"{e2e_api.url}/summaries/batch", json={})
+    nothing = httpx.post(f"{e2e_api.url}/v1/summaries/batch", json={})
     assert nothing.status_code == 200 and nothing.json()["job_id"] is None

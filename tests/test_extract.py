@@ -154,25 +154,25 @@ def test_extraction_api_and_facts_query(tmp_path: Path) -> None:
     with StubServer([("content", json.dumps(OUTPUT))]) as stub:
         settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub")
         with LiveServer(settings, start_llm=False, real_store=False) as api:
-            doc_id = httpx.post(f"{api.url}/documents", json={"text": REPORT, "title": "T"}).json()["id"]
-            r = httpx.post(f"{api.url}/documents/{doc_id}/extractions", json={}, timeout=60)
+            doc_id = httpx.post(f"{api.url}/v1/documents", json={"text": REPORT, "title": "T"}).json()["id"]
+            r = httpx.post(f"{api.url}/v1/documents/{doc_id}/extractions", json={}, timeout=60)
             assert r.status_code == 200, r.text
             body = r.json()
             facts = [f for fs in body["facts"].values() for f in fs]
             assert facts and all(e["text"] == REPORT[e["start"] : e["end"]] for f in facts for e in f["evidence"])
-            assert len(httpx.get(f"{api.url}/documents/{doc_id}/extractions").json()) == 1
-            found = httpx.get(f"{api.url}/facts", params={"entity": "dji"}).json()
+            assert len(httpx.get(f"{api.url}/v1/documents/{doc_id}/extractions").json()) == 1
+            found = httpx.get(f"{api.url}/v1/facts", params={"entity": "dji"}).json()
             assert {f["kind"] for f in found} == {"entities"} and found[0]["document_title"] == "T"
-            companies = httpx.get(f"{api.url}/facts", params={"type": "company"}).json()
+            companies = httpx.get(f"{api.url}/v1/facts", params={"type": "company"}).json()
             assert [f["fields"]["name"] for f in companies] == ["SZ DJI Technology"]
-            claims = httpx.get(f"{api.url}/facts", params={"type": "claims", "entity": "iran"}).json()
+            claims = httpx.get(f"{api.url}/v1/facts", params={"type": "claims", "entity": "iran"}).json()
             assert claims[0]["fields"]["stance"] == "denies"
             errors = [
-                httpx.post(f"{api.url}/documents/doc_nope/extractions", json={}),
-                httpx.post(f"{api.url}/documents/{doc_id}/extractions", json={"schema": "nope"}),
-                httpx.post(f"{api.url}/documents/{doc_id}/extractions", json={"custom_schema": {"id": "x"}}),
-                httpx.get(f"{api.url}/documents/doc_nope/extractions"),
+                httpx.post(f"{api.url}/v1/documents/doc_nope/extractions", json={}),
+                httpx.post(f"{api.url}/v1/documents/{doc_id}/extractions", json={"schema": "nope"}),
+                httpx.post(f"{api.url}/v1/documents/{doc_id}/extractions", json={"custom_schema": {"id": "x"}}),
+                httpx.get(f"{api.url}/v1/documents/doc_nope/extractions"),
             ]
             assert [e.status_code for e in errors] == [404, 404, 422, 404]
-            assert "nope" in errors[1].json()["error"]["message"]
+            assert "nope" in errors[1].json()["detail"]
             assert len(stub.requests) == 1

@@ -20,7 +20,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase
 
 log = logging.getLogger(__name__)
-TABLE_MODULES = ("service.adapters.sql_repository", "service.adapters.sql_extractions", "service.adapters.sql_jobs")
+TABLE_MODULES = (
+    "service.adapters.sql_repository",
+    "service.adapters.sql_extractions",
+    "service.adapters.sql_jobs",
+    "service.adapters.sql_keys",
+)
 
 
 class Base(DeclarativeBase):
@@ -83,6 +88,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("001_tables", _tables),
     ("002_source_keys", _source_keys),
     ("003_orphaned_derived_rows", _orphaned_derived_rows),
+    ("004_api_keys", _tables),  # creates the api_keys table in databases made before it existed
 ]
 
 

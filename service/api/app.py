@@ -6,19 +6,27 @@ import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 
 from service import __version__
+from service.access import router as access
 from service.api import errors, health
+from service.api.security import CrossSiteGuard, SecurityHeaders
 from service.ask import router as ask
 from service.config import Settings
 from service.container import Container
+from service.domain.errors import ConfigurationError
 from service.extract import router as extract
 from service.ingest import router as ingest
 from service.summarize import router as summarize
 
 log = logging.getLogger(__name__)
+API_PREFIX = "/v1"
 
 
 def create_app(settings: Settings, *, start_llm: bool = True, container: Container | None = None) -> FastAPI:
@@ -28,6 +36,12 @@ def create_app(settings: Settings, *, start_llm: bool = True, container: Contain
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        refusal = container.access.startup_problem()
+        if refusal:
+            raise ConfigurationError(refusal)
+        if container.access.keyless():
+            log.warning("no API keys: serving keyless on loopback (%s); anyone on this machine may use Dossier. "
+                        "`dossier keys create --role admin` turns keys on.", settings.host)  # fmt: skip
         fixed = container.ingest.reconcile()
         if fixed.orphans or fixed.reindexed:
             log.warning("reconciled the store: %d orphan documents' passages removed, %d documents re-indexed",
@@ -43,15 +57,40 @@ def create_app(settings: Settings, *, start_llm: bool = True, container: Contain
             runner.shutdown(wait=False, cancel_futures=True)
             container.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # the docs page is served from packaged assets, so it works offline
         title="Dossier",
         version=__version__,
         lifespan=lifespan,
         description="Answers for reports with verified citations.",
+        responses=errors.problem_responses(),
     )
     app.state.container = container
     app.state.runner = runner
     errors.install(app)
-    for module in (ingest, ask, extract, summarize, health):
-        app.include_router(module.router)
+    for module in (ingest, ask, extract, summarize, access):
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(health.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(CrossSiteGuard, allowed_origins=settings.cors_origins)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Location", "Retry-After"],
+        )
+    app.add_middleware(SecurityHeaders)  # outermost: every response carries the headers, refusals included
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The schema, with the problem-details body every error response refers to."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        problem = errors.Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(problem.pop("$defs", {}))
+        components["Problem"] = problem
+        app.openapi_schema = schema
+    return app.openapi_schema

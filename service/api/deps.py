@@ -50,8 +50,9 @@ def parse_json(model: type[M], raw: bytes) -> M:
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
-        msg = "; ".join(f"{'.'.join(map(str, er['loc'])) or 'body'}: {er['msg']}" for er in exc.errors())
-        raise InvalidInput(msg or "invalid JSON body") from exc
+        fields = [(".".join(map(str, er["loc"])) or "body", er["msg"]) for er in exc.errors()]
+        msg = "; ".join(f"{f}: {m}" for f, m in fields)
+        raise InvalidInput(msg or "invalid JSON body", fields) from exc
 
 
 def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:

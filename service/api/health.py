@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from service.api.deps import container_of
+from service.api.errors import redact
 from service.container import Container
 
+log = logging.getLogger(__name__)
+PUBLIC_LLM_FIELDS = ("state", "restarts", "last_exit", "error")  # no pid, no server log line
 ContainerDep = Annotated[Container, Depends(container_of)]
 router = APIRouter(tags=["health"])
 
@@ -26,8 +30,9 @@ async def readyz(container: ContainerDep) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
         checks["store"] = f"ok ({container.index.count()} passages)"
-    except Exception as exc:  # report, don't crash the probe
-        checks["store"] = f"error: {exc}"
+    except Exception as exc:  # report, don't crash the probe (the details go to the log, not the body)
+        log.warning("readiness: store check failed: %s", exc)
+        checks["store"] = f"error: {type(exc).__name__}"
     status = container.llm.status()
     if container.llm.ready():
         checks["llm"] = "ok"
@@ -39,9 +44,11 @@ async def readyz(container: ContainerDep) -> JSONResponse:
         checks["llm"] = f"error: {status.error}"
     else:
         checks["llm"] = status.state
+    checks = {k: redact(v) for k, v in checks.items()}
     body: dict[str, object] = {"status": "ready", "checks": checks}
     if status is not None:
-        body["llm"] = status.as_dict()
+        public = {k: v for k, v in status.as_dict().items() if k in PUBLIC_LLM_FIELDS}
+        body["llm"] = {k: redact(v) if isinstance(v, str) else v for k, v in public.items()}
     if all(v.startswith("ok") for v in checks.values()):
         return JSONResponse(body)
     body["status"] = "not_ready"

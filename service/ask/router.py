@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from service.api.auth import Reader
 from service.api.deps import Repo, json_body_doc, parse_json, provide
 from service.api.schemas import AskIn
 from service.ask.service import QAService
@@ -20,7 +21,7 @@ router = APIRouter(tags=["ask"])
 
 
 @router.post("/ask", response_model=Answer, openapi_extra=json_body_doc(AskIn))
-async def ask(request: Request, qa: QA, repo: Repo) -> Answer:
+async def ask(request: Request, qa: QA, repo: Repo, caller: Reader) -> Answer:
     """Answer a question with verified citations, or abstain."""
     # JSON whatever the content type says: `curl -d '{"question": ...}'` sends form encoding.
     body = parse_json(AskIn, await request.body())

@@ -14,9 +14,16 @@ class DossierError(Exception):
 
 
 class InvalidInput(DossierError):
-    """The caller sent something Dossier cannot accept (empty text, bad filter, ...)."""
+    """The caller sent something Dossier cannot accept (empty text, bad filter, ...).
+
+    `fields`, when set, lists (field, problem) pairs of a body that failed validation.
+    """
 
     code = "invalid_input"
+
+    def __init__(self, message: str, fields: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.fields = fields
 
 
 class UnsupportedMediaType(InvalidInput):
@@ -29,6 +36,28 @@ class PayloadTooLarge(InvalidInput):
     """A file or text above the configured size limit."""
 
     code = "payload_too_large"
+
+
+class Unauthenticated(DossierError):
+    """No API key, or one that is unknown or revoked."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(DossierError):
+    """A valid key whose role or collections don't allow this request, or a cross-site request."""
+
+    code = "forbidden"
+
+
+class TooManyRequests(DossierError):
+    """A rate limit or the model queue is full; `retry_after_s` says when to try again."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class NotFound(DossierError):

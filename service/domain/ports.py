@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from service.domain.access import ApiKey, Principal
 from service.domain.facts import Extraction
 from service.domain.models import ChatResult, Document, Passage, RetrievalFilter, SaveOutcome
 from service.domain.summaries import Digest, Job, Summary
@@ -221,4 +222,36 @@ class JobStore(Protocol):
 
     def set_watermark(self, value: dt.datetime) -> None:
         """Move the watermark."""
+        ...
+
+
+class KeyStore(Protocol):
+    """API keys, stored as hashes of their tokens."""
+
+    def add(self, key: ApiKey, token_hash: str) -> None:
+        """Store a new key."""
+        ...
+
+    def by_hash(self, token_hash: str) -> ApiKey | None:
+        """The key whose token hashes to `token_hash` (revoked ones included), or None."""
+        ...
+
+    def list(self) -> list[ApiKey]:
+        """Every key, newest first."""
+        ...
+
+    def revoke(self, key_id: str) -> bool:
+        """Revoke a key; False when no unrevoked key has that id."""
+        ...
+
+    def active_count(self) -> int:
+        """How many keys are not revoked."""
+        ...
+
+
+class Authenticator(Protocol):
+    """Turns a request's bearer token (or its absence) into the caller's role and collections."""
+
+    def authenticate(self, token: str | None) -> Principal:
+        """The caller; raises Unauthenticated for a missing, unknown or revoked key."""
         ...

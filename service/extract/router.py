@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.api.auth import Reader, Writer
 from service.api.deps import Repo, provide, require_document
 from service.domain.errors import InvalidInput
 from service.domain.facts import Evidence, Extraction
@@ -44,7 +45,9 @@ router = APIRouter(tags=["extraction"])
 
 
 @router.post("/documents/{document_id}/extractions", response_model=Extraction)
-def create_extraction(document_id: str, extract: Extractor, repo: Repo, body: ExtractIn | None = None) -> Extraction:
+def create_extraction(
+    document_id: str, extract: Extractor, repo: Repo, caller: Writer, body: ExtractIn | None = None
+) -> Extraction:
     """Extract grounded facts (stored result unless `refresh`)."""
     body = body or ExtractIn()
     if body.custom_schema is not None and body.schema_name is not None:
@@ -55,14 +58,14 @@ def create_extraction(document_id: str, extract: Extractor, repo: Repo, body: Ex
 
 
 @router.get("/documents/{document_id}/extractions", response_model=list[Extraction])
-def list_extractions(document_id: str, store: Store, repo: Repo) -> list[Extraction]:
+def list_extractions(document_id: str, store: Store, repo: Repo, caller: Reader) -> list[Extraction]:
     """Stored extractions of a document, newest first."""
     require_document(repo, document_id)
     return store.for_document(document_id)
 
 
 @router.get("/schemas")
-def list_schemas() -> dict[str, Any]:
+def list_schemas(caller: Reader) -> dict[str, Any]:
     """Registered extraction schemas."""
     return {k: v.model_dump() for k, v in REGISTRY.items()}
 
@@ -70,6 +73,7 @@ def list_schemas() -> dict[str, Any]:
 @router.get("/facts", response_model=list[FactOut])
 def facts(
     extract: Extractor,
+    caller: Reader,
     entity: str | None = Query(default=None, description="Name or alias, case-insensitive substring"),
     type: str | None = Query(
         default=None,

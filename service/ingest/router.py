@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from service.api.auth import Reader, Writer
 from service.api.deps import AppSettings, Repo, parse_json, provide
 from service.api.schemas import DocumentDetail, DocumentOut, IngestOut, TextDocumentIn
 from service.core.segment import segment
@@ -74,7 +75,7 @@ def _ingest_response(result: IngestResult) -> JSONResponse:
     openapi_extra=_UPLOAD_DOC,
     responses={200: {"description": "unchanged (same content already stored)"}},
 )
-async def create_document(request: Request, ingest: Ingest, settings: AppSettings) -> JSONResponse:
+async def create_document(request: Request, ingest: Ingest, settings: AppSettings, caller: Writer) -> JSONResponse:
     """Ingest a report: JSON `{text, title, ...}` or a multipart file upload."""
     max_bytes = settings.max_upload_bytes
     ctype = request.headers.get("content-type", "")
@@ -112,13 +113,13 @@ async def create_document(request: Request, ingest: Ingest, settings: AppSetting
 
 
 @router.get("/documents", response_model=list[DocumentOut])
-def list_documents(repo: Repo) -> list[DocumentOut]:
+def list_documents(repo: Repo, caller: Reader) -> list[DocumentOut]:
     """List stored reports, newest first."""
     return [DocumentOut.of(d) for d in repo.list()]
 
 
 @router.get("/documents/{document_id}", response_model=DocumentDetail)
-def get_document(document_id: str, repo: Repo) -> DocumentDetail:
+def get_document(document_id: str, repo: Repo, caller: Reader) -> DocumentDetail:
     """One report with its verbatim text and sentence offsets."""
     doc = repo.get(document_id)
     if doc is None:
@@ -127,7 +128,7 @@ def get_document(document_id: str, repo: Repo) -> DocumentDetail:
 
 
 @router.delete("/documents/{document_id}", status_code=204)
-def delete_document(document_id: str, ingest: Ingest) -> Response:
+def delete_document(document_id: str, ingest: Ingest, caller: Writer) -> Response:
     """Delete a report and everything derived from it; it is never retrieved again."""
     if not ingest.delete(document_id):
         raise NotFound(f"document {document_id!r} does not exist")

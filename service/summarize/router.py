@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from service.api.auth import Reader, Writer
 from service.api.deps import Repo, provide, require_document
 from service.domain.errors import NotFound
 from service.domain.ports import JobStore
@@ -75,8 +76,8 @@ def _run(batches: BatchService, job_id: str) -> None:
 
 @router.post("/summaries/batch", status_code=202, response_model=BatchOut,
              responses={200: {"model": BatchOut, "description": "nothing new"}})  # fmt: skip
-def start_batch(batches: Batches, runner: Runner, body: BatchIn | None = None) -> JSONResponse:
-    """Start a summary batch; poll GET /jobs/{id}."""
+def start_batch(batches: Batches, runner: Runner, caller: Writer, body: BatchIn | None = None) -> JSONResponse:
+    """Start a summary batch; poll GET /v1/jobs/{id}."""
     body = body or BatchIn()
     job = batches.create(since=body.since, ids=body.ids)
     if job is None:
@@ -88,13 +89,15 @@ def start_batch(batches: Batches, runner: Runner, body: BatchIn | None = None) -
 
 
 @router.get("/jobs", response_model=list[Job])
-def list_jobs(jobs: Jobs, limit: Annotated[int, Query(ge=1, le=1000, description="How many jobs")] = 20) -> list[Job]:
+def list_jobs(
+    jobs: Jobs, caller: Reader, limit: Annotated[int, Query(ge=1, le=1000, description="How many jobs")] = 20
+) -> list[Job]:
     """Recent jobs, newest first."""
     return jobs.recent(limit)
 
 
 @router.get("/jobs/{job_id}", response_model=Job)
-def get_job(job_id: str, jobs: Jobs) -> Job:
+def get_job(job_id: str, jobs: Jobs, caller: Reader) -> Job:
     """State, progress, per-item results and failures of a job."""
     job = jobs.get(job_id)
     if job is None:
@@ -103,10 +106,10 @@ def get_job(job_id: str, jobs: Jobs) -> Job:
 
 
 @router.get("/summaries/{document_id}", response_model=Summary)
-def get_summary(document_id: str, jobs: Jobs, repo: Repo) -> Summary:
+def get_summary(document_id: str, jobs: Jobs, repo: Repo, caller: Reader) -> Summary:
     """The stored summary of a report."""
     require_document(repo, document_id)
     summary = jobs.summary(document_id)
     if summary is None:
-        raise NotFound(f"document {document_id!r} has no summary yet; POST /summaries/batch")
+        raise NotFound(f"document {document_id!r} has no summary yet; POST /v1/summaries/batch")
     return summary

@@ -1,0 +1,1 @@
+"""Access: API keys with roles and collections, the keyless loopback mode, and the /v1/keys routes."""
