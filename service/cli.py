@@ -26,7 +26,7 @@ from service.adapters.loaders import SUPPORTED
 from service.api.app import create_app
 from service.config import Settings
 from service.container import Container
-from service.domain.access import Role
+from service.domain.access import DEFAULT_COLLECTION, Role
 from service.domain.errors import DossierError
 from service.domain.models import DocumentMeta, RetrievalFilter
 from service.domain.summaries import Job
@@ -50,6 +50,7 @@ def ingest(
     source: Annotated[str | None, typer.Option(help="Source / outlet")] = None,
     url: Annotated[str | None, typer.Option()] = None,
     published: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    collection: Annotated[str, typer.Option(help="The collection the reports belong to")] = DEFAULT_COLLECTION,
 ) -> None:
     """Ingest reports; re-running skips what is already stored (resumable)."""
     files = expand_paths(paths, SUPPORTED)
@@ -79,7 +80,7 @@ def ingest(
                 counts[result.status] += 1
             bar.update(task, advance=1, description=path.name)
 
-        c.ingest.ingest_paths(files, meta, step)
+        c.ingest.ingest_paths(files, meta, step, collection)
     console.print(
         ", ".join(f"{k} {v}" for k, v in counts.items())
         + f"; {len(c.repo.ids())} documents, {c.index.count()} passages stored"
@@ -93,13 +94,14 @@ def ask(
     question: str,
     doc: Annotated[list[str] | None, typer.Option(help="Restrict to document ids")] = None,
     source: Annotated[str | None, typer.Option()] = None,
+    collection: Annotated[list[str] | None, typer.Option(help="Search only this collection (repeat)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full JSON answer")] = False,
 ) -> None:
     """Ask a question; prints the answer and its verified citations."""
     c = _container()
     try:
-        flt = RetrievalFilter(document_ids=doc or None, source=source)
-        answer = c.qa.ask(question, flt if (doc or source) else None)
+        flt = RetrievalFilter(document_ids=doc or None, source=source, collections=collection or None)
+        answer = c.qa.ask(question, flt if (doc or source or collection) else None)
     finally:
         c.close()
     if as_json:
@@ -214,6 +216,7 @@ def summarize(
     since: Annotated[str | None, typer.Option(help="Reports ingested on or after YYYY-MM-DD")] = None,
     ids: Annotated[str | None, typer.Option(help="Comma-separated document ids")] = None,
     out_path: Annotated[Path | None, typer.Option("--out", help="Digest Markdown file")] = None,
+    collection: Annotated[str, typer.Option(help="The collection whose reports to summarise")] = DEFAULT_COLLECTION,
 ) -> None:
     """Summarise new reports (resuming any interrupted batch) and write a Markdown digest."""
     c = _container()
@@ -222,9 +225,10 @@ def summarize(
         if ran:
             console.print(f"resumed {len(ran)} interrupted batch(es)")
         job = c.batches.create(since=dt.date.fromisoformat(since) if since else None,
-                               ids=[i.strip() for i in ids.split(",") if i.strip()] if ids else None)  # fmt: skip
+                               ids=[i.strip() for i in ids.split(",") if i.strip()] if ids else None,
+                               collection=collection)  # fmt: skip
         if job is None:
-            mark = c.jobs.watermark()
+            mark = c.jobs.watermark(collection)
             console.print("nothing new to summarise" + (f" since {mark:%Y-%m-%d %H:%M:%S} UTC" if mark else ""))
             return
         final = _run_job(c, job, out_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -20,10 +21,10 @@ DOC = Document(id="doc_fake", source_key="k", title="Fake", text="Iran denied it
 class FakeRepo:
     """Just enough of the DocumentRepository port for the routes under test."""
 
-    def list(self) -> list[Document]:
+    def list(self, collections: Sequence[str] | None = None) -> list[Document]:
         return [DOC]
 
-    def ids(self) -> set[str]:
+    def ids(self, collections: Sequence[str] | None = None) -> set[str]:
         return {DOC.id}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,12 @@ import chromadb
 from chromadb.api import ClientAPI
 from langchain_chroma import Chroma
 
+from service.domain.access import DEFAULT_COLLECTION
 from service.domain.errors import EmbeddingModelMismatch
 from service.domain.models import Passage, RetrievalFilter
+
+log = logging.getLogger(__name__)
+LAYOUT = 2  # 2: every passage's metadata names its Dossier collection
 
 
 def make_client(path: Path, url: str | None) -> ClientAPI:
@@ -36,6 +41,7 @@ def _metadata(p: Passage) -> dict[str, Any]:
         "start": p.start,
         "end": p.end,
         "title": p.title,
+        "collection": p.collection,
     }
     if p.source:
         md["source"] = p.source
@@ -56,6 +62,7 @@ def _passage(pid: str, text: str, md: dict[str, Any]) -> Passage:
         title=str(md.get("title", "")),
         source=md.get("source"),
         published=dt.date(pub // 10000, pub // 100 % 100, pub % 100) if pub else None,
+        collection=str(md.get("collection", DEFAULT_COLLECTION)),
     )
 
 
@@ -64,6 +71,8 @@ def where_clause(flt: RetrievalFilter | None) -> dict[str, Any] | None:
     if flt is None:
         return None
     conds: list[dict[str, Any]] = []
+    if flt.collections is not None:
+        conds.append({"collection": {"$in": list(flt.collections)}})
     if flt.document_ids is not None:
         conds.append({"document_id": {"$in": list(flt.document_ids)}})
     if flt.source is not None:
@@ -99,10 +108,28 @@ class ChromaPassageIndex:
             collection_name=collection,
             embedding_function=None,  # Dossier embeds; the store only searches by vector
             client=client,
-            collection_metadata={"embedding_model": embedder_name},
+            collection_metadata={"embedding_model": embedder_name, "layout": LAYOUT},
             collection_configuration={"hnsw": {"space": "cosine"}},
         )
         self._collection = client.get_collection(collection)
+        self._backfill_collections()
+
+    def _backfill_collections(self) -> None:
+        """Passages stored before collections existed belong to the default one (metadata only, no re-embedding)."""
+        meta = dict(self._collection.metadata or {})
+        if meta.get("layout", 1) >= LAYOUT:
+            return
+        got = self._collection.get(include=["metadatas"])
+        pairs = zip(got["ids"], got.get("metadatas") or [], strict=True)
+        stale = [(i, dict(m)) for i, m in pairs if "collection" not in m]
+        for start in range(0, len(stale), 1000):
+            chunk = stale[start : start + 1000]
+            self._collection.update(
+                ids=[i for i, _ in chunk], metadatas=[{**m, "collection": DEFAULT_COLLECTION} for _, m in chunk]
+            )
+        if stale:
+            log.warning("assigned %d passages stored before collections to %r", len(stale), DEFAULT_COLLECTION)
+        self._collection.modify(metadata={**meta, "layout": LAYOUT})
 
     def upsert(self, passages: Sequence[Passage], embeddings: Sequence[Sequence[float]]) -> None:
         if not passages:

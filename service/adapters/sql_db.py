@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, create_engine, delete, select
+from sqlalchemy import Column, DateTime, MetaData, String, Table, create_engine, delete, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase
@@ -84,11 +84,24 @@ def _orphaned_derived_rows(conn: Connection) -> None:
         conn.execute(delete(table).where(table.c.document_id.not_in(select(docs.c.id))))
 
 
+def _add_column(conn: Connection, table: str, column: str, ddl: str) -> None:
+    if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+
+
+def _collections(conn: Connection) -> None:
+    """Documents and jobs belong to a collection; those stored before collections existed to `default`."""
+    _add_column(conn, "documents", "collection", "VARCHAR(64) NOT NULL DEFAULT 'default'")
+    _add_column(conn, "jobs", "collection", "VARCHAR(64) NOT NULL DEFAULT 'default'")
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_documents_collection ON documents (collection)"))
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("001_tables", _tables),
     ("002_source_keys", _source_keys),
     ("003_orphaned_derived_rows", _orphaned_derived_rows),
     ("004_api_keys", _tables),  # creates the api_keys table in databases made before it existed
+    ("005_collections", _collections),
 ]
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+from collections.abc import Sequence
 
 from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from service.adapters.sql_db import Base, derived_from_document
+from service.domain.access import DEFAULT_COLLECTION
 from service.domain.summaries import Digest, Job, JobItem, Summary
 
 
@@ -26,6 +28,7 @@ class JobRow(Base):
     digest_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     owner: Mapped[str | None] = mapped_column(String(300), nullable=True)
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    collection: Mapped[str] = mapped_column(String(64), default=DEFAULT_COLLECTION)
 
 
 class JobItemRow(Base):
@@ -86,9 +89,9 @@ class SqlJobStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def create(self, job_id: str, mode: str, items: list[tuple[str, str]], now: dt.datetime) -> None:
+    def create(self, job_id: str, mode: str, items: list[tuple[str, str]], now: dt.datetime, collection: str) -> None:
         with Session(self._engine) as s, s.begin():
-            s.add(JobRow(id=job_id, state="pending", mode=mode, created_at=now))
+            s.add(JobRow(id=job_id, state="pending", mode=mode, created_at=now, collection=collection))
             s.flush()
             for i, (doc_id, title) in enumerate(items):
                 s.add(JobItemRow(job_id=job_id, document_id=doc_id, position=i, title=title, state="pending"))
@@ -105,11 +108,14 @@ class SqlJobStore:
                        finished_at=row.finished_at, total=len(out), done=sum(i.state == "done" for i in out),
                        failed=sum(i.state == "failed" for i in out), items=out,
                        digest=Digest.model_validate_json(row.digest) if row.digest else None,
-                       digest_error=row.digest_error)  # fmt: skip
+                       digest_error=row.digest_error, collection=row.collection)  # fmt: skip
 
-    def recent(self, limit: int = 20) -> list[Job]:
+    def recent(self, limit: int = 20, collections: Sequence[str] | None = None) -> list[Job]:
+        q = select(JobRow.id).order_by(JobRow.created_at.desc(), JobRow.id).limit(limit)
+        if collections is not None:
+            q = q.where(JobRow.collection.in_(collections))
         with Session(self._engine) as s:
-            ids = list(s.scalars(select(JobRow.id).order_by(JobRow.created_at.desc()).limit(limit)))
+            ids = list(s.scalars(q))
         return [j for j in (self.get(i) for i in ids) if j is not None]
 
     def unfinished(self) -> list[str]:
@@ -173,11 +179,16 @@ class SqlJobStore:
         with Session(self._engine) as s:
             return set(s.scalars(select(JobItemRow.document_id).where(JobItemRow.state == "failed")))
 
-    def watermark(self) -> dt.datetime | None:
+    def watermark(self, collection: str) -> dt.datetime | None:
         with Session(self._engine) as s:
-            row = s.get(SettingRow, "summary_watermark")
+            row = s.get(SettingRow, _watermark_key(collection))
             return dt.datetime.fromisoformat(row.value) if row else None
 
-    def set_watermark(self, value: dt.datetime) -> None:
+    def set_watermark(self, collection: str, value: dt.datetime) -> None:
         with Session(self._engine) as s, s.begin():
-            s.merge(SettingRow(key="summary_watermark", value=value.isoformat()))
+            s.merge(SettingRow(key=_watermark_key(collection), value=value.isoformat()))
+
+
+def _watermark_key(collection: str) -> str:
+    """Each collection has its own "new since" mark (the default one keeps the key it had before collections)."""
+    return "summary_watermark" if collection == DEFAULT_COLLECTION else f"summary_watermark:{collection}"

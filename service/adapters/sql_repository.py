@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Sequence
 
 from sqlalchemy import Date, DateTime, Integer, String, Text, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql.expression import Executable
 
 from service.adapters.sql_db import Base, document_children
+from service.domain.access import DEFAULT_COLLECTION
 from service.domain.models import Document, SaveOutcome
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ class DocumentRow(Base):
     text: Mapped[str] = mapped_column(Text)
     sentence_count: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    collection: Mapped[str] = mapped_column(String(64), index=True, default=DEFAULT_COLLECTION)
 
 
 class SourceKeyRow(Base):
@@ -63,6 +66,7 @@ def _to_domain(row: DocumentRow) -> Document:
         text=row.text,
         sentence_count=row.sentence_count,
         created_at=row.created_at,
+        collection=row.collection,
     )
 
 
@@ -80,14 +84,19 @@ class SqlDocumentRepository:
             row = s.get(DocumentRow, document_id)
             return _to_domain(row) if row else None
 
-    def list(self) -> list[Document]:
+    def list(self, collections: list[str] | None = None) -> list[Document]:
+        q = select(DocumentRow).order_by(DocumentRow.created_at.desc(), DocumentRow.id)
+        if collections is not None:
+            q = q.where(DocumentRow.collection.in_(collections))
         with Session(self._engine) as s:
-            rows = s.scalars(select(DocumentRow).order_by(DocumentRow.created_at.desc(), DocumentRow.id))
-            return [_to_domain(r) for r in rows]
+            return [_to_domain(r) for r in s.scalars(q)]
 
-    def ids(self) -> set[str]:
+    def ids(self, collections: Sequence[str] | None = None) -> set[str]:
+        q = select(DocumentRow.id)
+        if collections is not None:
+            q = q.where(DocumentRow.collection.in_(collections))
         with Session(self._engine) as s:
-            return set(s.scalars(select(DocumentRow.id)))
+            return set(s.scalars(q))
 
     def _bump(self, s: Session) -> None:
         s.execute(update(CorpusVersion).where(CorpusVersion.id == 1).values(version=CorpusVersion.version + 1))

@@ -13,7 +13,9 @@ from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
 from service.config import Settings
-from service.domain.errors import InvalidInput, NotFound
+from service.domain.access import Principal
+from service.domain.errors import Forbidden, InvalidInput, NotFound
+from service.domain.models import Document
 from service.domain.ports import DocumentRepository
 
 M = TypeVar("M", bound=BaseModel)
@@ -61,6 +63,16 @@ def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-def require_document(repo: DocumentRepository, document_id: str) -> None:
-    if repo.get(document_id) is None:
+def require_document(repo: DocumentRepository, document_id: str, caller: Principal) -> Document:
+    """The document, if it exists in a collection `caller` may see; else 404 (never a hint that it exists)."""
+    doc = repo.get(document_id)
+    if doc is None or not caller.can_see(doc.collection):
         raise NotFound(f"document {document_id!r} does not exist")
+    return doc
+
+
+def require_collection(caller: Principal, collection: str) -> str:
+    """`collection`, if `caller` may see it; else 403."""
+    if not caller.can_see(collection):
+        raise Forbidden(f"this key may not use collection {collection!r}")
+    return collection

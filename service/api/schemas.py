@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from service.domain.access import DEFAULT_COLLECTION, check_collection
 from service.domain.models import Document, DocumentMeta, RetrievalFilter, Sentence
 
 
@@ -16,6 +17,12 @@ class TextDocumentIn(DocumentMeta):
 
     text: str = Field(description="Verbatim report text (UTF-8).")
     key: str | None = Field(default=None, min_length=1, max_length=1024)
+    collection: str = Field(default=DEFAULT_COLLECTION, description="The collection the report belongs to.")
+
+    @field_validator("collection")
+    @classmethod
+    def _collection(cls, name: str) -> str:
+        return check_collection(name)
 
 
 class DocumentOut(BaseModel):
@@ -28,6 +35,7 @@ class DocumentOut(BaseModel):
     published: dt.date | None
     sentence_count: int
     created_at: dt.datetime
+    collection: str
 
     @classmethod
     def of(cls, d: Document) -> DocumentOut:
@@ -39,6 +47,7 @@ class DocumentOut(BaseModel):
             published=d.published,
             sentence_count=d.sentence_count,
             created_at=d.created_at,
+            collection=d.collection,
         )
 
 
@@ -65,6 +74,11 @@ class AskIn(RetrievalFilter):
 
     @model_validator(mode="after")
     def _coherent_filters(self) -> AskIn:
+        if self.collections is not None:
+            if not self.collections:
+                raise ValueError("collections is empty; omit it to search every collection the key may see")
+            for name in self.collections:
+                check_collection(name)
         if self.document_ids is not None:
             if not self.document_ids:
                 raise ValueError("document_ids is empty; omit it to search every document")

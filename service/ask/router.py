@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from service.api.auth import Reader
-from service.api.deps import Repo, json_body_doc, parse_json, provide
+from service.api.deps import Repo, json_body_doc, parse_json, provide, require_collection
 from service.api.schemas import AskIn
 from service.ask.service import QAService
 from service.domain.errors import NotFound
@@ -25,12 +25,15 @@ async def ask(request: Request, qa: QA, repo: Repo, caller: Reader) -> Answer:
     """Answer a question with verified citations, or abstain."""
     # JSON whatever the content type says: `curl -d '{"question": ...}'` sends form encoding.
     body = parse_json(AskIn, await request.body())
+    for name in body.collections or []:
+        require_collection(caller, name)
+    visible = caller.visible(body.collections)  # no passage of another collection is retrieved or shown
     if body.document_ids:
-        known = repo.ids()
+        known = repo.ids(visible)
         missing = [i for i in dict.fromkeys(body.document_ids) if i not in known]
         if missing:
             raise NotFound(f"unknown document ids: {', '.join(missing[:20])}")
-    flt = RetrievalFilter(**body.model_dump(exclude={"question"}))
+    flt = RetrievalFilter(**body.model_dump(exclude={"question", "collections"}), collections=visible)
     has_filter = any(v is not None for v in flt.model_dump().values())
     answer: Answer = await run_in_threadpool(qa.ask, body.question, flt if has_filter else None)
     return answer

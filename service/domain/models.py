@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.domain.access import DEFAULT_COLLECTION
+
 
 class DocumentMeta(BaseModel):
     """Caller-supplied metadata of a report."""
@@ -39,6 +41,7 @@ class Document(BaseModel):
     text: str
     sentence_count: int
     created_at: dt.datetime
+    collection: str = DEFAULT_COLLECTION
 
 
 class SaveOutcome(BaseModel):
@@ -61,6 +64,7 @@ class Passage(BaseModel):
     title: str
     source: str | None = None
     published: dt.date | None = None
+    collection: str = DEFAULT_COLLECTION
 
 
 class ScoredPassage(BaseModel):
@@ -74,8 +78,11 @@ class ScoredPassage(BaseModel):
 
 
 class RetrievalFilter(BaseModel):
-    """Restricts retrieval to some documents, a source, or a published-date range."""
+    """Restricts retrieval to some collections, documents, a source, or a published-date range."""
 
+    collections: list[str] | None = Field(
+        default=None, description="Search only these collections (those the key may see, if omitted)."
+    )
     document_ids: list[str] | None = None
     source: str | None = None
     published_from: dt.date | None = None
@@ -83,6 +90,8 @@ class RetrievalFilter(BaseModel):
 
     def admits(self, passage: Passage) -> bool:
         """True when the passage passes every set condition."""
+        if self.collections is not None and passage.collection not in self.collections:
+            return False
         if self.document_ids is not None and passage.document_id not in self.document_ids:
             return False
         if self.source is not None and passage.source != self.source:

@@ -82,12 +82,12 @@ class DocumentRepository(Protocol):
         """The document, or None."""
         ...
 
-    def list(self) -> list[Document]:
-        """All documents, newest first."""
+    def list(self, collections: list[str] | None = None) -> list[Document]:
+        """The documents of `collections` (None: all), newest first."""
         ...
 
-    def ids(self) -> set[str]:
-        """Ids of all stored documents."""
+    def ids(self, collections: Sequence[str] | None = None) -> set[str]:
+        """Ids of the stored documents of `collections` (None: all)."""
         ...
 
     def save(self, document: Document) -> SaveOutcome:
@@ -158,7 +158,7 @@ class ExtractionStore(Protocol):
 class JobStore(Protocol):
     """Persistent batch jobs, items, summaries and the 'new since' watermark."""
 
-    def create(self, job_id: str, mode: str, items: list[tuple[str, str]], now: dt.datetime) -> None:
+    def create(self, job_id: str, mode: str, items: list[tuple[str, str]], now: dt.datetime, collection: str) -> None:
         """Create a job with its items (document id, title), all pending."""
         ...
 
@@ -166,7 +166,7 @@ class JobStore(Protocol):
         """A job with its items and digest."""
         ...
 
-    def recent(self, limit: int = 20) -> list[Job]:
+    def recent(self, limit: int = 20, collections: Sequence[str] | None = None) -> list[Job]:
         """Newest jobs first."""
         ...
 
@@ -216,11 +216,11 @@ class JobStore(Protocol):
         """Documents whose item failed in some job."""
         ...
 
-    def watermark(self) -> dt.datetime | None:
+    def watermark(self, collection: str) -> dt.datetime | None:
         """Creation time of the last completed 'new' batch."""
         ...
 
-    def set_watermark(self, value: dt.datetime) -> None:
+    def set_watermark(self, collection: str, value: dt.datetime) -> None:
         """Move the watermark."""
         ...
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from service.domain.access import DEFAULT_COLLECTION
 from service.domain.facts import Fact
 from service.domain.models import Citation, RejectedSentence, RunMeta
 
@@ -78,3 +79,4 @@ class Job(BaseModel):
     items: list[JobItem]
     digest: Digest | None = None
     digest_error: str | None = None
+    collection: str = DEFAULT_COLLECTION

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.auth import Reader, Writer
-from service.api.deps import Repo, provide, require_document
+from service.api.deps import Repo, provide, require_collection, require_document
 from service.domain.errors import InvalidInput
 from service.domain.facts import Evidence, Extraction
 from service.domain.ports import ExtractionStore
@@ -52,7 +52,7 @@ def create_extraction(
     body = body or ExtractIn()
     if body.custom_schema is not None and body.schema_name is not None:
         raise InvalidInput("give either `schema` or `custom_schema`, not both")
-    require_document(repo, document_id)
+    require_document(repo, document_id, caller)
     schema = custom_schema(body.custom_schema) if body.custom_schema is not None else get_schema(body.schema_name)
     return extract.extract(document_id, schema, refresh=body.refresh)
 
@@ -60,7 +60,7 @@ def create_extraction(
 @router.get("/documents/{document_id}/extractions", response_model=list[Extraction])
 def list_extractions(document_id: str, store: Store, repo: Repo, caller: Reader) -> list[Extraction]:
     """Stored extractions of a document, newest first."""
-    require_document(repo, document_id)
+    require_document(repo, document_id, caller)
     return store.for_document(document_id)
 
 
@@ -80,10 +80,14 @@ def facts(
         description="Fact kind (entities, events, claims, quantities) or an entity type (person, country, ...)",
     ),
     schema: str = Query(default=REPORT_FACTS.id),
+    collection: str | None = Query(default=None, description="Only this collection (default: all the key sees)"),
 ) -> list[FactOut]:
     """Facts across all stored extractions, filtered by entity and type."""
     get_schema(schema)
+    if collection is not None:
+        require_collection(caller, collection)
+    visible = caller.visible([collection] if collection else None)
     return [
         FactOut(document_id=doc_id, document_title=title, kind=kind, fields=f.fields, evidence=f.evidence)
-        for doc_id, title, kind, f in extract.query(schema, entity=entity, type=type)
+        for doc_id, title, kind, f in extract.query(schema, entity=entity, type=type, collections=visible)
     ]

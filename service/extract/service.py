@@ -118,11 +118,17 @@ class ExtractService:
         return result
 
     def query(
-        self, schema_id: str, *, entity: str | None = None, type: str | None = None
+        self,
+        schema_id: str,
+        *,
+        entity: str | None = None,
+        type: str | None = None,
+        collections: list[str] | None = None,
     ) -> list[tuple[str, str, str, Fact]]:
         """(document id, title, kind, fact) across the newest extraction of each live document, filtered by an
-        entity's name or alias (case-insensitive substring) and by fact kind or entity type."""
-        titles = {d.id: d.title for d in self._repo.list()}
+        entity's name or alias (case-insensitive substring) and by fact kind or entity type, within `collections`
+        (None: all)."""
+        titles = {d.id: d.title for d in self._repo.list(collections)}
         out: list[tuple[str, str, str, Fact]] = []
         seen: set[str] = set()
         for ex in self._store.all(schema_id):

@@ -5,20 +5,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from service.api.auth import Reader, Writer
-from service.api.deps import AppSettings, Repo, parse_json, provide
+from service.api.deps import AppSettings, Repo, parse_json, provide, require_collection, require_document
 from service.api.schemas import DocumentDetail, DocumentOut, IngestOut, TextDocumentIn
 from service.core.segment import segment
+from service.domain.access import DEFAULT_COLLECTION
 from service.domain.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
 from service.domain.models import DocumentMeta
 from service.ingest.service import IngestResult, IngestService
 
-UPLOAD_FIELDS = {"file", "title", "source", "url", "published", "key"}
+UPLOAD_FIELDS = {"file", "title", "source", "url", "published", "key", "collection"}
 
 
 ingest_service = provide("ingest", IngestService)
@@ -42,6 +43,7 @@ _UPLOAD_DOC: dict[str, Any] = {
                         "url": {"type": "string"},
                         "published": {"type": "string", "format": "date"},
                         "key": {"type": "string"},
+                        "collection": {"type": "string", "default": DEFAULT_COLLECTION},
                     },
                 }
             },
@@ -97,39 +99,47 @@ async def create_document(request: Request, ingest: Ingest, settings: AppSetting
             )
         data = await upload.read(max_bytes + 1)
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        collection = require_collection(caller, fields.get("collection") or DEFAULT_COLLECTION)
         result = await run_in_threadpool(
             ingest.ingest_bytes,
             upload.filename or "upload.txt",
             data,
             _meta_from_form(fields),
             fields.get("key") or None,
+            collection,
         )
         return _ingest_response(result)
     if not ctype.startswith("application/json"):
         raise UnsupportedMediaType(f"content type {ctype or '(none)'!r}; send application/json or multipart/form-data")
     body = parse_json(TextDocumentIn, await request.body())
     meta = DocumentMeta(**body.model_dump(include={"title", "source", "url", "published"}))
-    return _ingest_response(await run_in_threadpool(ingest.ingest_text, body.text, meta, body.key))
+    collection = require_collection(caller, body.collection)
+    return _ingest_response(await run_in_threadpool(ingest.ingest_text, body.text, meta, body.key, collection))
 
 
 @router.get("/documents", response_model=list[DocumentOut])
-def list_documents(repo: Repo, caller: Reader) -> list[DocumentOut]:
+def list_documents(
+    repo: Repo,
+    caller: Reader,
+    collection: Annotated[str | None, Query(description="Only this collection (default: all the key sees)")] = None,
+) -> list[DocumentOut]:
     """List stored reports, newest first."""
-    return [DocumentOut.of(d) for d in repo.list()]
+    if collection is not None:
+        require_collection(caller, collection)
+    return [DocumentOut.of(d) for d in repo.list(caller.visible([collection] if collection else None))]
 
 
 @router.get("/documents/{document_id}", response_model=DocumentDetail)
 def get_document(document_id: str, repo: Repo, caller: Reader) -> DocumentDetail:
     """One report with its verbatim text and sentence offsets."""
-    doc = repo.get(document_id)
-    if doc is None:
-        raise NotFound(f"document {document_id!r} does not exist")
+    doc = require_document(repo, document_id, caller)
     return DocumentDetail(**DocumentOut.of(doc).model_dump(), text=doc.text, sentences=segment(doc.text))
 
 
 @router.delete("/documents/{document_id}", status_code=204)
-def delete_document(document_id: str, ingest: Ingest, caller: Writer) -> Response:
+def delete_document(document_id: str, ingest: Ingest, repo: Repo, caller: Writer) -> Response:
     """Delete a report and everything derived from it; it is never retrieved again."""
+    require_document(repo, document_id, caller)
     if not ingest.delete(document_id):
         raise NotFound(f"document {document_id!r} does not exist")
     return Response(status_code=204)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from service.core.segment import passage_id, segment
+from service.domain.access import DEFAULT_COLLECTION, check_collection
 from service.domain.errors import DossierError, InvalidInput, PayloadTooLarge
 from service.domain.models import Document, DocumentMeta, Passage
 from service.domain.ports import DocumentRepository, Embedder, PassageIndex
@@ -25,9 +26,16 @@ IngestStatus = Literal["created", "replaced", "unchanged"]
 MAX_KEY_CHARS = 1024  # the source_key column's size
 
 
-def document_id(text: str) -> str:
-    """Content-derived id: the same text always gets the same id."""
-    return "doc_" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+def document_id(text: str, collection: str = DEFAULT_COLLECTION) -> str:
+    """Content-derived id: the same text in the same collection always gets the same id (the same text in two
+    collections is two documents, so deleting one never touches the other)."""
+    scoped = text if collection == DEFAULT_COLLECTION else f"{collection}\x00{text}"
+    return "doc_" + hashlib.sha256(scoped.encode("utf-8")).hexdigest()[:20]
+
+
+def scoped_key(collection: str, key: str) -> str:
+    """A source key within its collection: one team's `report.txt` never replaces another's."""
+    return key if collection == DEFAULT_COLLECTION else f"collection:{collection}|{key}"
 
 
 @dataclass
@@ -71,20 +79,26 @@ class IngestService:
         self._loader = loader
         self._max_bytes = max_bytes
 
-    def ingest_text(self, text: str, meta: DocumentMeta, source_key: str | None = None) -> IngestResult:
-        """Ingest raw text. `source_key` names the report across versions (path, URL, caller key)."""
+    def ingest_text(
+        self, text: str, meta: DocumentMeta, source_key: str | None = None, collection: str = DEFAULT_COLLECTION
+    ) -> IngestResult:
+        """Ingest raw text into `collection`. `source_key` names the report across versions (path, URL, key)."""
+        try:
+            check_collection(collection)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
         if len(text.encode("utf-8")) > self._max_bytes:
             raise PayloadTooLarge(f"text is {len(text.encode('utf-8'))} bytes; the limit is {self._max_bytes}")
         if not text.strip():
             raise InvalidInput("text is empty or whitespace only")
-        doc_id = document_id(text)
+        doc_id = document_id(text, collection)
         existing = self._repo.get(doc_id)
         if existing is not None:
             return IngestResult(existing, "unchanged")
         sentences = segment(text)
         if not sentences:
             raise InvalidInput("text contains no sentences")
-        key = source_key or meta.url or f"text:{doc_id}"
+        key = scoped_key(collection, source_key or meta.url or f"text:{doc_id}")
         if len(key) > MAX_KEY_CHARS:
             raise InvalidInput(f"the document key (key, url or source + file name) is {len(key)} characters; "
                                f"the limit is {MAX_KEY_CHARS}")  # fmt: skip
@@ -92,7 +106,7 @@ class IngestService:
         doc = Document(
             id=doc_id, source_key=key, title=title, source=meta.source, url=meta.url,
             published=meta.published, text=text, sentence_count=len(sentences),
-            created_at=dt.datetime.now(dt.UTC),
+            created_at=dt.datetime.now(dt.UTC), collection=collection,
         )  # fmt: skip
         passages = self._passages(doc)
         vectors = self._embedder.embed_documents([p.text for p in passages])
@@ -111,7 +125,12 @@ class IngestService:
         return IngestResult(doc, outcome.status, outcome.replaced[0] if outcome.replaced else None)
 
     def ingest_bytes(
-        self, filename: str, data: bytes, meta: DocumentMeta, source_key: str | None = None
+        self,
+        filename: str,
+        data: bytes,
+        meta: DocumentMeta,
+        source_key: str | None = None,
+        collection: str = DEFAULT_COLLECTION,
     ) -> IngestResult:
         """Ingest an uploaded file (.txt, .md, .html, .pdf).
 
@@ -123,13 +142,14 @@ class IngestService:
             meta = meta.model_copy(update={"title": Path(filename).stem.replace("_", " ")})
         if source_key is None and meta.url is None and meta.source:
             source_key = f"upload:{meta.source}/{Path(filename).name}"
-        return self.ingest_text(text, meta, source_key)
+        return self.ingest_text(text, meta, source_key, collection)
 
     def ingest_paths(
         self,
         paths: Iterable[Path],
         meta: DocumentMeta | None = None,
         on_progress: Callable[[Path, IngestResult | IngestFailure], None] | None = None,
+        collection: str = DEFAULT_COLLECTION,
     ) -> tuple[list[IngestResult], list[IngestFailure]]:
         """Ingest files; a failing file is reported and the batch goes on. Re-running resumes."""
         results: list[IngestResult] = []
@@ -140,7 +160,7 @@ class IngestService:
                 file_meta = (meta or DocumentMeta()).model_copy()
                 file_meta = _front_matter(path, file_meta)
                 outcome = self.ingest_bytes(
-                    path.name, path.read_bytes(), file_meta, source_key=f"file:{path.resolve()}"
+                    path.name, path.read_bytes(), file_meta, f"file:{path.resolve()}", collection
                 )
                 results.append(outcome)
             except (DossierError, OSError) as exc:
@@ -182,7 +202,8 @@ class IngestService:
     def _passages(doc: Document) -> list[Passage]:
         return [
             Passage(id=passage_id(doc.id, s.index), document_id=doc.id, index=s.index, start=s.start, end=s.end,
-                    text=doc.text[s.start : s.end], title=doc.title, source=doc.source, published=doc.published)
+                    text=doc.text[s.start : s.end], title=doc.title, source=doc.source, published=doc.published,
+                    collection=doc.collection)
             for s in segment(doc.text)
         ]  # fmt: skip
 

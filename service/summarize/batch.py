@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from service.domain.access import DEFAULT_COLLECTION
 from service.domain.errors import InvalidInput, ModelUnreachable, NotFound
 from service.domain.models import Document
 from service.domain.ports import DocumentRepository, JobStore
@@ -52,36 +53,41 @@ class BatchService:
         self._sleep = sleep
         self._lock = threading.Lock()
 
-    def select(self, *, since: dt.date | None = None, ids: list[str] | None = None) -> tuple[str, list[Document]]:
-        """The documents a batch would cover, and the mode label."""
-        docs = self._repo.list()
+    def select(
+        self, *, since: dt.date | None = None, ids: list[str] | None = None, collection: str = DEFAULT_COLLECTION
+    ) -> tuple[str, list[Document]]:
+        """The documents of `collection` a batch would cover, and the mode label."""
+        docs = self._repo.list([collection])
         if ids:
             known = {d.id: d for d in docs}
             missing = [i for i in ids if i not in known]
             if missing:
-                raise NotFound(f"unknown document ids: {', '.join(missing)}")
+                raise NotFound(f"unknown document ids in collection {collection!r}: {', '.join(missing)}")
             return f"ids:{','.join(ids)}", [known[i] for i in ids]
         done = self._jobs.summarised_ids() | self._jobs.in_flight_ids()
         if since is not None:
             cutoff = dt.datetime.combine(since, dt.time.min, tzinfo=dt.UTC)
             return f"since:{since}", [d for d in docs if _aware(d.created_at) >= cutoff and d.id not in done]
-        mark = self._jobs.watermark()
+        mark = self._jobs.watermark(collection)
         failed = self._jobs.failed_ids()
         fresh = [
             d for d in docs if d.id not in done and (mark is None or _aware(d.created_at) > mark or d.id in failed)
         ]
         return "new", sorted(fresh, key=lambda d: (d.created_at, d.id))
 
-    def create(self, *, since: dt.date | None = None, ids: list[str] | None = None) -> Job | None:
-        """Create a job for what is new (or the given ids / since a date); None when there is nothing."""
+    def create(
+        self, *, since: dt.date | None = None, ids: list[str] | None = None, collection: str = DEFAULT_COLLECTION
+    ) -> Job | None:
+        """Create a job over `collection` for what is new (or the given ids / since a date); None when there is
+        nothing."""
         if since is not None and ids:
             raise InvalidInput("give either since or ids, not both")
         with self._lock:
-            mode, docs = self.select(since=since, ids=ids)
+            mode, docs = self.select(since=since, ids=ids, collection=collection)
             if not docs:
                 return None
             job_id = "job_" + uuid.uuid4().hex[:16]
-            self._jobs.create(job_id, mode, [(d.id, d.title) for d in docs], dt.datetime.now(dt.UTC))
+            self._jobs.create(job_id, mode, [(d.id, d.title) for d in docs], dt.datetime.now(dt.UTC), collection)
         job = self._jobs.get(job_id)
         assert job is not None
         return job
@@ -119,7 +125,7 @@ class BatchService:
         state = "completed" if job.failed == 0 else "completed_with_failures"
         self._jobs.set_state(job_id, state, dt.datetime.now(dt.UTC))
         if job.mode == "new":
-            self._jobs.set_watermark(_aware(job.created_at))
+            self._jobs.set_watermark(job.collection, _aware(job.created_at))
         final = self._jobs.get(job_id)
         assert final is not None
         if progress:

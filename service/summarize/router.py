@@ -13,7 +13,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service.api.auth import Reader, Writer
-from service.api.deps import Repo, provide, require_document
+from service.api.deps import Repo, provide, require_collection, require_document
+from service.domain.access import DEFAULT_COLLECTION, check_collection
 from service.domain.errors import NotFound
 from service.domain.ports import JobStore
 from service.domain.summaries import Job, Summary
@@ -29,6 +30,12 @@ class BatchIn(BaseModel):
 
     since: dt.date | None = None
     ids: list[str] | None = Field(default=None, max_length=10000)
+    collection: str = Field(default=DEFAULT_COLLECTION, description="The collection whose reports to summarise.")
+
+    @field_validator("collection")
+    @classmethod
+    def _collection(cls, name: str) -> str:
+        return check_collection(name)
 
     @field_validator("ids")
     @classmethod
@@ -79,7 +86,7 @@ def _run(batches: BatchService, job_id: str) -> None:
 def start_batch(batches: Batches, runner: Runner, caller: Writer, body: BatchIn | None = None) -> JSONResponse:
     """Start a summary batch; poll GET /v1/jobs/{id}."""
     body = body or BatchIn()
-    job = batches.create(since=body.since, ids=body.ids)
+    job = batches.create(since=body.since, ids=body.ids, collection=require_collection(caller, body.collection))
     if job is None:
         out = BatchOut(job_id=None, total=0, message="nothing new to summarise")
         return JSONResponse(status_code=200, content=out.model_dump())
@@ -93,14 +100,14 @@ def list_jobs(
     jobs: Jobs, caller: Reader, limit: Annotated[int, Query(ge=1, le=1000, description="How many jobs")] = 20
 ) -> list[Job]:
     """Recent jobs, newest first."""
-    return jobs.recent(limit)
+    return jobs.recent(limit, caller.visible(None))
 
 
 @router.get("/jobs/{job_id}", response_model=Job)
 def get_job(job_id: str, jobs: Jobs, caller: Reader) -> Job:
     """State, progress, per-item results and failures of a job."""
     job = jobs.get(job_id)
-    if job is None:
+    if job is None or not caller.can_see(job.collection):
         raise NotFound(f"job {job_id!r} does not exist")
     return job
 
@@ -108,7 +115,7 @@ def get_job(job_id: str, jobs: Jobs, caller: Reader) -> Job:
 @router.get("/summaries/{document_id}", response_model=Summary)
 def get_summary(document_id: str, jobs: Jobs, repo: Repo, caller: Reader) -> Summary:
     """The stored summary of a report."""
-    require_document(repo, document_id)
+    require_document(repo, document_id, caller)
     summary = jobs.summary(document_id)
     if summary is None:
         raise NotFound(f"document {document_id!r} has no summary yet; POST /v1/summaries/batch")
