@@ -39,7 +39,8 @@ def test_a_database_from_before_migrations_is_upgraded(tmp_path: Path) -> None:
         assert list(c.execute(text("SELECT key, document_id FROM source_keys"))) == [("desk/7", "doc_new")]
         assert list(c.scalars(text("SELECT id FROM documents"))) == ["doc_new"]
         assert list(c.scalars(text("SELECT count(*) FROM extractions"))) == [0]  # orphaned extraction removed
-        assert {"jobs", "job_items", "summaries"} <= set(c.scalars(text("SELECT name FROM sqlite_master")))
+        assert {"jobs", "job_items", "summaries", "api_keys"} <= set(c.scalars(text("SELECT name FROM sqlite_master")))
+        assert list(c.scalars(text("SELECT collection FROM documents"))) == ["default"]  # 005_collections
     assert migrate(make_engine(f"sqlite:///{db}")) == []  # a second start applies nothing and changes nothing
     with engine.connect() as c:
         assert list(c.scalars(text("SELECT count(*) FROM schema_migrations"))) == [len(MIGRATIONS)]
@@ -67,3 +68,20 @@ def test_deleting_or_replacing_a_document_deletes_its_summary_and_extractions(tm
             assert list(conn.scalars(text("SELECT count(*) FROM summaries"))) == [0]
     finally:
         c.close()
+
+
+def test_chroma_passages_from_before_collections_join_the_default_one(tmp_path: Path) -> None:
+    import chromadb
+
+    from service.adapters.chroma_store import ChromaPassageIndex
+    from service.domain.models import RetrievalFilter
+
+    client = chromadb.PersistentClient(path=str(tmp_path / "chroma"))
+    old = client.create_collection("passages", metadata={"embedding_model": "m"}, configuration={"hnsw": {"space": "cosine"}})
+    md = {"document_id": "doc_a", "index": 0, "start": 0, "end": 5, "title": "t"}  # no "collection" key
+    old.add(ids=["doc_a:0"], documents=["Hello"], metadatas=[md], embeddings=[[1.0, 0.0]])
+    index = ChromaPassageIndex(client, "passages", "m")
+    assert [p.collection for p in index.all_passages()] == ["default"]
+    assert len(index.search([1.0, 0.0], 3, RetrievalFilter(collections=["default"]))) == 1
+    assert index.search([1.0, 0.0], 3, RetrievalFilter(collections=["team-a"])) == []
+    assert client.get_collection("passages").metadata["layout"] == 2
