@@ -73,7 +73,23 @@ class Settings(BaseSettings):
 
     # Limits
     max_upload_bytes: int = Field(default=5_000_000, description="Largest accepted file or text.")
-    max_question_chars: int = 500
+    max_question_chars: int = Field(default=500, ge=1, le=10000, description="Longest accepted question.")
+    rate_limit: str | None = Field(
+        default="120/minute", description="Requests per key (per client address when keyless); empty: no limit."
+    )
+    rate_limit_storage: str = Field(
+        default="memory://", description="Where the rate limiter counts: memory:// per replica, or redis://..."
+    )
+    model_queue_depth: int = Field(
+        default=8, ge=1, le=1000, description="Requests in model work at once (ask, extraction); more get 429."
+    )
+    ingest_queue_depth: int = Field(default=2, ge=1, le=100, description="Uploads embedded at once; more get 429.")
+    request_budget_s: float = Field(
+        default=600.0, gt=0, description="How long an ask or extraction request may wait before a 504."
+    )
+    sync_extract_max_chars: int = Field(
+        default=6000, ge=0, description="Longer reports are extracted as a job (202 + Location), not in the request."
+    )
     retrieval_candidates: int = Field(default=30, description="Candidates per retriever before fusion.")
     qa_passages: int = Field(default=8, description="Passages shown to the model per question.")
     min_similarity: float = Field(

@@ -24,6 +24,7 @@ from service.ask.retrieval import HybridRetriever
 from service.ask.service import QAService
 from service.config import Settings
 from service.domain.ports import ChatModel, Embedder, PassageIndex
+from service.extract.jobs import ExtractionJobs
 from service.extract.service import ExtractService
 from service.ingest.service import IngestService
 from service.summarize.batch import BatchService
@@ -163,6 +164,11 @@ class Container:
             settings_hash=s.settings_hash(),
             window_chars=s.extract_window_chars,
         )
+
+    @cached_property
+    def extract_jobs(self) -> ExtractionJobs:
+        """Extractions of long reports, run as jobs."""
+        return ExtractionJobs(self.jobs, self.extract)
 
     @cached_property
     def jobs(self) -> SqlJobStore:

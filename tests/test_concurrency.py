@@ -23,7 +23,7 @@ REPORT = (
 def replicas(tmp_path: Path) -> Iterator[list[LiveServer]]:
     """Two API processes' worth of app (no model) on one data dir, one database and one real Chroma store: no lock
     inside one of them can help. What they embed with is beside the point here (a hashing embedder)."""
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, ingest_queue_depth=8)  # every concurrent post gets in
     with (
         LiveServer(settings, start_llm=False, real_embedder=False) as a,
         LiveServer(settings, start_llm=False, real_embedder=False) as b,

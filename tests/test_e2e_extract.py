@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,18 @@ def extraction(e2e_api: LiveServer, seeds: list[Path]) -> tuple[str, dict[str, A
     seed = next(p for p in seeds if p.name.startswith("000_00a5075179b2cf11"))
     text = seed.read_text(encoding="utf-8")
     doc = httpx.post(f"{e2e_api.url}/v1/documents", files={"file": (seed.name, seed.read_bytes())}, timeout=120).json()
-    r = httpx.post(f"{e2e_api.url}/v1/documents/{doc['id']}/extractions", json={}, timeout=1800)
-    assert r.status_code == 200, r.text
-    return text, r.json()
+    r = httpx.post(f"{e2e_api.url}/v1/documents/{doc['id']}/extractions", json={}, timeout=60)
+    assert r.status_code == 202 and r.headers["location"] == f"/v1/jobs/{r.json()['id']}", r.text  # a long report
+    deadline = time.monotonic() + 1800
+    while (job := httpx.get(f"{e2e_api.url}{r.headers['location']}", timeout=30).json())["state"] in (
+        "pending",
+        "running",
+    ):
+        assert time.monotonic() < deadline, job
+        time.sleep(2)
+    assert job["state"] == "completed" and job["kind"] == "extraction", job
+    (newest, *_) = httpx.get(f"{e2e_api.url}/v1/documents/{doc['id']}/extractions", timeout=30).json()
+    return text, newest
 
 
 def test_every_fact_is_grounded(extraction: tuple[str, dict[str, Any]]) -> None:

@@ -77,7 +77,9 @@ def test_chroma_passages_from_before_collections_join_the_default_one(tmp_path: 
     from service.domain.models import RetrievalFilter
 
     client = chromadb.PersistentClient(path=str(tmp_path / "chroma"))
-    old = client.create_collection("passages", metadata={"embedding_model": "m"}, configuration={"hnsw": {"space": "cosine"}})
+    old = client.create_collection(
+        "passages", metadata={"embedding_model": "m"}, configuration={"hnsw": {"space": "cosine"}}
+    )
     md = {"document_id": "doc_a", "index": 0, "start": 0, "end": 5, "title": "t"}  # no "collection" key
     old.add(ids=["doc_a:0"], documents=["Hello"], metadatas=[md], embeddings=[[1.0, 0.0]])
     index = ChromaPassageIndex(client, "passages", "m")

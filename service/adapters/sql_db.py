@@ -96,12 +96,19 @@ def _collections(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_documents_collection ON documents (collection)"))
 
 
+def _job_kinds(conn: Connection) -> None:
+    """Jobs are summary batches or extractions of long reports; those before are summary batches."""
+    _add_column(conn, "jobs", "kind", "VARCHAR(16) NOT NULL DEFAULT 'summaries'")
+    _add_column(conn, "jobs", "params", "TEXT")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("001_tables", _tables),
     ("002_source_keys", _source_keys),
     ("003_orphaned_derived_rows", _orphaned_derived_rows),
     ("004_api_keys", _tables),  # creates the api_keys table in databases made before it existed
     ("005_collections", _collections),
+    ("006_job_kinds", _job_kinds),
 ]
 
 

@@ -7,13 +7,13 @@ import os
 import socket
 from collections.abc import Sequence
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text, select, update
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, Select, String, Text, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from service.adapters.sql_db import Base, derived_from_document
 from service.domain.access import DEFAULT_COLLECTION
-from service.domain.summaries import Digest, Job, JobItem, Summary
+from service.domain.summaries import Digest, Job, JobItem, JobKind, Summary
 
 
 class JobRow(Base):
@@ -29,6 +29,8 @@ class JobRow(Base):
     owner: Mapped[str | None] = mapped_column(String(300), nullable=True)
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     collection: Mapped[str] = mapped_column(String(64), default=DEFAULT_COLLECTION)
+    kind: Mapped[str] = mapped_column(String(16), default="summaries")
+    params: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class JobItemRow(Base):
@@ -89,9 +91,19 @@ class SqlJobStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def create(self, job_id: str, mode: str, items: list[tuple[str, str]], now: dt.datetime, collection: str) -> None:
+    def create(
+        self,
+        job_id: str,
+        mode: str,
+        items: list[tuple[str, str]],
+        now: dt.datetime,
+        collection: str,
+        kind: JobKind = "summaries",
+        params: str | None = None,
+    ) -> None:
         with Session(self._engine) as s, s.begin():
-            s.add(JobRow(id=job_id, state="pending", mode=mode, created_at=now, collection=collection))
+            s.add(JobRow(id=job_id, state="pending", mode=mode, created_at=now, collection=collection, kind=kind,
+                         params=params))  # fmt: skip
             s.flush()
             for i, (doc_id, title) in enumerate(items):
                 s.add(JobItemRow(job_id=job_id, document_id=doc_id, position=i, title=title, state="pending"))
@@ -108,7 +120,8 @@ class SqlJobStore:
                        finished_at=row.finished_at, total=len(out), done=sum(i.state == "done" for i in out),
                        failed=sum(i.state == "failed" for i in out), items=out,
                        digest=Digest.model_validate_json(row.digest) if row.digest else None,
-                       digest_error=row.digest_error, collection=row.collection)  # fmt: skip
+                       digest_error=row.digest_error, collection=row.collection, kind=row.kind,
+                       params=row.params)  # fmt: skip
 
     def recent(self, limit: int = 20, collections: Sequence[str] | None = None) -> list[Job]:
         q = select(JobRow.id).order_by(JobRow.created_at.desc(), JobRow.id).limit(limit)
@@ -123,6 +136,17 @@ class SqlJobStore:
         with Session(self._engine) as s:
             q = select(JobRow).where(JobRow.state.in_(["pending", "running"])).order_by(JobRow.created_at)
             return [r.id for r in s.scalars(q) if not _owner_alive(r.owner, r.heartbeat_at)]
+
+    def active(self, mode: str, document_id: str) -> str | None:
+        with Session(self._engine) as s:
+            q = (
+                select(JobRow.id)
+                .join(JobItemRow, JobItemRow.job_id == JobRow.id)
+                .where(JobRow.mode == mode, JobRow.state.in_(["pending", "running"]))
+                .where(JobItemRow.document_id == document_id)
+                .order_by(JobRow.created_at)
+            )
+            return s.scalars(q).first()
 
     def claim(self, job_id: str) -> None:
         """Record this process as the job's runner (refreshed as items finish)."""
@@ -173,11 +197,12 @@ class SqlJobStore:
     def in_flight_ids(self) -> set[str]:
         with Session(self._engine) as s:
             q = select(JobItemRow.document_id).where(JobItemRow.state.in_(["pending", "running"]))
-            return set(s.scalars(q))
+            return set(s.scalars(_summaries_only(q)))
 
     def failed_ids(self) -> set[str]:
         with Session(self._engine) as s:
-            return set(s.scalars(select(JobItemRow.document_id).where(JobItemRow.state == "failed")))
+            q = select(JobItemRow.document_id).where(JobItemRow.state == "failed")
+            return set(s.scalars(_summaries_only(q)))
 
     def watermark(self, collection: str) -> dt.datetime | None:
         with Session(self._engine) as s:
@@ -187,6 +212,11 @@ class SqlJobStore:
     def set_watermark(self, collection: str, value: dt.datetime) -> None:
         with Session(self._engine) as s, s.begin():
             s.merge(SettingRow(key=_watermark_key(collection), value=value.isoformat()))
+
+
+def _summaries_only(q: Select[str]) -> Select[str]:
+    """Restrict a query over job items to summary batches (an extraction job's item is not a summary's)."""
+    return q.join(JobRow, JobRow.id == JobItemRow.job_id).where(JobRow.kind == "summaries")
 
 
 def _watermark_key(collection: str) -> str:

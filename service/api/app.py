@@ -16,6 +16,7 @@ from fastapi_offline import FastAPIOffline
 from service import __version__
 from service.access import router as access
 from service.api import errors, health
+from service.api.limits import Limits
 from service.api.security import CrossSiteGuard, SecurityHeaders
 from service.ask import router as ask
 from service.config import Settings
@@ -50,7 +51,9 @@ def create_app(settings: Settings, *, start_llm: bool = True, container: Contain
         if start_llm:
             container.llm.start_in_background()
         for job_id in container.jobs.unfinished():  # a restarted replica finishes what it left behind
-            runner.submit(container.batches.run, job_id)
+            job = container.jobs.get(job_id)
+            if job is not None:
+                runner.submit(container.extract_jobs.run if job.kind == "extraction" else container.batches.run, job_id)
         try:
             yield
         finally:
@@ -66,6 +69,10 @@ def create_app(settings: Settings, *, start_llm: bool = True, container: Contain
     )
     app.state.container = container
     app.state.runner = runner
+    app.state.limits = Limits(
+        rate=settings.rate_limit, rate_storage=settings.rate_limit_storage, model_depth=settings.model_queue_depth,
+        ingest_depth=settings.ingest_queue_depth, budget_s=settings.request_budget_s,
+    )  # fmt: skip
     errors.install(app)
     for module in (ingest, ask, extract, summarize, access):
         app.include_router(module.router, prefix=API_PREFIX)

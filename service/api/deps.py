@@ -7,11 +7,13 @@ router can use them without depending on another capability.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
+from service.api.limits import Limits
 from service.config import Settings
 from service.domain.access import Principal
 from service.domain.errors import Forbidden, InvalidInput, NotFound
@@ -39,12 +41,26 @@ def provide(attr: str, kind: type[T]) -> Callable[[Request], T]:
     return dependency
 
 
+def limits_of(request: Request) -> Limits:
+    """The app's rate limiter, work queues and time budget."""
+    limits: Limits = request.app.state.limits
+    return limits
+
+
+def job_runner(request: Request) -> ThreadPoolExecutor:
+    """The app's single job thread: summary batches and long extractions run one at a time, in the background."""
+    runner: ThreadPoolExecutor = request.app.state.runner
+    return runner
+
+
 document_repo = provide("repo", DocumentRepository)  # type: ignore[type-abstract]
 settings = provide("settings", Settings)
 
 
 Repo = Annotated[DocumentRepository, Depends(document_repo)]
 AppSettings = Annotated[Settings, Depends(settings)]
+AppLimits = Annotated[Limits, Depends(limits_of)]
+Runner = Annotated[ThreadPoolExecutor, Depends(job_runner)]
 
 
 def parse_json(model: type[M], raw: bytes) -> M:

@@ -31,6 +31,7 @@ STATUS: list[tuple[type[e.DossierError], int]] = [
     (e.NotFound, 404),
     (e.Conflict, 409),
     (e.TooManyRequests, 429),
+    (e.RequestTimeout, 504),
     (e.ModelUnavailable, 503),
     (e.ModelRequestRejected, 502),
     (e.ModelOutputInvalid, 502),

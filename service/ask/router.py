@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from service.api.auth import Reader
-from service.api.deps import Repo, json_body_doc, parse_json, provide, require_collection
+from service.api.deps import AppLimits, Repo, json_body_doc, parse_json, provide, require_collection
 from service.api.schemas import AskIn
 from service.ask.service import QAService
 from service.domain.errors import NotFound
@@ -21,7 +20,7 @@ router = APIRouter(tags=["ask"])
 
 
 @router.post("/ask", response_model=Answer, openapi_extra=json_body_doc(AskIn))
-async def ask(request: Request, qa: QA, repo: Repo, caller: Reader) -> Answer:
+async def ask(request: Request, qa: QA, repo: Repo, caller: Reader, limits: AppLimits) -> Answer:
     """Answer a question with verified citations, or abstain."""
     # JSON whatever the content type says: `curl -d '{"question": ...}'` sends form encoding.
     body = parse_json(AskIn, await request.body())
@@ -35,5 +34,5 @@ async def ask(request: Request, qa: QA, repo: Repo, caller: Reader) -> Answer:
             raise NotFound(f"unknown document ids: {', '.join(missing[:20])}")
     flt = RetrievalFilter(**body.model_dump(exclude={"question", "collections"}), collections=visible)
     has_filter = any(v is not None for v in flt.model_dump().values())
-    answer: Answer = await run_in_threadpool(qa.ask, body.question, flt if has_filter else None)
+    answer: Answer = await limits.model.run(limits.budget_s, qa.ask, body.question, flt if has_filter else None)
     return answer

@@ -60,6 +60,12 @@ class TooManyRequests(DossierError):
         self.retry_after_s = retry_after_s
 
 
+class RequestTimeout(DossierError):
+    """A request ran past its time budget (its work may still finish in the background)."""
+
+    code = "request_timeout"
+
+
 class NotFound(DossierError):
     """A document (or other resource) that does not exist."""
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from service.domain.access import ApiKey, Principal
 from service.domain.facts import Extraction
 from service.domain.models import ChatResult, Document, Passage, RetrievalFilter, SaveOutcome
-from service.domain.summaries import Digest, Job, Summary
+from service.domain.summaries import Digest, Job, JobKind, Summary
 
 
 class ChatModel(Protocol):
@@ -158,8 +158,18 @@ class ExtractionStore(Protocol):
 class JobStore(Protocol):
     """Persistent batch jobs, items, summaries and the 'new since' watermark."""
 
-    def create(self, job_id: str, mode: str, items: list[tuple[str, str]], now: dt.datetime, collection: str) -> None:
-        """Create a job with its items (document id, title), all pending."""
+    def create(
+        self,
+        job_id: str,
+        mode: str,
+        items: list[tuple[str, str]],
+        now: dt.datetime,
+        collection: str,
+        kind: JobKind = "summaries",
+        params: str | None = None,
+    ) -> None:
+        """Create a job of `kind` with its items (document id, title), all pending; `params` is what its runner
+        needs (an extraction job's schema, as JSON)."""
         ...
 
     def get(self, job_id: str) -> Job | None:
@@ -172,6 +182,10 @@ class JobStore(Protocol):
 
     def unfinished(self) -> list[str]:
         """Ids of pending or running jobs whose runner is gone."""
+        ...
+
+    def active(self, mode: str, document_id: str) -> str | None:
+        """A pending or running job of `mode` over `document_id`, if there is one."""
         ...
 
     def claim(self, job_id: str) -> None:

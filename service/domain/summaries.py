@@ -13,6 +13,7 @@ from service.domain.models import Citation, RejectedSentence, RunMeta
 
 JobState = Literal["pending", "running", "completed", "completed_with_failures"]
 ItemState = Literal["pending", "running", "done", "failed"]
+JobKind = Literal["summaries", "extraction"]
 PointKind = Literal["new", "agreement", "contradiction"]
 
 
@@ -66,9 +67,10 @@ class JobItem(BaseModel):
 
 
 class Job(BaseModel):
-    """A summary batch and its progress."""
+    """A background job and its progress: a summary batch, or the extraction of one long report."""
 
     id: str
+    kind: JobKind = "summaries"
     state: JobState
     mode: str
     created_at: dt.datetime
@@ -80,3 +82,4 @@ class Job(BaseModel):
     digest: Digest | None = None
     digest_error: str | None = None
     collection: str = DEFAULT_COLLECTION
+    params: str | None = Field(default=None, exclude=True)  # what the runner needs; not shown

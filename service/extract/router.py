@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.auth import Reader, Writer
-from service.api.deps import Repo, provide, require_collection, require_document
+from service.api.deps import AppLimits, AppSettings, Repo, Runner, provide, require_collection, require_document
 from service.domain.errors import InvalidInput
 from service.domain.facts import Evidence, Extraction
 from service.domain.ports import ExtractionStore
+from service.domain.summaries import Job
+from service.extract.jobs import ExtractionJobs
 from service.extract.schemas import REGISTRY, REPORT_FACTS, custom_schema, get_schema
 from service.extract.service import ExtractService
+
+log = logging.getLogger(__name__)
 
 
 class ExtractIn(BaseModel):
@@ -37,6 +44,8 @@ class FactOut(BaseModel):
 
 
 extract_service = provide("extract", ExtractService)
+extraction_jobs = provide("extract_jobs", ExtractionJobs)
+Jobs = Annotated[ExtractionJobs, Depends(extraction_jobs)]
 extraction_store = provide("extractions", ExtractionStore)  # type: ignore[type-abstract]
 
 Extractor = Annotated[ExtractService, Depends(extract_service)]
@@ -44,17 +53,45 @@ Store = Annotated[ExtractionStore, Depends(extraction_store)]
 router = APIRouter(tags=["extraction"])
 
 
-@router.post("/documents/{document_id}/extractions", response_model=Extraction)
-def create_extraction(
-    document_id: str, extract: Extractor, repo: Repo, caller: Writer, body: ExtractIn | None = None
-) -> Extraction:
-    """Extract grounded facts (stored result unless `refresh`)."""
+def _run_job(jobs: ExtractionJobs, job_id: str) -> None:
+    try:
+        jobs.run(job_id)
+    except Exception:
+        log.exception("extraction job %s stopped", job_id)
+
+
+@router.post(
+    "/documents/{document_id}/extractions",
+    response_model=Extraction,
+    responses={202: {"model": Job, "description": "A long report: extraction runs as a job; poll `Location`."}},
+)
+async def create_extraction(
+    document_id: str,
+    extract: Extractor,
+    jobs: Jobs,
+    repo: Repo,
+    caller: Writer,
+    settings: AppSettings,
+    limits: AppLimits,
+    runner: Runner,
+    body: ExtractIn | None = None,
+) -> JSONResponse:
+    """Extract grounded facts: the stored result unless `refresh`; a long report as a job (202 + Location)."""
     body = body or ExtractIn()
     if body.custom_schema is not None and body.schema_name is not None:
         raise InvalidInput("give either `schema` or `custom_schema`, not both")
-    require_document(repo, document_id, caller)
+    doc = require_document(repo, document_id, caller)
     schema = custom_schema(body.custom_schema) if body.custom_schema is not None else get_schema(body.schema_name)
-    return extract.extract(document_id, schema, refresh=body.refresh)
+    if not body.refresh and (stored := extract.stored(doc.id, schema)) is not None:
+        return JSONResponse(stored.model_dump(mode="json"))
+    if len(doc.text) > settings.sync_extract_max_chars:
+        job, new = jobs.create(doc, schema)
+        if new:
+            runner.submit(_run_job, jobs, job.id)
+        location = f"/v1/jobs/{job.id}"
+        return JSONResponse(status_code=202, content=job.model_dump(mode="json"), headers={"Location": location})
+    result = await limits.model.run(limits.budget_s, partial(extract.extract, doc.id, schema, refresh=body.refresh))
+    return JSONResponse(result.model_dump(mode="json"))
 
 
 @router.get("/documents/{document_id}/extractions", response_model=list[Extraction])

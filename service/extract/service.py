@@ -62,6 +62,12 @@ class ExtractService:
         self._settings_hash = settings_hash
         self._window_chars = window_chars
 
+    def stored(self, document_id: str, schema: FactSchema) -> Extraction | None:
+        """The stored result of extracting `schema` from the document with today's prompt and model, if any."""
+        prompt = self._prompts.get("extract")
+        hit = self._store.get(self._key(document_id, schema.ref, prompt.ref, self._chat.model_name))
+        return hit.model_copy(update={"cached": True}) if hit is not None else None
+
     def extract(
         self, document_id: str, schema: FactSchema, *, refresh: bool = False, progress: Progress | None = None
     ) -> Extraction:

@@ -7,11 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from service.api.auth import Reader, Writer
-from service.api.deps import AppSettings, Repo, parse_json, provide, require_collection, require_document
+from service.api.deps import AppLimits, AppSettings, Repo, parse_json, provide, require_collection, require_document
 from service.api.schemas import DocumentDetail, DocumentOut, IngestOut, TextDocumentIn
 from service.core.segment import segment
 from service.domain.access import DEFAULT_COLLECTION
@@ -77,7 +76,9 @@ def _ingest_response(result: IngestResult) -> JSONResponse:
     openapi_extra=_UPLOAD_DOC,
     responses={200: {"description": "unchanged (same content already stored)"}},
 )
-async def create_document(request: Request, ingest: Ingest, settings: AppSettings, caller: Writer) -> JSONResponse:
+async def create_document(
+    request: Request, ingest: Ingest, settings: AppSettings, caller: Writer, limits: AppLimits
+) -> JSONResponse:
     """Ingest a report: JSON `{text, title, ...}` or a multipart file upload."""
     max_bytes = settings.max_upload_bytes
     ctype = request.headers.get("content-type", "")
@@ -100,7 +101,8 @@ async def create_document(request: Request, ingest: Ingest, settings: AppSetting
         data = await upload.read(max_bytes + 1)
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         collection = require_collection(caller, fields.get("collection") or DEFAULT_COLLECTION)
-        result = await run_in_threadpool(
+        result = await limits.ingest.run(
+            None,
             ingest.ingest_bytes,
             upload.filename or "upload.txt",
             data,
@@ -114,7 +116,7 @@ async def create_document(request: Request, ingest: Ingest, settings: AppSetting
     body = parse_json(TextDocumentIn, await request.body())
     meta = DocumentMeta(**body.model_dump(include={"title", "source", "url", "published"}))
     collection = require_collection(caller, body.collection)
-    return _ingest_response(await run_in_threadpool(ingest.ingest_text, body.text, meta, body.key, collection))
+    return _ingest_response(await limits.ingest.run(None, ingest.ingest_text, body.text, meta, body.key, collection))
 
 
 @router.get("/documents", response_model=list[DocumentOut])

@@ -5,15 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service.api.auth import Reader, Writer
-from service.api.deps import Repo, provide, require_collection, require_document
+from service.api.deps import Repo, Runner, provide, require_collection, require_document
 from service.domain.access import DEFAULT_COLLECTION, check_collection
 from service.domain.errors import NotFound
 from service.domain.ports import JobStore
@@ -62,15 +61,8 @@ batch_service = provide("batches", BatchService)
 job_store = provide("jobs", JobStore)  # type: ignore[type-abstract]
 
 
-def job_runner(request: Request) -> ThreadPoolExecutor:
-    """The app's single job thread: batches run one at a time, in the background."""
-    runner: ThreadPoolExecutor = request.app.state.runner
-    return runner
-
-
 Batches = Annotated[BatchService, Depends(batch_service)]
 Jobs = Annotated[JobStore, Depends(job_store)]
-Runner = Annotated[ThreadPoolExecutor, Depends(job_runner)]
 router = APIRouter(tags=["summaries"])
 
 
