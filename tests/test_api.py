@@ -15,7 +15,7 @@ REPORT = "Iran denied the report. The panel cited a member state. The shipment t
 
 
 def _counts(api: LiveServer) -> tuple[int, int]:
-    return len(httpx.get(f"{api.url}/v1/documents").json()), api.container.index.count()
+    return len(httpx.get(f"{api.url}/v1/documents").json()["items"]), api.container.index.count()
 
 
 def test_json_ingest_get_list_delete(api: LiveServer) -> None:
@@ -30,7 +30,7 @@ def test_json_ingest_get_list_delete(api: LiveServer) -> None:
     detail = httpx.get(f"{api.url}/v1/documents/{doc['id']}").json()
     assert detail["text"] == REPORT
     assert next(REPORT[s["start"] : s["end"]] for s in detail["sentences"]) == "Iran denied the report."
-    assert [d["id"] for d in httpx.get(f"{api.url}/v1/documents").json()] == [doc["id"]]
+    assert [d["id"] for d in httpx.get(f"{api.url}/v1/documents").json()["items"]] == [doc["id"]]
     assert httpx.delete(f"{api.url}/v1/documents/{doc['id']}").status_code == 204
     assert httpx.get(f"{api.url}/v1/documents/{doc['id']}").status_code == 404
     assert httpx.delete(f"{api.url}/v1/documents/{doc['id']}").status_code == 404

@@ -166,7 +166,7 @@ def test_batch_api(tmp_path: Path) -> None:
             assert httpx.get(f"{api.url}/v1/summaries/doc_nope").status_code == 404
             unknown = httpx.post(f"{api.url}/v1/summaries/batch", json={"ids": ["doc_nope"]})
             assert unknown.status_code == 404 and "doc_nope" in unknown.json()["detail"]
-            assert [j["id"] for j in httpx.get(f"{api.url}/v1/jobs").json()] == [job_id]
+            assert [j["id"] for j in httpx.get(f"{api.url}/v1/jobs").json()["items"]] == [job_id]
 
 
 def echo(body: dict[str, Any]) -> tuple[Any, ...]:

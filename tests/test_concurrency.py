@@ -52,7 +52,7 @@ def test_same_text_posted_five_wide_gives_one_document_with_all_passages(replica
             assert len(ids) == 1
             doc_id = ids.pop()
             assert _passages_of(replicas[0], doc_id) == responses[0].json()["sentence_count"] == 4
-    listed = httpx.get(f"{replicas[1].url}/v1/documents").json()
+    listed = httpx.get(f"{replicas[1].url}/v1/documents").json()["items"]
     assert len(listed) == 20
 
 
@@ -70,7 +70,7 @@ def test_one_key_posted_five_wide_leaves_one_live_document_the_last_acknowledged
     assert len(replaced) == 4
     live = [o["id"] for o in out if o["id"] not in replaced]
     assert len(live) == 1
-    listed = [d["id"] for d in httpx.get(f"{replicas[0].url}/v1/documents").json()]
+    listed = [d["id"] for d in httpx.get(f"{replicas[0].url}/v1/documents").json()["items"]]
     assert listed == live
     indexed = {p.document_id for p in replicas[1].container.index.all_passages()}
     assert indexed == set(live) and _passages_of(replicas[0], live[0]) == 4
@@ -97,8 +97,8 @@ def test_uploads_with_one_file_name_from_different_sources_both_live(api: LiveSe
     b = upload(REPORT.format(n="B"), "Pacific Arms Observatory")
     c = upload(REPORT.format(n="C"), None)
     assert [r.json()["status"] for r in (a, b, c)] == ["created", "created", "created"]
-    assert len(httpx.get(f"{api.url}/v1/documents").json()) == 3
+    assert len(httpx.get(f"{api.url}/v1/documents").json()["items"]) == 3
     # The same source sending a new version of its report.txt replaces it.
     a2 = upload(REPORT.format(n="A2"), "Harbor Ledger")
     assert a2.json()["status"] == "replaced" and a2.json()["replaced_id"] == a.json()["id"]
-    assert len(httpx.get(f"{api.url}/v1/documents").json()) == 3
+    assert len(httpx.get(f"{api.url}/v1/documents").json()["items"]) == 3

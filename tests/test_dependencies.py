@@ -21,7 +21,7 @@ DOC = Document(id="doc_fake", source_key="k", title="Fake", text="Iran denied it
 class FakeRepo:
     """Just enough of the DocumentRepository port for the routes under test."""
 
-    def list(self, collections: Sequence[str] | None = None) -> list[Document]:
+    def list(self, collections: Sequence[str] | None = None, **_: object) -> list[Document]:
         return [DOC]
 
     def ids(self, collections: Sequence[str] | None = None) -> set[str]:
@@ -46,7 +46,7 @@ def test_document_and_ask_routes_use_overridden_dependencies(tmp_path: Path) -> 
     app.dependency_overrides[deps.document_repo] = FakeRepo
     app.dependency_overrides[qa_service] = lambda: qa
     client = TestClient(app)  # no lifespan: nothing real is started
-    assert [d["id"] for d in client.get("/v1/documents").json()] == ["doc_fake"]
+    assert [d["id"] for d in client.get("/v1/documents").json()["items"]] == ["doc_fake"]
     r = client.post("/v1/ask", json={"question": "Who denied it?", "document_ids": ["doc_fake"]})
     assert r.status_code == 200 and r.json()["abstained"] is True
     assert qa.asked[0][0] == "Who denied it?" and qa.asked[0][1] is not None

@@ -35,7 +35,7 @@ def extraction(e2e_api: LiveServer, seeds: list[Path]) -> tuple[str, dict[str, A
         assert time.monotonic() < deadline, job
         time.sleep(2)
     assert job["state"] == "completed" and job["kind"] == "extraction", job
-    (newest, *_) = httpx.get(f"{e2e_api.url}/v1/documents/{doc['id']}/extractions", timeout=30).json()
+    (newest, *_) = httpx.get(f"{e2e_api.url}/v1/documents/{doc['id']}/extractions", timeout=30).json()["items"]
     return text, newest
 
 

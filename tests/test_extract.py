@@ -160,12 +160,12 @@ def test_extraction_api_and_facts_query(tmp_path: Path) -> None:
             body = r.json()
             facts = [f for fs in body["facts"].values() for f in fs]
             assert facts and all(e["text"] == REPORT[e["start"] : e["end"]] for f in facts for e in f["evidence"])
-            assert len(httpx.get(f"{api.url}/v1/documents/{doc_id}/extractions").json()) == 1
-            found = httpx.get(f"{api.url}/v1/facts", params={"entity": "dji"}).json()
+            assert len(httpx.get(f"{api.url}/v1/documents/{doc_id}/extractions").json()["items"]) == 1
+            found = httpx.get(f"{api.url}/v1/facts", params={"entity": "dji"}).json()["items"]
             assert {f["kind"] for f in found} == {"entities"} and found[0]["document_title"] == "T"
-            companies = httpx.get(f"{api.url}/v1/facts", params={"type": "company"}).json()
+            companies = httpx.get(f"{api.url}/v1/facts", params={"type": "company"}).json()["items"]
             assert [f["fields"]["name"] for f in companies] == ["SZ DJI Technology"]
-            claims = httpx.get(f"{api.url}/v1/facts", params={"type": "claims", "entity": "iran"}).json()
+            claims = httpx.get(f"{api.url}/v1/facts", params={"type": "claims", "entity": "iran"}).json()["items"]
             assert claims[0]["fields"]["stance"] == "denies"
             errors = [
                 httpx.post(f"{api.url}/v1/documents/doc_nope/extractions", json={}),

@@ -62,7 +62,7 @@ def test_cross_site_writes_are_refused(api: LiveServer) -> None:
     no_origin = {"sec-fetch-site": "cross-site", "content-type": "application/json"}
     _is_problem(httpx.post(f"{api.url}/v1/documents", content=b'{"text": "x"}', headers=no_origin), 403)
     _is_problem(httpx.delete(f"{api.url}/v1/documents/doc_x", headers={"origin": "null"}), 403)
-    assert httpx.get(f"{api.url}/v1/documents").json() == []  # nothing was written
+    assert httpx.get(f"{api.url}/v1/documents").json()["items"] == []  # nothing was written
     # No CORS grant by default: a page on another origin can't read responses either.
     assert "access-control-allow-origin" not in httpx.get(f"{api.url}/v1/documents", headers=evil).headers
     # The server's own origin (its own pages) and clients outside a browser (no Origin) may write.
@@ -87,3 +87,27 @@ def test_readyz_shows_no_paths_or_pids(api: LiveServer) -> None:
     body = httpx.get(f"{api.url}/readyz").text
     assert "pid" not in body and str(api.container.settings.data_dir) not in body, body
     assert not re.search(r"/(?:tmp|work|home|root|usr)/", body), body
+
+
+def test_cursor_pagination(api: LiveServer) -> None:
+    made = [
+        httpx.post(f"{api.url}/v1/documents", json={"text": f"Report number {n} says little. It ends."}).json()["id"]
+        for n in range(5)
+    ]
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        params: dict[str, str | int] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = httpx.get(f"{api.url}/v1/documents", params=params).json()
+        seen += [d["id"] for d in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3 and sorted(seen) == sorted(made) and len(set(seen)) == 5
+    assert seen == [d["id"] for d in httpx.get(f"{api.url}/v1/documents").json()["items"]]  # one order
+    for bad in ("nope", "eyJ4IjoxfQ", "A" * 600):
+        r = httpx.get(f"{api.url}/v1/documents", params={"cursor": bad})
+        assert r.status_code == 422 and "cursor" in r.json()["detail"], r.text
+    assert httpx.get(f"{api.url}/v1/documents", params={"limit": 1001}).status_code == 422

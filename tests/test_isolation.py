@@ -82,7 +82,7 @@ def _prompts_since(stub: StubServer, start: int) -> str:
 def test_documents_and_retrieval_stay_in_their_collection(world: Any) -> None:
     api, stub, h, docs = world
     url = api.url
-    listed = {k: [d["id"] for d in httpx.get(f"{url}/v1/documents", headers=h[k]).json()] for k in h}
+    listed = {k: [d["id"] for d in httpx.get(f"{url}/v1/documents", headers=h[k]).json()["items"]] for k in h}
     assert listed["reader_a"] == [docs["team-a"]] and listed["writer_b"] == [docs["team-b"]]
     assert sorted(listed["admin"]) == sorted(docs.values())
     assert httpx.get(f"{url}/v1/documents/{docs['team-b']}", headers=h["reader_a"]).status_code == 404
@@ -124,7 +124,7 @@ def test_facts_summaries_and_jobs_stay_in_their_collection(world: Any) -> None:
         assert r.status_code == 200, r.text
     r = httpx.post(f"{url}/v1/documents/{docs['team-a']}/extractions", json={}, headers=h["writer_b"])
     assert r.status_code == 404
-    names = {k: {f["fields"]["name"] for f in httpx.get(f"{url}/v1/facts", headers=h[k]).json()} for k in h}
+    names = {k: {f["fields"]["name"] for f in httpx.get(f"{url}/v1/facts", headers=h[k]).json()["items"]} for k in h}
     assert names == {"admin": {A_MARK, B_MARK}, "reader_a": {A_MARK}, "writer_b": {B_MARK}}
     assert httpx.get(f"{url}/v1/facts", params={"collection": "team-a"}, headers=h["writer_b"]).status_code == 403
     assert httpx.get(f"{url}/v1/documents/{docs['team-a']}/extractions", headers=h["writer_b"]).status_code == 404
@@ -144,8 +144,8 @@ def test_facts_summaries_and_jobs_stay_in_their_collection(world: Any) -> None:
     assert A_MARK not in _prompts_since(stub, start)
     assert A_MARK not in json.dumps(job["digest"])
     assert httpx.get(f"{url}/v1/jobs/{job_id}", headers=h["reader_a"]).status_code == 404
-    assert httpx.get(f"{url}/v1/jobs", headers=h["reader_a"]).json() == []
-    assert [j["id"] for j in httpx.get(f"{url}/v1/jobs", headers=h["admin"]).json()] == [job_id]
+    assert httpx.get(f"{url}/v1/jobs", headers=h["reader_a"]).json()["items"] == []
+    assert [j["id"] for j in httpx.get(f"{url}/v1/jobs", headers=h["admin"]).json()["items"]] == [job_id]
     assert httpx.get(f"{url}/v1/summaries/{docs['team-b']}", headers=h["reader_a"]).status_code == 404
     assert httpx.get(f"{url}/v1/summaries/{docs['team-b']}", headers=h["writer_b"]).status_code == 200
     refused = httpx.post(f"{url}/v1/summaries/batch", json={"collection": "team-a"}, headers=h["writer_b"])

@@ -64,7 +64,7 @@ def test_roles(api: LiveServer) -> None:
     _problem(httpx.post(f"{url}/v1/keys", json={"role": "admin"}, headers=writer), 403, "needs 'admin'")
     assert httpx.delete(f"{url}/v1/documents/{doc.json()['id']}", headers=writer).status_code == 204
     # admin: lists keys without tokens, revokes
-    listed = httpx.get(f"{url}/v1/keys", headers=_bearer(admin)).json()
+    listed = httpx.get(f"{url}/v1/keys", headers=_bearer(admin)).json()["items"]
     assert len(listed) == 3 and all("token" not in k for k in listed)
     key_id = made["writer"]["id"]
     assert httpx.delete(f"{url}/v1/keys/{key_id}", headers=_bearer(admin)).status_code == 204

@@ -107,7 +107,7 @@ def test_long_report_is_extracted_as_a_job(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
             assert job["state"] == "completed" and job["kind"] == "extraction", job
-            (stored,) = httpx.get(url).json()
+            (stored,) = httpx.get(url).json()["items"]
             assert stored["facts"]["entities"] and stored["document_id"] == doc_id
             cached = httpx.post(url, json={})
             assert cached.status_code == 200 and cached.json()["cached"] is True

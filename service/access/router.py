@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.access.service import KeyService
 from service.api.auth import Admin
 from service.api.deps import provide
+from service.api.pages import Cursor, Limit, Page, page_of
 from service.domain.access import ApiKey, Role
 from service.domain.errors import NotFound
 
@@ -42,10 +43,10 @@ def create_key(body: KeyIn, keys: Keys, caller: Admin) -> KeyCreated:
     return KeyCreated(**key.model_dump(), token=token)
 
 
-@router.get("/keys", response_model=list[ApiKey])
-def list_keys(keys: Keys, caller: Admin) -> list[ApiKey]:
-    """Every key (without tokens), newest first."""
-    return keys.list()
+@router.get("/keys", response_model=Page[ApiKey])
+def list_keys(keys: Keys, caller: Admin, limit: Limit = 100, cursor: Cursor = None) -> Page[ApiKey]:
+    """Keys (without tokens), newest first, a page at a time."""
+    return page_of(keys.list(), limit, cursor)
 
 
 @router.delete("/keys/{key_id}", status_code=204)

@@ -56,12 +56,12 @@ class SqlExtractionStore:
     def for_document(self, document_id: str) -> list[Extraction]:
         with Session(self._engine) as s:
             rows = s.scalars(select(ExtractionRow).where(ExtractionRow.document_id == document_id)
-                             .order_by(ExtractionRow.created_at.desc()))  # fmt: skip
+                             .order_by(ExtractionRow.created_at.desc(), ExtractionRow.key))  # fmt: skip
             return [Extraction.model_validate_json(r.payload) for r in rows]
 
     def all(self, schema_id: str | None = None) -> list[Extraction]:
         with Session(self._engine) as s:
-            q = select(ExtractionRow).order_by(ExtractionRow.created_at.desc())
+            q = select(ExtractionRow).order_by(ExtractionRow.created_at.desc(), ExtractionRow.key)
             if schema_id:
                 q = q.where(ExtractionRow.schema_id == schema_id)
             return [Extraction.model_validate_json(r.payload) for r in s.scalars(q)]

@@ -7,7 +7,7 @@ import os
 import socket
 from collections.abc import Sequence
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, Select, String, Text, select, update
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, Select, String, Text, and_, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -123,10 +123,18 @@ class SqlJobStore:
                        digest_error=row.digest_error, collection=row.collection, kind=row.kind,
                        params=row.params)  # fmt: skip
 
-    def recent(self, limit: int = 20, collections: Sequence[str] | None = None) -> list[Job]:
+    def recent(
+        self,
+        limit: int = 20,
+        collections: Sequence[str] | None = None,
+        after: tuple[dt.datetime, str] | None = None,
+    ) -> list[Job]:
         q = select(JobRow.id).order_by(JobRow.created_at.desc(), JobRow.id).limit(limit)
         if collections is not None:
             q = q.where(JobRow.collection.in_(collections))
+        if after is not None:
+            when, last_id = after
+            q = q.where(or_(JobRow.created_at < when, and_(JobRow.created_at == when, JobRow.id > last_id)))
         with Session(self._engine) as s:
             ids = list(s.scalars(q))
         return [j for j in (self.get(i) for i in ids) if j is not None]

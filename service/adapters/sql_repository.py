@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from sqlalchemy import Date, DateTime, Integer, String, Text, delete, select, update
+from sqlalchemy import Date, DateTime, Integer, String, Text, and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -84,10 +84,23 @@ class SqlDocumentRepository:
             row = s.get(DocumentRow, document_id)
             return _to_domain(row) if row else None
 
-    def list(self, collections: list[str] | None = None) -> list[Document]:
+    def list(
+        self,
+        collections: list[str] | None = None,
+        *,
+        limit: int | None = None,
+        after: tuple[dt.datetime, str] | None = None,
+    ) -> list[Document]:
         q = select(DocumentRow).order_by(DocumentRow.created_at.desc(), DocumentRow.id)
         if collections is not None:
             q = q.where(DocumentRow.collection.in_(collections))
+        if after is not None:  # keyset: the rows after (created_at, id) in this order
+            when, last_id = after
+            q = q.where(
+                or_(DocumentRow.created_at < when, and_(DocumentRow.created_at == when, DocumentRow.id > last_id))
+            )
+        if limit is not None:
+            q = q.limit(limit)
         with Session(self._engine) as s:
             return [_to_domain(r) for r in s.scalars(q)]
 

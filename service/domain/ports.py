@@ -82,8 +82,15 @@ class DocumentRepository(Protocol):
         """The document, or None."""
         ...
 
-    def list(self, collections: list[str] | None = None) -> list[Document]:
-        """The documents of `collections` (None: all), newest first."""
+    def list(
+        self,
+        collections: list[str] | None = None,
+        *,
+        limit: int | None = None,
+        after: tuple[dt.datetime, str] | None = None,
+    ) -> list[Document]:
+        """The documents of `collections` (None: all), newest first (then by id); at most `limit`, those after
+        the (created_at, id) position `after`."""
         ...
 
     def ids(self, collections: Sequence[str] | None = None) -> set[str]:
@@ -176,8 +183,13 @@ class JobStore(Protocol):
         """A job with its items and digest."""
         ...
 
-    def recent(self, limit: int = 20, collections: Sequence[str] | None = None) -> list[Job]:
-        """Newest jobs first."""
+    def recent(
+        self,
+        limit: int = 20,
+        collections: Sequence[str] | None = None,
+        after: tuple[dt.datetime, str] | None = None,
+    ) -> list[Job]:
+        """Newest jobs first (then by id); those after the (created_at, id) position `after`."""
         ...
 
     def unfinished(self) -> list[str]:

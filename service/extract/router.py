@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.auth import Reader, Writer
 from service.api.deps import AppLimits, AppSettings, Repo, Runner, provide, require_collection, require_document
+from service.api.pages import Cursor, Limit, Page, page_of
 from service.domain.errors import InvalidInput
 from service.domain.facts import Evidence, Extraction
 from service.domain.ports import ExtractionStore
@@ -94,11 +95,13 @@ async def create_extraction(
     return JSONResponse(result.model_dump(mode="json"))
 
 
-@router.get("/documents/{document_id}/extractions", response_model=list[Extraction])
-def list_extractions(document_id: str, store: Store, repo: Repo, caller: Reader) -> list[Extraction]:
-    """Stored extractions of a document, newest first."""
+@router.get("/documents/{document_id}/extractions", response_model=Page[Extraction])
+def list_extractions(
+    document_id: str, store: Store, repo: Repo, caller: Reader, limit: Limit = 20, cursor: Cursor = None
+) -> Page[Extraction]:
+    """Stored extractions of a document, newest first, a page at a time."""
     require_document(repo, document_id, caller)
-    return store.for_document(document_id)
+    return page_of(store.for_document(document_id), limit, cursor)
 
 
 @router.get("/schemas")
@@ -107,7 +110,7 @@ def list_schemas(caller: Reader) -> dict[str, Any]:
     return {k: v.model_dump() for k, v in REGISTRY.items()}
 
 
-@router.get("/facts", response_model=list[FactOut])
+@router.get("/facts", response_model=Page[FactOut])
 def facts(
     extract: Extractor,
     caller: Reader,
@@ -118,13 +121,16 @@ def facts(
     ),
     schema: str = Query(default=REPORT_FACTS.id),
     collection: str | None = Query(default=None, description="Only this collection (default: all the key sees)"),
-) -> list[FactOut]:
-    """Facts across all stored extractions, filtered by entity and type."""
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Page[FactOut]:
+    """Facts across all stored extractions, filtered by entity and type, a page at a time."""
     get_schema(schema)
     if collection is not None:
         require_collection(caller, collection)
     visible = caller.visible([collection] if collection else None)
-    return [
+    found = [
         FactOut(document_id=doc_id, document_title=title, kind=kind, fields=f.fields, evidence=f.evidence)
         for doc_id, title, kind, f in extract.query(schema, entity=entity, type=type, collections=visible)
     ]
+    return page_of(found, limit, cursor)

@@ -11,6 +11,7 @@ from starlette.datastructures import UploadFile
 
 from service.api.auth import Reader, Writer
 from service.api.deps import AppLimits, AppSettings, Repo, parse_json, provide, require_collection, require_document
+from service.api.pages import Cursor, Limit, Page, keyset_after, keyset_page
 from service.api.schemas import DocumentDetail, DocumentOut, IngestOut, TextDocumentIn
 from service.core.segment import segment
 from service.domain.access import DEFAULT_COLLECTION
@@ -119,16 +120,21 @@ async def create_document(
     return _ingest_response(await limits.ingest.run(None, ingest.ingest_text, body.text, meta, body.key, collection))
 
 
-@router.get("/documents", response_model=list[DocumentOut])
+@router.get("/documents", response_model=Page[DocumentOut])
 def list_documents(
     repo: Repo,
     caller: Reader,
     collection: Annotated[str | None, Query(description="Only this collection (default: all the key sees)")] = None,
-) -> list[DocumentOut]:
-    """List stored reports, newest first."""
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Page[DocumentOut]:
+    """List stored reports, newest first, a page at a time."""
     if collection is not None:
         require_collection(caller, collection)
-    return [DocumentOut.of(d) for d in repo.list(caller.visible([collection] if collection else None))]
+    visible = caller.visible([collection] if collection else None)
+    rows = repo.list(visible, limit=limit + 1, after=keyset_after(cursor))
+    page = keyset_page(rows, limit, lambda d: (d.created_at, d.id))
+    return Page[DocumentOut](items=[DocumentOut.of(d) for d in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/documents/{document_id}", response_model=DocumentDetail)

@@ -7,12 +7,13 @@ import logging
 from collections import Counter
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service.api.auth import Reader, Writer
 from service.api.deps import Repo, Runner, provide, require_collection, require_document
+from service.api.pages import Cursor, Limit, Page, keyset_after, keyset_page
 from service.domain.access import DEFAULT_COLLECTION, check_collection
 from service.domain.errors import NotFound
 from service.domain.ports import JobStore
@@ -87,12 +88,11 @@ def start_batch(batches: Batches, runner: Runner, caller: Writer, body: BatchIn 
     return JSONResponse(status_code=202, content=out.model_dump())
 
 
-@router.get("/jobs", response_model=list[Job])
-def list_jobs(
-    jobs: Jobs, caller: Reader, limit: Annotated[int, Query(ge=1, le=1000, description="How many jobs")] = 20
-) -> list[Job]:
-    """Recent jobs, newest first."""
-    return jobs.recent(limit, caller.visible(None))
+@router.get("/jobs", response_model=Page[Job])
+def list_jobs(jobs: Jobs, caller: Reader, limit: Limit = 20, cursor: Cursor = None) -> Page[Job]:
+    """Jobs (summary batches and long extractions), newest first, a page at a time."""
+    rows = jobs.recent(limit + 1, caller.visible(None), after=keyset_after(cursor))
+    return keyset_page(rows, limit, lambda j: (j.created_at, j.id))
 
 
 @router.get("/jobs/{job_id}", response_model=Job)
