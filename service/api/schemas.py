@@ -6,7 +6,7 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from service.domain.access import DEFAULT_COLLECTION, check_collection
+from service.domain.access import DEFAULT_COLLECTION, UtcDateTime, check_collection
 from service.domain.models import Document, DocumentMeta, RetrievalFilter, Sentence
 
 
@@ -15,7 +15,10 @@ class TextDocumentIn(DocumentMeta):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(description="Verbatim report text (UTF-8).")
+    # The schema states what ingest enforces (with its own clearer messages): at least one non-space character.
+    text: str = Field(
+        description="Verbatim report text (UTF-8), not blank.", json_schema_extra={"minLength": 1, "pattern": r"\S"}
+    )
     key: str | None = Field(default=None, min_length=1, max_length=1024)
     collection: str = Field(default=DEFAULT_COLLECTION, description="The collection the report belongs to.")
 
@@ -34,7 +37,7 @@ class DocumentOut(BaseModel):
     url: str | None
     published: dt.date | None
     sentence_count: int
-    created_at: dt.datetime
+    created_at: UtcDateTime
     collection: str
 
     @classmethod

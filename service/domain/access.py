@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+# Timestamps are UTC; SQLite hands them back without a zone, so they are made aware (RFC 3339 on the wire).
+UtcDateTime = Annotated[dt.datetime, AfterValidator(_utc)]
 Role = Literal["reader", "writer", "admin"]
 ROLES: tuple[Role, ...] = ("reader", "writer", "admin")  # each role may do everything the ones before it may
 DEFAULT_COLLECTION = "default"
@@ -32,8 +39,8 @@ class ApiKey(BaseModel):
     role: Role
     collections: list[str] | None = Field(description="Collections the key may see; null means all.")
     prefix: str = Field(description="The token's first characters, to tell keys apart.")
-    created_at: dt.datetime
-    revoked_at: dt.datetime | None = None
+    created_at: UtcDateTime
+    revoked_at: UtcDateTime | None = None
 
 
 class Principal(BaseModel):

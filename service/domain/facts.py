@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from service.domain.access import UtcDateTime
 from service.domain.models import RunMeta
 
 Grounding = Literal["exact", "fuzzy", "sentence"]
@@ -127,7 +127,7 @@ class Extraction(BaseModel):
     rejected: list[RejectedFact]
     windows: int
     meta: RunMeta
-    created_at: dt.datetime
+    created_at: UtcDateTime
     cached: bool = False
 
     @property

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.domain.access import DEFAULT_COLLECTION
+from service.domain.access import DEFAULT_COLLECTION, UtcDateTime
 
 
 class DocumentMeta(BaseModel):
@@ -40,7 +40,7 @@ class Document(BaseModel):
     published: dt.date | None = None
     text: str
     sentence_count: int
-    created_at: dt.datetime
+    created_at: UtcDateTime
     collection: str = DEFAULT_COLLECTION
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from service.domain.access import DEFAULT_COLLECTION
+from service.domain.access import DEFAULT_COLLECTION, UtcDateTime
 from service.domain.facts import Fact
 from service.domain.models import Citation, RejectedSentence, RunMeta
 
@@ -34,7 +33,7 @@ class Summary(BaseModel):
     key_facts: list[Fact] = Field(default_factory=list)
     map_windows: int = 1
     meta: RunMeta
-    created_at: dt.datetime
+    created_at: UtcDateTime
 
 
 class DigestPoint(BaseModel):
@@ -73,8 +72,8 @@ class Job(BaseModel):
     kind: JobKind = "summaries"
     state: JobState
     mode: str
-    created_at: dt.datetime
-    finished_at: dt.datetime | None = None
+    created_at: UtcDateTime
+    finished_at: UtcDateTime | None = None
     total: int
     done: int
     failed: int
