@@ -11,7 +11,8 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from service.api.deps import limits_of, provide
+from service.api.deps import provide
+from service.api.limits import Limits
 from service.domain.access import Principal, Role
 from service.domain.errors import Forbidden, Unauthenticated
 from service.domain.ports import Authenticator
@@ -46,7 +47,8 @@ def require(role: Role) -> Callable[..., Principal]:
         if not principal.has_role(role):
             raise Forbidden(f"this key has the role {principal.role!r}; this request needs {role!r}")
         client = request.client.host if request.client else "unknown"
-        limits_of(request).rate.hit(principal.key_id or f"address:{client}")
+        limits: Limits = request.app.state.limits
+        limits.rate.hit(principal.key_id or f"address:{client}")
         request.state.principal = principal
         return principal
 

@@ -6,7 +6,7 @@ router can use them without depending on another capability.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, TypeVar
 
@@ -29,11 +29,11 @@ def container_of(request: Request) -> Any:
     return request.app.state.container
 
 
-def provide(attr: str, kind: type[T]) -> Callable[[Request], T]:
+def provide(attr: str, kind: type[T]) -> Callable[[Request], Awaitable[T]]:
     """A dependency returning the container's `attr` (a service or port of type `kind`); override it in tests
     with `app.dependency_overrides[that_dependency] = ...`."""
 
-    def dependency(request: Request) -> T:
+    async def dependency(request: Request) -> T:  # async: no worker thread for a getattr
         value: T = getattr(container_of(request), attr)
         return value
 
@@ -41,13 +41,13 @@ def provide(attr: str, kind: type[T]) -> Callable[[Request], T]:
     return dependency
 
 
-def limits_of(request: Request) -> Limits:
+async def limits_of(request: Request) -> Limits:
     """The app's rate limiter, work queues and time budget."""
     limits: Limits = request.app.state.limits
     return limits
 
 
-def job_runner(request: Request) -> ThreadPoolExecutor:
+async def job_runner(request: Request) -> ThreadPoolExecutor:
     """The app's single job thread: summary batches and long extractions run one at a time, in the background."""
     runner: ThreadPoolExecutor = request.app.state.runner
     return runner
