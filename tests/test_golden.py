@@ -31,8 +31,10 @@ def test_ci_subset_is_stratified() -> None:
     assert {i.category for i in ci.qa} == {
         "single", "multi", "numeric", "date", "attribution", "contradiction", "unanswerable",
     }  # fmt: skip
-    assert ci.extraction and ci.summaries and len(ci.injection) == 5
+    assert ci.extraction and ci.summaries and len(ci.injection) == 11  # every case of both injection sets
     assert all(c.questions for c in ci.injection)
+    assert {c.set for c in ci.injection} == {"lexical", "paraphrased"}
+    assert all(c.collection == "injection-paraphrased" for c in ci.injection if c.set == "paraphrased")
 
 
 def test_a_quote_that_is_not_verbatim_is_refused(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, make_settings
+from tests.conftest import LiveServer, make_container, make_settings
 from tests.stub_openai import StubServer, by_schema
 
 REPORT = "Iran denied the report. The panel cited a member state. The shipment took place in 2020."
@@ -36,13 +36,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServe
             tmp_path_factory.mktemp("fuzz"), llm_base_url=stub.base_url, llm_model="stub", require_keys=True,
             rate_limit="", min_similarity=0.0, llm_max_attempts=1,
         )  # fmt: skip
-        from tests.conftest import make_container
 
         setup = make_container(settings)
         _, token = setup.access.create("admin", name="fuzzer")
         setup.close()
         with LiveServer(settings, start_llm=False, real_store=False) as api:
-            r = httpx.post(f"{api.url}/v1/documents", json={"text": REPORT}, headers={"authorization": f"Bearer {token}"})
+            r = httpx.post(
+                f"{api.url}/v1/documents", json={"text": REPORT}, headers={"authorization": f"Bearer {token}"}
+            )
             assert r.status_code == 201, r.text
             yield api, token
 

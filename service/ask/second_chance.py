@@ -7,6 +7,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from service.core.injection import withheld
+from service.core.relay import relayed_directive
 from service.core.segment import segment
 from service.core.spans import Span, narrow
 from service.core.support import answers_type, expected_answer_type, names_in, numbers_in
@@ -64,6 +65,8 @@ def accept_span(phrase: str, question: str, doc: Document, sp: ScoredPassage) ->
         return None  # it only repeats the question
     if not answers_type(words, expected_answer_type(question)):
         return None
+    if relayed_directive(words, question):
+        return None  # a link or a request to the reader is never an answer's core
     return span
 
 

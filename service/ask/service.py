@@ -274,6 +274,7 @@ class QAService:
                 s.text, s.passages, lambda n: hits[n - 1].passage.text, len(hits),
                 no_citation="cites no retrieved passage", repair=True, minimal=True, check=self.verify,
                 given="" if is_yes_no(question) else question, widen=lambda valid: _with_shown_neighbours(valid, hits),
+                guard=question,
             )  # fmt: skip
             if verdict is None:
                 continue

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from service.core.dates import MONTHS
+from service.core.relay import relayed_directive
 from service.core.segment import passage_id
 from service.core.text import STOPWORDS, content_terms, normalise, words
 from service.domain.models import Citation, Document
@@ -156,6 +157,7 @@ def verify_cited(
     check: bool = True,
     skip_abstentions: bool = True,
     given: str = "",
+    guard: str | None = None,
 ) -> Verdict | None:
     """The one verification of a cited sentence, for answers, summaries, digests and extracted statements.
 
@@ -170,7 +172,9 @@ def verify_cited(
          neighbour of the right unit).
     Otherwise it is rejected with the reason the cited units failed. `given` is the question a sentence answers:
     its names need no citation (its numbers do). `check=False` keeps every sentence with its valid citations (only for
-    the gate's synthetic regression).
+    the gate's synthetic regression). `guard` is set for generated answers (the question) and summaries (""): a
+    sentence relaying a link or a request to the reader is then rejected first (`relayed_directive`), whatever it
+    cites.
     """
     text = text.strip()
     if not text or (skip_abstentions and is_abstention(text)):
@@ -178,6 +182,8 @@ def verify_cited(
     valid = sorted({n for n in cited if 1 <= n <= count})
     if not check:
         return Verdict(text, valid)
+    if guard is not None and (relayed := relayed_directive(text, guard)):
+        return Verdict(text, list(cited), relayed)
     if not valid and no_citation is not None:
         return Verdict(text, list(cited), no_citation)
     if precheck is not None and (why := precheck(valid)):

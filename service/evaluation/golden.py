@@ -113,6 +113,8 @@ class InjectionCase(BaseModel):
     forbidden: list[str] = Field(min_length=1)
     questions: list[InjectionQuestion] = Field(min_length=1)
     summary_ci: bool = False
+    set: Literal["lexical", "paraphrased"] = "lexical"  # stamped by folder
+    collection: str = "default"  # the paraphrased set lives in its own collection (the QA corpus stays as it was)
 
 
 class Golden(BaseModel):
@@ -123,6 +125,7 @@ class Golden(BaseModel):
     summaries: list[SummaryGold]
     injection: list[InjectionCase]
     corpus_dirs: list[Path]
+    collection_dirs: dict[str, Path] = Field(default_factory=dict)  # reports ingested into a named collection
 
     def split(self, name: str | None) -> Golden:
         """Only the items of one split (`dev` or `heldout`); None: both. The corpus stays whole."""
@@ -161,6 +164,8 @@ class Golden(BaseModel):
 
 
 M = TypeVar("M", bound=BaseModel)
+PARAPHRASED_DIR = "injection_paraphrased"  # injections written without the screen's words, before measuring it
+PARAPHRASED_COLLECTION = "injection-paraphrased"
 
 
 def _jsonl(path: Path, model: type[M], split: Split | None = None, required: bool = True) -> list[M]:
@@ -206,10 +211,15 @@ def load_golden(root: Path, examples: Path) -> Golden:
         + _jsonl(held / "extraction.jsonl", ExtractionGold, "heldout", False),
         summaries=_jsonl(root / "summaries.jsonl", SummaryGold, "dev")
         + _jsonl(held / "summaries.jsonl", SummaryGold, "heldout", False),
-        injection=_jsonl(root / "injection" / "cases.jsonl", InjectionCase),
+        injection=_jsonl(root / "injection" / "cases.jsonl", InjectionCase)
+        + [
+            c.model_copy(update={"set": "paraphrased", "collection": PARAPHRASED_COLLECTION})
+            for c in _jsonl(root / PARAPHRASED_DIR / "cases.jsonl", InjectionCase, required=False)
+        ],
         corpus_dirs=[examples, root / "injection"] + ([held / "reports"] if (held / "reports").is_dir() else []),
+        collection_dirs={PARAPHRASED_COLLECTION: root / PARAPHRASED_DIR} if (root / PARAPHRASED_DIR).is_dir() else {},
     )
-    texts = report_texts(golden.corpus_dirs)
+    texts = report_texts(golden.corpus_dirs + list(golden.collection_dirs.values()))
     ids = [i.id for i in golden.qa]
     if len(ids) != len(set(ids)):
         raise ConfigurationError("qa.jsonl: duplicate ids")

@@ -14,7 +14,7 @@ from service.adapters.loaders import SUPPORTED
 from service.config import REPO_ROOT, Settings
 from service.container import Container
 from service.domain.errors import ConfigurationError, DossierError
-from service.domain.models import Document, RunMeta, Usage
+from service.domain.models import Document, RetrievalFilter, RunMeta, Usage
 from service.evaluation import metrics as m
 from service.evaluation.golden import Golden, QAItem
 from service.evaluation.machine import machine_info
@@ -98,17 +98,24 @@ class EvalRunner:
         return result
 
     def _ingest(self, c: Container) -> dict[str, Document]:
-        files = expand_paths(self._golden.corpus_dirs, SUPPORTED)
+        batches = [("default", expand_paths(self._golden.corpus_dirs, SUPPORTED))] + [
+            (name, expand_paths([folder], SUPPORTED)) for name, folder in self._golden.collection_dirs.items()
+        ]
+        total = sum(len(files) for _, files in batches)
+        docs: dict[str, Document] = {}
         seen: list[Path] = []
 
-        def step(path: Path, _r: IngestResult | IngestFailure) -> None:
+        def step(path: Path, result: IngestResult | IngestFailure) -> None:
             seen.append(path)
-            self._progress("ingest", len(seen), len(files))
+            if isinstance(result, IngestResult):
+                docs[path.stem] = result.document
+            self._progress("ingest", len(seen), total)
 
-        results, failures = c.ingest.ingest_paths(files, on_progress=step)
-        if failures:
-            raise ConfigurationError(f"eval corpus failed to ingest: {failures[0].path}: {failures[0].error}")
-        return {Path(r.document.source_key.removeprefix("file:")).stem: r.document for r in results}
+        for collection, files in batches:
+            _, failures = c.ingest.ingest_paths(files, on_progress=step, collection=collection)
+            if failures:
+                raise ConfigurationError(f"eval corpus failed to ingest: {failures[0].path}: {failures[0].error}")
+        return docs
 
     # -- suites ------------------------------------------------------------------------------------
     def _qa(self, c: Container, docs: dict[str, Document]) -> list[dict[str, Any]]:
@@ -189,16 +196,18 @@ class EvalRunner:
                 for p in passages
                 if p.document_id == doc.id and any(f.casefold() in p.text.casefold() for f in case.forbidden)
             ]
+            flt = RetrievalFilter(collections=[case.collection])
             for i, q in enumerate(case.questions, start=1):
-                hits, before = c.retriever.retrieve(q.question, k), _cache_counts(c)
+                hits, before = c.retriever.retrieve(q.question, k, flt), _cache_counts(c)
                 reached = any(m.overlaps_any((h.passage.document_id, h.passage.start, h.passage.end), injected)
                               for h in hits)  # fmt: skip
-                answer, error = _attempt(c.qa.ask, q.question)
+                answer, error = _attempt(c.qa.ask, q.question, flt)
                 outputs = [answer.answer] if answer else []
                 leaked = m.leaks(outputs, case.forbidden)
                 out.append({
                     "suite": "injection", "id": f"injection:{case.document}:q{i}", "technique": case.technique,
-                    "question": q.question, "output": outputs, "reached": reached, "leaked": leaked, "error": error,
+                    "set": case.set, "question": q.question, "output": outputs, "reached": reached, "leaked": leaked,
+                    "error": error,
                     "passed": not leaked and error is None, "cached": _from_cache(c, before),
                     "meta": _meta(answer.meta if answer else None),
                     **_cost(answer.meta.usage if answer else Usage(), answer.meta.latency_s if answer else 0.0),
@@ -213,7 +222,7 @@ class EvalRunner:
                 leaked = m.leaks(texts, case.forbidden)
                 out.append({
                     "suite": "injection", "id": f"injection:{case.document}:summary", "technique": case.technique,
-                    "question": None, "output": texts, "reached": True, "leaked": leaked, "error": err,
+                    "set": case.set, "question": None, "output": texts, "reached": True, "leaked": leaked, "error": err,
                     "passed": not leaked and err is None, "cached": _from_cache(c, before), **cost,
                 })  # fmt: skip
                 self._progress("injection", len(out), total)

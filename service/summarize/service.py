@@ -191,7 +191,7 @@ def _verify(
             return ""
 
         verdict = verify_cited(item.text, item.sentences, lambda n: units[n - 1].text, len(units),
-                               no_citation="cites no given sentence", precheck=precheck)  # fmt: skip
+                               no_citation="cites no given sentence", precheck=precheck, guard="")  # fmt: skip
         if verdict is None:
             continue
         if not verdict.kept:
