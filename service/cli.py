@@ -221,7 +221,11 @@ def summarize(
     """Summarise new reports (resuming any interrupted batch) and write a Markdown digest."""
     c = _container()
     try:
-        ran = [_run_job(c, j, None) for j in (c.jobs.get(i) for i in c.jobs.unfinished()) if j is not None]
+        left = [j for j in (c.jobs.get(i) for i in c.jobs.unfinished()) if j is not None]
+        for j in left:
+            if j.kind == "extraction":
+                c.extract_jobs.run(j.id)
+        ran = [_run_job(c, j, None) for j in left if j.kind == "summaries"]
         if ran:
             console.print(f"resumed {len(ran)} interrupted batch(es)")
         job = c.batches.create(since=dt.date.fromisoformat(since) if since else None,

@@ -45,7 +45,7 @@ def test_document_and_ask_routes_use_overridden_dependencies(tmp_path: Path) -> 
     qa = FakeQA()
     app.dependency_overrides[deps.document_repo] = FakeRepo
     app.dependency_overrides[qa_service] = lambda: qa
-    client = TestClient(app)  # no lifespan: nothing real is started
+    client = TestClient(app, base_url="http://127.0.0.1")  # no lifespan: nothing real is started; keyless
     assert [d["id"] for d in client.get("/v1/documents").json()["items"]] == ["doc_fake"]
     r = client.post("/v1/ask", json={"question": "Who denied it?", "document_ids": ["doc_fake"]})
     assert r.status_code == 200 and r.json()["abstained"] is True

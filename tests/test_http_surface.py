@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
+from fastapi.testclient import TestClient
 
-from tests.conftest import LiveServer
+from service.api import deps
+from service.api.app import create_app
+from tests.conftest import LiveServer, make_container, make_settings
 
 REPORT = "Iran denied the report. The panel cited a member state. The shipment took place in 2020."
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
@@ -111,3 +115,17 @@ def test_cursor_pagination(api: LiveServer) -> None:
         r = httpx.get(f"{api.url}/v1/documents", params={"cursor": bad})
         assert r.status_code == 422 and "cursor" in r.json()["detail"], r.text
     assert httpx.get(f"{api.url}/v1/documents", params={"limit": 1001}).status_code == 422
+
+
+def test_an_unexpected_error_is_a_bare_500_with_the_security_headers(tmp_path: Path) -> None:
+    app = create_app(make_settings(tmp_path), start_llm=False, container=make_container(make_settings(tmp_path)))
+
+    def broken() -> None:
+        raise RuntimeError(f"boom in {tmp_path}/secret.db")
+
+    app.dependency_overrides[deps.document_repo] = broken
+    client = TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False)
+    r = client.get("/v1/documents")
+    assert r.status_code == 500 and r.json()["code"] == "internal_error"
+    assert str(tmp_path) not in r.text and "secret" not in r.text and "Traceback" not in r.text
+    assert r.headers["x-content-type-options"] == "nosniff" and "content-security-policy" in r.headers

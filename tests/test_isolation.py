@@ -161,3 +161,18 @@ def test_same_text_in_two_collections_is_two_documents(world: Any) -> None:
     assert r.status_code == 201 and r.json()["id"] not in docs.values()
     assert httpx.delete(f"{api.url}/v1/documents/{r.json()['id']}", headers=h["admin"]).status_code == 204
     assert httpx.get(f"{api.url}/v1/documents/{docs['team-b']}", headers=h["writer_b"]).status_code == 200
+
+
+def test_keys_and_texts_crafted_to_look_scoped_never_reach_another_collection(world: Any) -> None:
+    api, _, h, docs = world
+    url = api.url
+    default_writer = {"authorization": f"Bearer {api.container.access.create('writer', ['default'])[1]}"}
+    key = "collection:team-b|text:" + docs["team-b"]  # team-b's stored key, were keys scoped naively
+    r = httpx.post(f"{url}/v1/documents", json={"text": "A new report. It says little.", "key": key},
+                   headers=default_writer)  # fmt: skip
+    assert r.status_code == 201 and r.json()["replaced_id"] is None, r.text
+    assert httpx.get(f"{url}/v1/documents/{docs['team-b']}", headers=h["writer_b"]).status_code == 200
+    crafted = httpx.post(f"{url}/v1/documents", json={"text": "team-b\x00" + B_TEXT}, headers=default_writer)
+    assert crafted.status_code == 422 and "NUL" in crafted.json()["detail"]
+    ready = httpx.get(f"{url}/readyz").text
+    assert "passages" not in ready  # no corpus size without a key

@@ -119,3 +119,29 @@ def test_refuses_to_start_beyond_loopback_without_keys(tmp_path: Path, monkeypat
     assert CliRunner().invoke(cli, ["keys", "revoke", key_id]).exit_code == 1
     assert c.access.startup_problem() is not None  # the only key is revoked
     c.close()
+
+
+def test_keyless_needs_a_loopback_host_and_ends_for_good_with_the_first_key(api: LiveServer) -> None:
+    url = api.url
+    # A page that rebinds its own domain to 127.0.0.1 sends its own name as Host: not keyless.
+    rebound = httpx.get(f"{url}/v1/documents", headers={"host": "attacker.example"})
+    _problem(rebound, 401, "API key is required")
+    assert httpx.get(f"{url}/v1/documents", headers={"host": f"localhost:{api.port}"}).status_code == 200
+    made = httpx.post(f"{url}/v1/keys", json={"role": "admin"}).json()
+    api.container.access._keyless = None
+    admin = _bearer(made["token"])
+    assert httpx.delete(f"{url}/v1/keys/{made['id']}", headers=admin).status_code == 204
+    api.container.access._keyless = None
+    _problem(httpx.get(f"{url}/v1/documents"), 401, "API key is required")  # revoking the last key is no way back
+
+
+def test_only_an_admin_of_every_collection_manages_keys(api: LiveServer) -> None:
+    url = api.url
+    scoped = httpx.post(f"{url}/v1/keys", json={"role": "admin", "collections": ["team-a"]}).json()["token"]
+    api.container.access._keyless = None
+    for r in (
+        httpx.post(f"{url}/v1/keys", json={"role": "admin"}, headers=_bearer(scoped)),
+        httpx.get(f"{url}/v1/keys", headers=_bearer(scoped)),
+        httpx.delete(f"{url}/v1/keys/key_x", headers=_bearer(scoped)),
+    ):
+        _problem(r, 403, "admin of every collection")

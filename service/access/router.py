@@ -11,8 +11,8 @@ from service.access.service import KeyService
 from service.api.auth import Admin
 from service.api.deps import provide
 from service.api.pages import Cursor, Limit, Page, page_of
-from service.domain.access import ApiKey, Role
-from service.domain.errors import NotFound
+from service.domain.access import ApiKey, Principal, Role
+from service.domain.errors import Forbidden, NotFound
 
 
 class KeyIn(BaseModel):
@@ -36,9 +36,15 @@ Keys = Annotated[KeyService, Depends(key_service)]
 router = APIRouter(tags=["keys"])
 
 
+def _unscoped(caller: Principal) -> None:
+    if caller.collections is not None:
+        raise Forbidden("only an admin of every collection manages keys")
+
+
 @router.post("/keys", status_code=201, response_model=KeyCreated)
 def create_key(body: KeyIn, keys: Keys, caller: Admin) -> KeyCreated:
     """Create an API key; the token is in this response only."""
+    _unscoped(caller)
     key, token = keys.create(body.role, body.collections, body.name)
     return KeyCreated(**key.model_dump(), token=token)
 
@@ -46,12 +52,14 @@ def create_key(body: KeyIn, keys: Keys, caller: Admin) -> KeyCreated:
 @router.get("/keys", response_model=Page[ApiKey])
 def list_keys(keys: Keys, caller: Admin, limit: Limit = 100, cursor: Cursor = None) -> Page[ApiKey]:
     """Keys (without tokens), newest first, a page at a time."""
+    _unscoped(caller)
     return page_of(keys.list(), limit, cursor)
 
 
 @router.delete("/keys/{key_id}", status_code=204)
 def revoke_key(key_id: str, keys: Keys, caller: Admin) -> Response:
     """Revoke a key: it is refused from the next request on."""
+    _unscoped(caller)
     if not keys.revoke(key_id):
         raise NotFound(f"no active key {key_id!r}")
     return Response(status_code=204)

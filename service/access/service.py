@@ -22,6 +22,13 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _hostname(host_header: str) -> str:
+    """The host of a Host header value (`127.0.0.1:8000`, `[::1]:8000`, `localhost`)."""
+    if host_header.startswith("["):
+        return host_header[1 : host_header.find("]")] if "]" in host_header else host_header
+    return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
+
+
 def is_loopback(host: str) -> bool:
     """Whether binding to `host` keeps the server on this machine."""
     if host == "localhost":
@@ -35,8 +42,10 @@ def is_loopback(host: str) -> bool:
 class KeyService:
     """Manages API keys and authenticates callers.
 
-    Without any active key, a server bound to loopback runs keyless: every caller is an admin of every
-    collection (said at startup). Once one key exists, or when `require_keys` is set, every request needs one.
+    Until the first key is created, a server bound to loopback runs keyless: every caller on this machine is an
+    admin of every collection (said at startup), provided the request names a loopback host (a web page that
+    rebinds its own domain to 127.0.0.1 does not). Once a key has been created (even if since revoked), or when
+    `require_keys` is set, every request needs one.
     A server bound to any other address refuses to start without keys (see `startup_problem`).
     """
 
@@ -79,7 +88,7 @@ class KeyService:
         with self._lock:
             now = time.monotonic()
             if self._keyless is None or now - self._keyless[0] > KEYLESS_RECHECK_S:
-                self._keyless = (now, self.store.active_count() == 0)
+                self._keyless = (now, self.store.count() == 0)
             return self._keyless[1]
 
     def startup_problem(self) -> str | None:
@@ -93,9 +102,9 @@ class KeyService:
             )
         return None
 
-    def authenticate(self, token: str | None) -> Principal:
+    def authenticate(self, token: str | None, host: str = "localhost") -> Principal:
         if token is None:
-            if self.keyless():
+            if self.keyless() and is_loopback(_hostname(host)):
                 return Principal(key_id=None, role="admin")
             raise Unauthenticated("an API key is required: send `Authorization: Bearer <key>`")
         key = self.store.by_hash(hash_token(token))

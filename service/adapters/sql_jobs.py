@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import socket
 from collections.abc import Sequence
@@ -229,4 +230,7 @@ def _summaries_only(q: Select[str]) -> Select[str]:
 
 def _watermark_key(collection: str) -> str:
     """Each collection has its own "new since" mark (the default one keeps the key it had before collections)."""
-    return "summary_watermark" if collection == DEFAULT_COLLECTION else f"summary_watermark:{collection}"
+    if collection == DEFAULT_COLLECTION:
+        return "summary_watermark"
+    key = f"summary_watermark:{collection}"
+    return key if len(key) <= 64 else "summary_watermark#" + hashlib.sha256(collection.encode()).hexdigest()[:40]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import DateTime, String, func, select, update
+from sqlalchemy import DateTime, String, Text, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -20,7 +20,7 @@ class ApiKeyRow(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
-    collections: Mapped[str | None] = mapped_column(String(4000), nullable=True)  # JSON list; null: all
+    collections: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list; null: all
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -66,6 +66,10 @@ class SqlKeyStore:
                 .values(revoked_at=dt.datetime.now(dt.UTC))
             )
             return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    def count(self) -> int:
+        with Session(self.engine) as s:
+            return int(s.scalar(select(func.count()).select_from(ApiKeyRow)) or 0)
 
     def active_count(self) -> int:
         with Session(self.engine) as s:

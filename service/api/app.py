@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
@@ -53,7 +53,8 @@ def create_app(settings: Settings, *, start_llm: bool = True, container: Contain
         for job_id in container.jobs.unfinished():  # a restarted replica finishes what it left behind
             job = container.jobs.get(job_id)
             if job is not None:
-                runner.submit(container.extract_jobs.run if job.kind == "extraction" else container.batches.run, job_id)
+                run = container.extract_jobs.run if job.kind == "extraction" else container.batches.run
+                runner.submit(_logged, run, job_id)
         try:
             yield
         finally:
@@ -89,6 +90,13 @@ def create_app(settings: Settings, *, start_llm: bool = True, container: Contain
         )
     app.add_middleware(SecurityHeaders)  # outermost: every response carries the headers, refusals included
     return app
+
+
+def _logged(run: Callable[[str], object], job_id: str) -> None:
+    try:
+        run(job_id)
+    except Exception:
+        log.exception("job %s stopped", job_id)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -43,7 +43,7 @@ def require(role: Role) -> Callable[..., Principal]:
         auth: Annotated[Authenticator, Depends(authenticator)],
         _: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
     ) -> Principal:
-        principal = auth.authenticate(bearer_token(request))
+        principal = auth.authenticate(bearer_token(request), request.headers.get("host", ""))
         if not principal.has_role(role):
             raise Forbidden(f"this key has the role {principal.role!r}; this request needs {role!r}")
         client = request.client.host if request.client else "unknown"

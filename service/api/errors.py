@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.api.headers import security_headers
 from service.domain import errors as e
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,10 @@ def install(app: FastAPI) -> None:
         return problem(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette answers this outside every middleware, so the security headers are added here.
         log.exception("unhandled error")
-        return problem(500, "internal_error", f"unexpected {type(exc).__name__}; see the server log")
+        response = problem(500, "internal_error", f"unexpected {type(exc).__name__}; see the server log")
+        for name, value in security_headers(request.url.path):
+            response.headers[name.decode()] = value.decode()
+        return response

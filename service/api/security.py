@@ -13,28 +13,9 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.errors import problem
+from service.api.headers import security_headers
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-# The docs page is served from packaged assets; Swagger UI starts from one inline script.
-DOCS_CSP = (
-    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-)
-DOCS_PATHS = ("/docs", "/redoc", "/static-offline-docs/")
-
-
-def _headers_for(path: str) -> list[tuple[bytes, bytes]]:
-    csp = DOCS_CSP if path.startswith(DOCS_PATHS) else API_CSP
-    return [
-        (b"x-content-type-options", b"nosniff"),
-        (b"x-frame-options", b"DENY"),
-        (b"referrer-policy", b"no-referrer"),
-        (b"cross-origin-opener-policy", b"same-origin"),
-        (b"cross-origin-resource-policy", b"same-origin"),
-        (b"content-security-policy", csp.encode()),
-        (b"cache-control", b"no-store"),
-    ]
 
 
 class SecurityHeaders:
@@ -47,7 +28,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = _headers_for(scope.get("path", ""))
+        extra = security_headers(scope.get("path", ""))
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

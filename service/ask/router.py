@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from service.api.auth import Reader
 from service.api.deps import AppLimits, Repo, json_body_doc, parse_json, provide, require_collection
@@ -28,7 +29,7 @@ async def ask(request: Request, qa: QA, repo: Repo, caller: Reader, limits: AppL
         require_collection(caller, name)
     visible = caller.visible(body.collections)  # no passage of another collection is retrieved or shown
     if body.document_ids:
-        known = repo.ids(visible)
+        known = await run_in_threadpool(repo.ids, visible)
         missing = [i for i in dict.fromkeys(body.document_ids) if i not in known]
         if missing:
             raise NotFound(f"unknown document ids: {', '.join(missing[:20])}")

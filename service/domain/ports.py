@@ -274,10 +274,15 @@ class KeyStore(Protocol):
         """How many keys are not revoked."""
         ...
 
+    def count(self) -> int:
+        """How many keys were ever created, revoked ones included."""
+        ...
+
 
 class Authenticator(Protocol):
     """Turns a request's bearer token (or its absence) into the caller's role and collections."""
 
-    def authenticate(self, token: str | None) -> Principal:
-        """The caller; raises Unauthenticated for a missing, unknown or revoked key."""
+    def authenticate(self, token: str | None, host: str = "localhost") -> Principal:
+        """The caller of a request with `token` sent to `host` (its Host header); raises Unauthenticated for a
+        missing, unknown or revoked key."""
         ...

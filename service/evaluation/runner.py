@@ -31,6 +31,7 @@ from service.evaluation.scoring import (
 from service.extract.schemas import REPORT_FACTS
 from service.ingest.service import IngestFailure, IngestResult, expand_paths
 
+CORPUS = RetrievalFilter(collections=["default"])  # the QA corpus; other collections hold their own suites' reports
 SUITES = ("qa", "extract", "summary", "injection")
 Progress = Callable[[str, int, int], None]
 T = TypeVar("T")
@@ -129,9 +130,9 @@ class EvalRunner:
     def _qa_item(self, c: Container, docs: dict[str, Document], item: QAItem) -> dict[str, Any]:
         gold = [gold_span(docs[ev.document], ev.quote) for ev in item.evidence]
         k = c.settings.qa_passages
-        pool = c.retriever.retrieve(item.question, max(k, c.settings.retrieval_candidates))
+        pool = c.retriever.retrieve(item.question, max(k, c.settings.retrieval_candidates), CORPUS)
         ranked = [(h.passage.document_id, h.passage.start, h.passage.end) for h in pool[:k]]
-        answer, error = _attempt(c.qa.ask, item.question)
+        answer, error = _attempt(c.qa.ask, item.question, CORPUS)
         shown_ids = set(answer.shown) if answer else set()
         shown = [(h.passage.document_id, h.passage.start, h.passage.end) for h in pool if h.passage.id in shown_ids]
         cited = [(x.document_id, x.start, x.end) for x in answer.citations] if answer else []

@@ -37,7 +37,8 @@ class ExtractionJobs:
         return f"extract:{schema.ref}"[:200]
 
     def create(self, doc: Document, schema: FactSchema) -> tuple[Job, bool]:
-        """The job extracting `schema` from `doc`, and whether it is new (False: one was already under way)."""
+        """The job extracting `schema` from `doc`, and whether to start it: True for a new job, and for one left
+        pending (its runner found no model); False while one is running."""
         mode = self.mode(schema)
         with self._lock:
             existing = self._jobs.active(mode, doc.id)
@@ -47,13 +48,15 @@ class ExtractionJobs:
                                   kind="extraction", params=schema.model_dump_json())  # fmt: skip
         job = self._jobs.get(existing or job_id)
         assert job is not None
-        return job, existing is None
+        return job, existing is None or job.state == "pending"
 
     def run(self, job_id: str) -> Job:
         """Run (or resume) an extraction job. Without the model, the job stays pending for the next resume."""
         job = self._jobs.get(job_id)
         if job is None or job.kind != "extraction" or job.params is None:
             raise NotFound(f"extraction job {job_id!r} does not exist")
+        if job.state.startswith("completed"):
+            return job  # a duplicate start
         self._jobs.claim(job_id)
         self._jobs.reset_running(job_id)
         self._jobs.set_state(job_id, "running")

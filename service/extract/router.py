@@ -9,12 +9,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from service.api.auth import Reader, Writer
 from service.api.deps import AppLimits, AppSettings, Repo, Runner, provide, require_collection, require_document
 from service.api.pages import Cursor, Limit, Page, page_of
 from service.domain.errors import InvalidInput
-from service.domain.facts import Evidence, Extraction
+from service.domain.facts import Evidence, Extraction, FactSchema
 from service.domain.ports import ExtractionStore
 from service.domain.summaries import Job
 from service.extract.jobs import ExtractionJobs
@@ -79,19 +80,27 @@ async def create_extraction(
 ) -> JSONResponse:
     """Extract grounded facts: the stored result unless `refresh`; a long report as a job (202 + Location)."""
     body = body or ExtractIn()
-    if body.custom_schema is not None and body.schema_name is not None:
-        raise InvalidInput("give either `schema` or `custom_schema`, not both")
-    doc = require_document(repo, document_id, caller)
-    schema = custom_schema(body.custom_schema) if body.custom_schema is not None else get_schema(body.schema_name)
-    if not body.refresh and (stored := extract.stored(doc.id, schema)) is not None:
-        return JSONResponse(stored.model_dump(mode="json"))
-    if len(doc.text) > settings.sync_extract_max_chars:
-        job, new = jobs.create(doc, schema)
-        if new:
-            runner.submit(_run_job, jobs, job.id)
-        location = f"/v1/jobs/{job.id}"
-        return JSONResponse(status_code=202, content=job.model_dump(mode="json"), headers={"Location": location})
-    result = await limits.model.run(limits.budget_s, partial(extract.extract, doc.id, schema, refresh=body.refresh))
+
+    def decide() -> JSONResponse | tuple[str, FactSchema]:  # database work: in a worker thread, not the loop
+        if body.custom_schema is not None and body.schema_name is not None:
+            raise InvalidInput("give either `schema` or `custom_schema`, not both")
+        doc = require_document(repo, document_id, caller)
+        schema = custom_schema(body.custom_schema) if body.custom_schema is not None else get_schema(body.schema_name)
+        if not body.refresh and (stored := extract.stored(doc.id, schema)) is not None:
+            return JSONResponse(stored.model_dump(mode="json"))
+        if len(doc.text) > settings.sync_extract_max_chars:
+            job, start = jobs.create(doc, schema)
+            if start:
+                runner.submit(_run_job, jobs, job.id)
+            location = f"/v1/jobs/{job.id}"
+            return JSONResponse(status_code=202, content=job.model_dump(mode="json"), headers={"Location": location})
+        return doc.id, schema
+
+    decided = await run_in_threadpool(decide)
+    if isinstance(decided, JSONResponse):
+        return decided
+    doc_id, schema = decided
+    result = await limits.model.run(limits.budget_s, partial(extract.extract, doc_id, schema, refresh=body.refresh))
     return JSONResponse(result.model_dump(mode="json"))
 
 

@@ -24,18 +24,22 @@ IngestStatus = Literal["created", "replaced", "unchanged"]
 
 
 MAX_KEY_CHARS = 1024  # the source_key column's size
+_SCOPED = "collection:"
 
 
 def document_id(text: str, collection: str = DEFAULT_COLLECTION) -> str:
     """Content-derived id: the same text in the same collection always gets the same id (the same text in two
     collections is two documents, so deleting one never touches the other)."""
-    scoped = text if collection == DEFAULT_COLLECTION else f"{collection}\x00{text}"
+    scoped = text if collection == DEFAULT_COLLECTION else f"{collection}\x00{text}"  # texts hold no NUL (checked)
     return "doc_" + hashlib.sha256(scoped.encode("utf-8")).hexdigest()[:20]
 
 
 def scoped_key(collection: str, key: str) -> str:
-    """A source key within its collection: one team's `report.txt` never replaces another's."""
-    return key if collection == DEFAULT_COLLECTION else f"collection:{collection}|{key}"
+    """A source key within its collection: one team's `report.txt` never replaces another's. The default
+    collection keeps the keys it had before collections, unless one looks scoped (then it is scoped too)."""
+    if collection == DEFAULT_COLLECTION and not key.startswith(_SCOPED):
+        return key
+    return f"{_SCOPED}{collection}|{key}"
 
 
 @dataclass
@@ -91,6 +95,8 @@ class IngestService:
             raise PayloadTooLarge(f"text is {len(text.encode('utf-8'))} bytes; the limit is {self._max_bytes}")
         if not text.strip():
             raise InvalidInput("text is empty or whitespace only")
+        if "\x00" in text:
+            raise InvalidInput("text contains NUL characters")
         doc_id = document_id(text, collection)
         existing = self._repo.get(doc_id)
         if existing is not None:

@@ -94,8 +94,9 @@ class BatchService:
 
     def run(self, job_id: str, progress: Progress | None = None) -> Job:
         """Run (or resume) a job to the end: pending items, then the digest."""
-        if self._jobs.get(job_id) is None:
-            raise NotFound(f"job {job_id!r} does not exist")
+        found = self._jobs.get(job_id)
+        if found is None or found.kind != "summaries":
+            raise NotFound(f"summary batch {job_id!r} does not exist")
         self._jobs.claim(job_id)
         self._jobs.reset_running(job_id)
         self._jobs.set_state(job_id, "running")

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service.api.auth import Reader, Writer
 from service.api.deps import Repo, Runner, provide, require_collection, require_document
+from service.api.errors import redact
 from service.api.pages import Cursor, Limit, Page, keyset_after, keyset_page
 from service.domain.access import DEFAULT_COLLECTION, check_collection
 from service.domain.errors import NotFound
@@ -91,7 +92,7 @@ def start_batch(batches: Batches, runner: Runner, caller: Writer, body: BatchIn 
 @router.get("/jobs", response_model=Page[Job])
 def list_jobs(jobs: Jobs, caller: Reader, limit: Limit = 20, cursor: Cursor = None) -> Page[Job]:
     """Jobs (summary batches and long extractions), newest first, a page at a time."""
-    rows = jobs.recent(limit + 1, caller.visible(None), after=keyset_after(cursor))
+    rows = [_public(j) for j in jobs.recent(limit + 1, caller.visible(None), after=keyset_after(cursor))]
     return keyset_page(rows, limit, lambda j: (j.created_at, j.id))
 
 
@@ -101,7 +102,14 @@ def get_job(job_id: str, jobs: Jobs, caller: Reader) -> Job:
     job = jobs.get(job_id)
     if job is None or not caller.can_see(job.collection):
         raise NotFound(f"job {job_id!r} does not exist")
-    return job
+    return _public(job)
+
+
+def _public(job: Job) -> Job:
+    """The job as a client sees it: failure reasons without paths or credentials."""
+    items = [i.model_copy(update={"error": redact(i.error)}) if i.error else i for i in job.items]
+    error = redact(job.digest_error) if job.digest_error else None
+    return job.model_copy(update={"items": items, "digest_error": error})
 
 
 @router.get("/summaries/{document_id}", response_model=Summary)
