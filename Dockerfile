@@ -40,7 +40,9 @@ WORKDIR /app
 ENV PATH=/opt/venv/bin:$PATH HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
     DOSSIER_DATA_DIR=/data DOSSIER_MODELS_DIR=/opt/models DOSSIER_PORT=8000
 # Only the API listens beyond loopback, because a container's port must be reachable to be published;
-# the llama.cpp server it starts stays on 127.0.0.1 inside the container.
+# the llama.cpp server it starts stays on 127.0.0.1 inside the container. Beyond loopback Dossier refuses to
+# start without an API key: create one first in the data volume,
+#   docker run --rm -v dossier-data:/data IMAGE dossier keys create --role admin
 ENV DOSSIER_HOST=0.0.0.0
 USER dossier
 EXPOSE 8000
