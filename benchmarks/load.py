@@ -94,12 +94,14 @@ def main() -> None:
     print(f"{args.asks} concurrent asks, model queue depth {args.depth}, {args.model}, wall {wall:.1f} s")
     print(f"  status counts: {dict(sorted(codes.items()))}  (5xx: {sum(v for k, v in codes.items() if k >= 500)})")
     if answered:
-        print(f"  answered: {len(answered)}, latency p50 {statistics.median(answered):.1f} s, max {max(answered):.1f} s")
+        p50, worst = statistics.median(answered), max(answered)
+        print(f"  answered: {len(answered)}, latency p50 {p50:.1f} s, max {worst:.1f} s")
     if refused:
-        print(f"  refused: {len(refused)} in p50 {1000 * statistics.median(refused):.0f} ms, max "
-              f"{1000 * max(refused):.0f} ms; Retry-After {min(retry)}-{max(retry)} s on {len(retry)} of them")  # fmt: skip
-    print(f"  /healthz: {len(probes)} probes, p50 {1000 * pct(probes, 0.5):.1f} ms, p95 {1000 * pct(probes, 0.95):.1f} ms, "
-          f"max {1000 * max(probes):.1f} ms")  # fmt: skip
+        p50_ms, worst_ms = 1000 * statistics.median(refused), 1000 * max(refused)
+        print(f"  refused: {len(refused)} in p50 {p50_ms:.0f} ms, max {worst_ms:.0f} ms; "
+              f"Retry-After {min(retry)}-{max(retry)} s on {len(retry)} of them")  # fmt: skip
+    ms = [1000 * pct(probes, 0.5), 1000 * pct(probes, 0.95), 1000 * max(probes)]
+    print(f"  /healthz: {len(probes)} probes, p50 {ms[0]:.1f} ms, p95 {ms[1]:.1f} ms, max {ms[2]:.1f} ms")
 
 
 if __name__ == "__main__":
