@@ -88,7 +88,10 @@ class Settings(BaseSettings):
         default=600.0, gt=0, description="How long an ask or extraction request may wait before a 504."
     )
     sync_extract_max_chars: int = Field(
-        default=6000, ge=0, description="Longer reports are extracted as a job (202 + Location), not in the request."
+        default=1200,
+        ge=0,
+        description="Longer reports (two extraction windows; 30 s or more on the embedded model) "
+        "are extracted as a job (202 + Location), not in the request.",
     )
     retrieval_candidates: int = Field(default=30, description="Candidates per retriever before fusion.")
     qa_passages: int = Field(default=8, description="Passages shown to the model per question.")

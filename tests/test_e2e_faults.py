@@ -55,8 +55,9 @@ def _ready_again(server: LiveServer, restarts: int) -> dict[str, Any]:
         llm = r.json()["llm"]
         assert llm["state"] != "failed", llm
         if r.status_code == 200 and llm["restarts"] >= restarts:
-            result: dict[str, Any] = llm
-            return result
+            status = server.container.llm.status()  # the pid from the supervisor: /readyz shows none
+            assert status is not None and "pid" not in llm
+            return {**llm, "pid": status.pid}
         time.sleep(0.5)
     raise AssertionError(f"the model server did not come back: {_llm(server)}")
 
