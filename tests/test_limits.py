@@ -62,7 +62,6 @@ def test_rate_limit_per_key(tmp_path: Path) -> None:
     with LiveServer(make_settings(tmp_path, rate_limit="3/minute"), start_llm=False, real_store=False) as api:
         token_a = api.container.access.create("reader")[1]
         token_b = api.container.access.create("reader")[1]
-        api.container.access._keyless = None
         first = [httpx.get(f"{api.url}/v1/documents", headers={"authorization": f"Bearer {token_a}"}) for _ in range(4)]
         other = httpx.get(f"{api.url}/v1/documents", headers={"authorization": f"Bearer {token_b}"})
     assert [r.status_code for r in first] == [200, 200, 200, 429]

@@ -35,6 +35,10 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null when there is none.")
 
 
+def _bad_cursor(what: str = "of this list") -> InvalidInput:
+    return InvalidInput(f"cursor: not a cursor {what}", [("cursor", "invalid cursor")])
+
+
 def encode_cursor(position: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
 
@@ -46,9 +50,9 @@ def decode_cursor(cursor: str | None, *keys: str) -> dict[str, Any] | None:
     try:
         raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("cursor: not a cursor this API returned", [("cursor", "invalid cursor")]) from exc
+        raise _bad_cursor("this API returned") from exc
     if not isinstance(raw, dict) or set(raw) != set(keys):
-        raise InvalidInput("cursor: not a cursor of this list", [("cursor", "invalid cursor")])
+        raise _bad_cursor()
     return raw
 
 
@@ -57,7 +61,7 @@ def page_of(items: Sequence[T], limit: int, cursor: str | None) -> Page[T]:
     pos = decode_cursor(cursor, "offset")
     start = pos["offset"] if pos else 0
     if not isinstance(start, int) or start < 0:
-        raise InvalidInput("cursor: not a cursor of this list", [("cursor", "invalid cursor")])
+        raise _bad_cursor()
     chunk = list(items[start : start + limit])
     more = start + limit < len(items)
     return Page[T](items=chunk, next_cursor=encode_cursor({"offset": start + limit}) if more else None)
@@ -71,7 +75,7 @@ def keyset_after(cursor: str | None) -> tuple[dt.datetime, str] | None:
     try:
         return dt.datetime.fromisoformat(str(pos["created_at"])), str(pos["id"])
     except ValueError as exc:
-        raise InvalidInput("cursor: not a cursor of this list", [("cursor", "invalid cursor")]) from exc
+        raise _bad_cursor() from exc
 
 
 def keyset_page(rows: Sequence[T], limit: int, key: Callable[[T], tuple[dt.datetime, str]]) -> Page[T]:
