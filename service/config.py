@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     llm_model: str | None = Field(default=None, description="Model name; default is the local model's.")
     local_model: LocalModel = Field(default="qwen2.5-coder-1.5b", description="Embedded model choice.")
     models_dir: Path | None = Field(default=None, description="Assembled GGUF files; default <data_dir>/models.")
+    eval_reports_dir: Path = Field(
+        default=Path("evals/reports"), description="Where `dossier eval` writes runs; the page shows the newest."
+    )
     local_ctx: int = Field(default=4096, description="Context window of the embedded server.")
     local_threads: int | None = Field(default=None, description="llama.cpp threads; default all cores.")
     local_startup_timeout_s: float = Field(

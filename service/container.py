@@ -20,6 +20,7 @@ from service.adapters.sql_extractions import SqlExtractionStore, extraction_key
 from service.adapters.sql_jobs import SqlJobStore
 from service.adapters.sql_keys import SqlKeyStore
 from service.adapters.sql_repository import SqlDocumentRepository
+from service.ask.chat import Conversation
 from service.ask.retrieval import HybridRetriever
 from service.ask.service import QAService
 from service.config import Settings
@@ -151,6 +152,11 @@ class Container:
             second_chance=s.qa_second_chance,
             answer_check=s.qa_answer_check,
         )
+
+    @cached_property
+    def conversation(self) -> Conversation:
+        """Follow-ups of the OpenAI-compatible chat endpoint, rewritten to stand alone."""
+        return Conversation(self.chat, self.prompts, max_question_chars=self.settings.max_question_chars)
 
     @cached_property
     def extract(self) -> ExtractService:

@@ -5,7 +5,11 @@ Each incoming chat request takes the next step of the script (the last step repe
   ("sleep", seconds, content) -> wait, then answer with `content`
   ("content", text)           -> a normal chat completion whose message is `text`
   ("garbage",)                -> a 200 response whose body is not JSON
+  ("cut", text)               -> streamed requests: the first half of `text`, then the connection drops
   a callable                  -> called with the request body; returns one of the steps above
+
+A request with `stream: true` gets its content as SSE chunks of a few characters (then a usage chunk and
+`[DONE]`); `stub.pause_after` (a text) and `stub.resume` (an Event) hold the stream once that text was sent.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ class StubServer:
     def __init__(self, script: list[Step]) -> None:
         self.script = list(script)
         self.requests: list[dict[str, Any]] = []
+        self.pause_after: str | None = None
+        self.resume = threading.Event()
+        self.paused = threading.Event()
         self._lock = threading.Lock()
         stub = self
 
@@ -70,8 +77,57 @@ class StubServer:
                     text = step[2]
                 else:
                     text = step[1]
+                if body.get("stream"):
+                    self._stream(text, cut=kind == "cut")
+                    return
                 self.send_response(200)
                 self._send(json.dumps(completion(text)).encode())
+
+            def _stream(self, text: str, cut: bool) -> None:
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.end_headers()
+                sent = ""
+                pieces = [text[i : i + 4] for i in range(0, len(text), 4)]
+                try:
+                    for n, piece in enumerate(pieces):
+                        if cut and n >= len(pieces) // 2:
+                            self.wfile.flush()
+                            self.connection.shutdown(2)  # the server goes away mid-answer
+                            return
+                        sent += piece
+                        chunk = {
+                            "id": "c",
+                            "object": "chat.completion.chunk",
+                            "created": 0,
+                            "model": "stub",
+                            "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+                        }
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                        self.wfile.flush()
+                        if stub.pause_after and stub.pause_after in sent and not stub.paused.is_set():
+                            stub.paused.set()
+                            stub.resume.wait(timeout=30)
+                    stop = {
+                        "id": "c",
+                        "object": "chat.completion.chunk",
+                        "created": 0,
+                        "model": "stub",
+                        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                    }
+                    self.wfile.write(f"data: {json.dumps(stop)}\n\n".encode())
+                    usage = {
+                        "id": "c",
+                        "object": "chat.completion.chunk",
+                        "created": 0,
+                        "model": "stub",
+                        "choices": [],
+                        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+                    }
+                    self.wfile.write(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError, OSError):
+                    return
 
             def _send(self, payload: bytes, ctype: str = "application/json") -> None:
                 self.send_header("content-type", ctype)

@@ -13,7 +13,7 @@ from tests.conftest import ROOT
 
 def test_every_shipped_prompt_loads_with_its_declared_variables() -> None:
     store = YamlPromptStore(ROOT / "prompts")
-    for task in ("qa", "extract", "summarize", "digest"):
+    for task in ("qa", "qa_check", "qa_span", "condense", "referent", "extract", "summarize", "digest"):
         tpl = store.get(task)
         assert tpl.variables and tpl.ref == f"{task}/v{tpl.version}"
 

@@ -27,9 +27,13 @@ log = logging.getLogger(__name__)
 StructuredMode = Literal["json_schema", "json_object_schema"]
 
 
+class IncompleteStream(Exception):
+    """A streamed completion that ended without a finish reason: the connection dropped mid-answer."""
+
+
 def is_retryable(exc: BaseException) -> bool:
-    """Connection errors, timeouts, 429, 5xx and unparseable bodies are retried; other 4xx never are."""
-    if isinstance(exc, openai.APIConnectionError | json.JSONDecodeError):  # incl. APITimeoutError
+    """Connection errors, timeouts, cut streams, 429, 5xx and unparseable bodies are retried; other 4xx never are."""
+    if isinstance(exc, openai.APIConnectionError | json.JSONDecodeError | IncompleteStream):  # incl. APITimeoutError
         return True
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code == 429 or exc.status_code >= 500
@@ -130,8 +134,10 @@ class OpenAIChatModel:
         json_schema: dict[str, Any] | None = None,
         schema_name: str = "output",
         max_tokens: int = 512,
+        on_text: Callable[[str], None] | None = None,
     ) -> ChatResult:
-        """One completion with bounded retries; see `is_retryable` for what is retried."""
+        """One completion with bounded retries; see `is_retryable` for what is retried. With `on_text` the
+        completion is streamed (usage is asked for in the stream; servers that don't send it report none)."""
         kwargs: dict[str, Any] = {
             "model": self._model,
             "messages": list(messages),
@@ -158,7 +164,10 @@ class OpenAIChatModel:
             for attempt in retrying:
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
-                    completion = self._get_client().chat.completions.create(**kwargs)
+                    if on_text is None:
+                        result = self._complete(kwargs, attempts)
+                    else:
+                        result = self._stream(kwargs, attempts, on_text)
         except openai.APIStatusError as exc:
             if is_retryable(exc):
                 raise ModelUnavailable(
@@ -169,25 +178,53 @@ class OpenAIChatModel:
             ) from exc
         except openai.APIConnectionError as exc:
             raise ModelUnreachable(f"model endpoint unreachable after {attempts} attempts: {exc}") from exc
+        except IncompleteStream as exc:
+            raise ModelUnavailable(f"model endpoint's stream ended early {attempts} times") from exc
         except json.JSONDecodeError as exc:
             raise ModelOutputInvalid(
                 f"model endpoint returned a body that is not JSON after {attempts} attempts"
             ) from exc
         except openai.APIResponseValidationError as exc:
             raise ModelOutputInvalid(f"model endpoint returned a malformed response: {exc}") from exc
+        except openai.APIError as exc:  # an error event in the middle of a stream
+            raise ModelOutputInvalid(f"model endpoint's stream failed: {exc}") from exc
+        log.info(
+            "model call: model=%s prompt_tokens=%d completion_tokens=%d attempts=%d streamed=%s",
+            self._model, result.usage.prompt_tokens, result.usage.completion_tokens, attempts, on_text is not None,
+        )  # fmt: skip
+        return result
+
+    def _complete(self, kwargs: dict[str, Any], attempts: int) -> ChatResult:
+        completion = self._get_client().chat.completions.create(**kwargs)
         choices = getattr(completion, "choices", None)
         if not choices:
             raise ModelOutputInvalid("model endpoint returned no choices")
-        content = choices[0].message.content or ""
         usage = Usage(calls=1)
         if completion.usage is not None:
-            usage = Usage(
-                prompt_tokens=completion.usage.prompt_tokens,
-                completion_tokens=completion.usage.completion_tokens,
-                calls=1,
-            )
-        log.info(
-            "model call: model=%s prompt_tokens=%d completion_tokens=%d attempts=%d",
-            self._model, usage.prompt_tokens, usage.completion_tokens, attempts,
-        )  # fmt: skip
+            usage = Usage(prompt_tokens=completion.usage.prompt_tokens,
+                          completion_tokens=completion.usage.completion_tokens, calls=1)  # fmt: skip
+        content = choices[0].message.content or ""
         return ChatResult(content=content, model=completion.model or self._model, usage=usage, attempts=attempts)
+
+    def _stream(self, kwargs: dict[str, Any], attempts: int, on_text: Callable[[str], None]) -> ChatResult:
+        on_text("")  # a retry starts the text again
+        stream = self._get_client().chat.completions.create(
+            **kwargs, stream=True, stream_options={"include_usage": True}
+        )
+        parts: list[str] = []
+        usage = Usage(calls=1)
+        model = self._model
+        finished = False
+        with stream:
+            for chunk in stream:
+                model = chunk.model or model
+                finished = finished or any(c.finish_reason for c in chunk.choices)
+                if chunk.usage is not None:
+                    usage = Usage(prompt_tokens=chunk.usage.prompt_tokens,
+                                  completion_tokens=chunk.usage.completion_tokens, calls=1)  # fmt: skip
+                if chunk.choices and chunk.choices[0].delta.content:
+                    parts.append(chunk.choices[0].delta.content)
+                    on_text("".join(parts))
+        if not finished:
+            raise IncompleteStream(f"the stream ended after {len(parts)} pieces without a finish reason")
+        return ChatResult(content="".join(parts), model=model, usage=usage, attempts=attempts)

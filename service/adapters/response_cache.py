@@ -6,7 +6,7 @@ import hashlib
 import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,17 +49,24 @@ class CachingChatModel:
         json_schema: dict[str, Any] | None = None,
         schema_name: str = "output",
         max_tokens: int = 512,
+        on_text: Callable[[str], None] | None = None,
     ) -> ChatResult:
-        """Return the stored completion for an identical request, else call the model and store it."""
+        """Return the stored completion for an identical request (shown whole to `on_text`), else call the model
+        and store it."""
         request = {"messages": list(messages), "json_schema": json_schema, "max_tokens": max_tokens}
         key = cache_key(self._identity, request)
         with self._lock:
             row = self._db.execute("SELECT result FROM responses WHERE key = ?", (key,)).fetchone()
         if row is not None:
             self.hits += 1
-            return ChatResult.model_validate_json(row[0])
+            cached = ChatResult.model_validate_json(row[0])
+            if on_text is not None:
+                on_text(cached.content)
+            return cached
         self.misses += 1
-        result = self._inner.chat(messages, json_schema=json_schema, schema_name=schema_name, max_tokens=max_tokens)
+        result = self._inner.chat(
+            messages, json_schema=json_schema, schema_name=schema_name, max_tokens=max_tokens, on_text=on_text
+        )
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO responses (key, result) VALUES (?, ?)", (key, result.model_dump_json())

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from sqlalchemy import Date, DateTime, Integer, String, Text, and_, delete, or_, select, update
+from sqlalchemy import Date, DateTime, Integer, String, Text, and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -90,10 +90,15 @@ class SqlDocumentRepository:
         *,
         limit: int | None = None,
         after: tuple[dt.datetime, str] | None = None,
+        search: str | None = None,
     ) -> list[Document]:
         q = select(DocumentRow).order_by(DocumentRow.created_at.desc(), DocumentRow.id)
         if collections is not None:
             q = q.where(DocumentRow.collection.in_(collections))
+        if search:  # a literal substring of the title or source, case-insensitive
+            pattern = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            q = q.where(or_(func.lower(DocumentRow.title).like(pattern, escape="\\"),
+                            func.lower(func.coalesce(DocumentRow.source, "")).like(pattern, escape="\\")))  # fmt: skip
         if after is not None:  # keyset: the rows after (created_at, id) in this order
             when, last_id = after
             q = q.where(
@@ -110,6 +115,10 @@ class SqlDocumentRepository:
             q = q.where(DocumentRow.collection.in_(collections))
         with Session(self._engine) as s:
             return set(s.scalars(q))
+
+    def collections(self) -> Sequence[str]:
+        with Session(self._engine) as s:
+            return sorted(s.scalars(select(DocumentRow.collection).distinct()))
 
     def _bump(self, s: Session) -> None:
         s.execute(update(CorpusVersion).where(CorpusVersion.id == 1).values(version=CorpusVersion.version + 1))

@@ -18,6 +18,7 @@ from service.access import router as access
 from service.api import errors, health
 from service.api.limits import Limits
 from service.api.security import CrossSiteGuard, SecurityHeaders
+from service.ask import chat_router as chat
 from service.ask import router as ask
 from service.config import Settings
 from service.container import Container
@@ -25,6 +26,7 @@ from service.domain.errors import ConfigurationError
 from service.extract import router as extract
 from service.ingest import router as ingest
 from service.summarize import router as summarize
+from service.web import router as web
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/v1"
@@ -75,9 +77,11 @@ def create_app(settings: Settings, *, start_llm: bool = True, container: Contain
         ingest_depth=settings.ingest_queue_depth, budget_s=settings.request_budget_s,
     )  # fmt: skip
     errors.install(app)
-    for module in (ingest, ask, extract, summarize, access):
+    for module in (ingest, ask, chat, extract, summarize, access, web):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router)
+    app.include_router(web.page)
+    app.mount(web.PAGE_PREFIX, web.static_files(), name="page")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(CrossSiteGuard, allowed_origins=settings.cors_origins)
     if settings.cors_origins:

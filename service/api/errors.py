@@ -96,6 +96,17 @@ def status_for(exc: e.DossierError) -> int:
     return next((code for kind, code in STATUS if isinstance(exc, kind)), 500)
 
 
+def problem_of(exc: BaseException) -> Problem:
+    """The problem body for an error that happened after a streamed response began (sent as its last event)."""
+    if isinstance(exc, e.DossierError):
+        status, code, detail = status_for(exc), exc.code, exc.message
+    else:
+        log.error("unhandled error in a stream", exc_info=exc)
+        status, code, detail = 500, "internal_error", f"unexpected {type(exc).__name__}; see the server log"
+    return Problem(type=f"urn:dossier:problem:{code}", title=TITLES.get(status, "Error"), status=status,
+                   detail=redact(detail) if status >= 500 else detail, code=code)  # fmt: skip
+
+
 def problem(
     status: int,
     code: str,

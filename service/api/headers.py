@@ -9,11 +9,20 @@ DOCS_CSP = (
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
 DOCS_PATHS = ("/docs", "/redoc", "/static-offline-docs/")
+# The reading page: its own scripts and styles only (no inline code), images it fetched with the key (blob:).
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+PAGE_PATHS = ("/ui/",)
 
 
 def security_headers(path: str) -> list[tuple[bytes, bytes]]:
     """The headers every response to `path` carries."""
-    csp = DOCS_CSP if path.startswith(DOCS_PATHS) else API_CSP
+    if path == "/" or path.startswith(PAGE_PATHS):
+        csp = PAGE_CSP
+    else:
+        csp = DOCS_CSP if path.startswith(DOCS_PATHS) else API_CSP
     return [
         (b"x-content-type-options", b"nosniff"),
         (b"x-frame-options", b"DENY"),

@@ -72,18 +72,23 @@ class WorkQueue:
             self._inside -= 1
             self._typical_s = 0.8 * self._typical_s + 0.2 * seconds
 
-    async def run(self, budget_s: float | None, fn: Callable[..., T], *args: object) -> T:
-        """Run `fn(*args)` in a worker thread if the queue admits it, waiting at most `budget_s` for it."""
+    def start(self, fn: Callable[..., T], *args: object) -> asyncio.Future[T]:
+        """Start `fn(*args)` in a worker thread if the queue admits it (else 429 at once); its place is freed when
+        it really ends."""
         self._admit()
 
         def work() -> T:
-            start = time.monotonic()
+            begun = time.monotonic()
             try:
                 return fn(*args)
             finally:
-                self._release(time.monotonic() - start)
+                self._release(time.monotonic() - begun)
 
-        task = asyncio.ensure_future(run_in_threadpool(work))
+        return asyncio.ensure_future(run_in_threadpool(work))
+
+    async def run(self, budget_s: float | None, fn: Callable[..., T], *args: object) -> T:
+        """Run `fn(*args)` in a worker thread if the queue admits it, waiting at most `budget_s` for it."""
+        task = self.start(fn, *args)
         try:
             return await asyncio.wait_for(asyncio.shield(task), timeout=budget_s)
         except TimeoutError as exc:

@@ -74,6 +74,7 @@ class AskIn(RetrievalFilter):
     model_config = ConfigDict(extra="forbid")
 
     question: str = Field(min_length=1, max_length=2000)
+    stream: bool = Field(default=False, description="Send the answer's steps as Server-Sent Events.")
 
     @model_validator(mode="after")
     def _coherent_filters(self) -> AskIn:

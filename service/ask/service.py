@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from service.ask.retrieval import HybridRetriever
 from service.ask.second_chance import SpanOutput, accept_span, confident_passage, in_context
+from service.ask.stream import Emit, PassagesEvent, SentenceWatcher, settle
 from service.core.injection import withheld as withheld_reason
 from service.core.structured import RunTimer, ask_structured
 from service.core.support import answers_type, cite, expected_answer_type, is_yes_no, verify_cited
@@ -108,24 +109,43 @@ class QAService:
         self._second_chance = second_chance
         self._answer_check = answer_check
 
-    def ask(self, question: str, flt: RetrievalFilter | None = None) -> Answer:
-        """Answer `question` from the stored reports (optionally filtered)."""
+    def checked(self, question: str) -> str:
+        """The question stripped; 422 when it is empty or too long (a stream checks this before it starts)."""
         question = question.strip()
         if not question:
             raise InvalidInput("question is empty")
         if len(question) > self._max_chars:
             raise InvalidInput(f"question is {len(question)} characters; the limit is {self._max_chars}")
+        return question
+
+    def ask(self, question: str, flt: RetrievalFilter | None = None, on_event: Emit | None = None) -> Answer:
+        """Answer `question` from the stored reports (optionally filtered). With `on_event`, the steps are told as
+        they happen (see `stream`); the answer is the same either way."""
+        watcher = SentenceWatcher(on_event) if on_event else None
+        answer = self._answer(question, flt, watcher)
+        if on_event and watcher:
+            settle(watcher, answer, on_event)
+        return answer
+
+    def _answer(self, question: str, flt: RetrievalFilter | None, watcher: SentenceWatcher | None) -> Answer:
+        question = self.checked(question)
         prompt = self._prompts.get("qa", self._prompt_version)
         timer = RunTimer(prompt, self._chat.model_name, self._settings_hash)
         retrieved = self._retriever.retrieve(question, self._k, flt)
         docs = {d: doc for d in {h.passage.document_id for h in retrieved} if (doc := self._repo.get(d))}
         hits, withheld = self._screen(retrieved, docs)
+        if watcher:
+            check = lambda raw: self._verify_one(question, _ModelSentence.model_validate(raw), hits, docs)  # noqa: E731
+            watcher.start(PassagesEvent.of(hits, withheld), check)
         best = max((h.similarity or 0.0 for h in hits), default=0.0)
         if not hits or best < self._min_similarity:
             return self._abstain(question, timer.done(), [], withheld)
         messages = prompt.render(passages=render_passages(hits), question=question)
-        out = ask_structured(self._chat, messages, QAOutput, max_tokens=prompt.max_tokens, schema_name="qa_answer")
+        out = ask_structured(self._chat, messages, QAOutput, max_tokens=prompt.max_tokens, schema_name="qa_answer",
+                             on_text=watcher.feed if watcher else None)  # fmt: skip
         timer.record(out.usage, out.attempts, out.model)
+        if watcher and out.value.answerable:
+            watcher.finish(list(out.value.sentences))
         kept, rejected = self._verify(question, out.value, hits, docs)
         kind = expected_answer_type(question)
         if self.verify and kept and not any(answers_type(s.text, kind) for s in kept):
@@ -270,17 +290,27 @@ class QAService:
         if not out.answerable:
             return kept, rejected
         for s in out.sentences:
-            verdict = verify_cited(
-                s.text, s.passages, lambda n: hits[n - 1].passage.text, len(hits),
-                no_citation="cites no retrieved passage", repair=True, minimal=True, check=self.verify,
-                given="" if is_yes_no(question) else question, widen=lambda valid: _with_shown_neighbours(valid, hits),
-                guard=question,
-            )  # fmt: skip
-            if verdict is None:
-                continue
-            if not verdict.kept:
-                rejected.append(RejectedSentence(text=verdict.text, cited=verdict.cited, reason=verdict.reason))
-                continue
-            citations = [self._citation(n, hits[n - 1], docs) for n in verdict.cited]
-            kept.append(AnswerSentence(text=verdict.text, citations=citations, citation_repaired=verdict.repaired))
+            verdict = self._verify_one(question, s, hits, docs)
+            if isinstance(verdict, AnswerSentence):
+                kept.append(verdict)
+            elif verdict is not None:
+                rejected.append(verdict)
         return kept, rejected
+
+    def _verify_one(
+        self, question: str, s: _ModelSentence, hits: list[ScoredPassage], docs: dict[str, Document]
+    ) -> AnswerSentence | RejectedSentence | None:
+        """One model sentence checked against the passages it cites: kept with citations, rejected with a reason,
+        or None when it says nothing."""
+        verdict = verify_cited(
+            s.text, s.passages, lambda n: hits[n - 1].passage.text, len(hits),
+            no_citation="cites no retrieved passage", repair=True, minimal=True, check=self.verify,
+            given="" if is_yes_no(question) else question, widen=lambda valid: _with_shown_neighbours(valid, hits),
+            guard=question,
+        )  # fmt: skip
+        if verdict is None:
+            return None
+        if not verdict.kept:
+            return RejectedSentence(text=verdict.text, cited=verdict.cited, reason=verdict.reason)
+        citations = [self._citation(n, hits[n - 1], docs) for n in verdict.cited]
+        return AnswerSentence(text=verdict.text, citations=citations, citation_repaired=verdict.repaired)

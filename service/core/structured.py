@@ -64,14 +64,17 @@ def ask_json(
     max_tokens: int,
     schema_name: str,
     reasks: int = 1,
+    on_text: Callable[[str], None] | None = None,
 ) -> Structured[T]:
-    """Call the model with `schema`; `parse` raises ValueError on bad output, which is re-asked with the error."""
+    """Call the model with `schema`; `parse` raises ValueError on bad output, which is re-asked with the error.
+    `on_text` sees the first attempt's text as it streams (see `ChatModel.chat`)."""
     convo = list(messages)
     usage = Usage()
     attempts = 0
     last_error = ""
-    for _ in range(reasks + 1):
-        result = chat.chat(convo, json_schema=schema, schema_name=schema_name, max_tokens=max_tokens)
+    for attempt in range(reasks + 1):
+        watch = on_text if attempt == 0 else None
+        result = chat.chat(convo, json_schema=schema, schema_name=schema_name, max_tokens=max_tokens, on_text=watch)
         usage = usage.add(result.usage)
         attempts += result.attempts
         try:
@@ -98,6 +101,7 @@ def ask_structured(
     max_tokens: int,
     schema_name: str,
     reasks: int = 1,
+    on_text: Callable[[str], None] | None = None,
 ) -> Structured[M]:
     """`ask_json` with a Pydantic model as schema and validator."""
 
@@ -108,4 +112,4 @@ def ask_structured(
             raise ValueError(str(exc)) from exc
 
     return ask_json(chat, messages, model_cls.model_json_schema(), parse, max_tokens=max_tokens,
-                    schema_name=schema_name, reasks=reasks)  # fmt: skip
+                    schema_name=schema_name, reasks=reasks, on_text=on_text)  # fmt: skip

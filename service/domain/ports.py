@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
@@ -29,8 +29,12 @@ class ChatModel(Protocol):
         json_schema: dict[str, Any] | None = None,
         schema_name: str = "output",
         max_tokens: int = 512,
+        on_text: Callable[[str], None] | None = None,
     ) -> ChatResult:
-        """Return the completion's text. Raises ModelUnavailable / ModelRequestRejected."""
+        """Return the completion's text. Raises ModelUnavailable / ModelRequestRejected.
+
+        With `on_text`, the completion is streamed and `on_text` is called with the whole text so far each time
+        it grows; a retry that restarts the completion starts the text again from the beginning."""
         ...
 
 
@@ -88,13 +92,18 @@ class DocumentRepository(Protocol):
         *,
         limit: int | None = None,
         after: tuple[dt.datetime, str] | None = None,
+        search: str | None = None,
     ) -> list[Document]:
         """The documents of `collections` (None: all), newest first (then by id); at most `limit`, those after
-        the (created_at, id) position `after`."""
+        the (created_at, id) position `after`; with `search`, only those whose title or source contains it."""
         ...
 
     def ids(self, collections: Sequence[str] | None = None) -> set[str]:
         """Ids of the stored documents of `collections` (None: all)."""
+        ...
+
+    def collections(self) -> Sequence[str]:
+        """The names of the collections that hold at least one document, sorted."""
         ...
 
     def save(self, document: Document) -> SaveOutcome:

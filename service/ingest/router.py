@@ -125,6 +125,7 @@ def list_documents(
     repo: Repo,
     caller: Reader,
     collection: Annotated[str | None, Query(description="Only this collection (default: all the key sees)")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Only titles or sources containing this")] = None,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Page[DocumentOut]:
@@ -132,7 +133,7 @@ def list_documents(
     if collection is not None:
         require_collection(caller, collection)
     visible = caller.visible([collection] if collection else None)
-    rows = repo.list(visible, limit=limit + 1, after=keyset_after(cursor))
+    rows = repo.list(visible, limit=limit + 1, after=keyset_after(cursor), search=q)
     page = keyset_page(rows, limit, lambda d: (d.created_at, d.id))
     return Page[DocumentOut](items=[DocumentOut.of(d) for d in page.items], next_cursor=page.next_cursor)
 

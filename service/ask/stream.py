@@ -1,0 +1,143 @@
+"""The events of a streamed answer, and the watcher that verifies each answer sentence as soon as the model has
+finished writing it.
+
+Order: `passages` (what the model is shown, and what was withheld), then a `sentence` for each sentence as soon as
+it is complete and verified, `retracted` for a streamed sentence that the whole-answer checks (answer type,
+relation check) later dropped, `rejected` for each sentence verification dropped, and last `answer`: the whole
+answer, the same object a non-streamed request returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import from_json
+
+from service.domain.models import Answer, AnswerSentence, RejectedSentence, ScoredPassage, WithheldPassage
+
+EventName = Literal["passages", "sentence", "retracted", "rejected", "answer", "error"]
+Emit = Callable[[EventName, BaseModel], None]
+
+
+class ShownPassage(BaseModel):
+    """A passage shown to the model, under the number the model cites it by."""
+
+    number: int
+    passage_id: str
+    document_id: str
+    title: str
+    start: int
+    end: int
+    text: str
+
+
+class PassagesEvent(BaseModel):
+    """The first event: the passages the model is shown, and those withheld from it."""
+
+    shown: list[ShownPassage]
+    withheld: list[WithheldPassage]
+
+    @classmethod
+    def of(cls, hits: list[ScoredPassage], withheld: list[WithheldPassage]) -> PassagesEvent:
+        shown = [
+            ShownPassage(number=n, passage_id=h.passage.id, document_id=h.passage.document_id, title=h.passage.title,
+                         start=h.passage.start, end=h.passage.end, text=h.passage.text)
+            for n, h in enumerate(hits, 1)
+        ]  # fmt: skip
+        return cls(shown=shown, withheld=withheld)
+
+
+class SentenceEvent(BaseModel):
+    """An answer sentence that passed verification, with its citations (quotes cut from the stored text)."""
+
+    index: int
+    sentence: AnswerSentence
+
+
+class RetractedEvent(BaseModel):
+    """A streamed sentence that the whole-answer checks dropped after it was sent; it is not in the answer."""
+
+    index: int
+    text: str
+    reason: str
+
+
+class AnswerEvent(BaseModel):
+    """The last event: the whole answer, as `POST /v1/ask` without `stream` returns it."""
+
+    answer: Answer
+
+
+Verify = Callable[[object], AnswerSentence | RejectedSentence | None]
+
+
+class SentenceWatcher:
+    """Fed the model's JSON as it streams; each sentence object is verified once it is complete (the next one has
+    begun, or the output has ended) and, if it stands, emitted at once. Sentence events are numbered in the order
+    they are sent; a retraction names that number."""
+
+    def __init__(self, emit: Emit) -> None:
+        self._emit = emit
+        self._verify: Verify | None = None
+        self._seen = 0
+        self.streamed: list[tuple[int, AnswerSentence]] = []
+
+    def start(self, passages: PassagesEvent, verify: Verify) -> None:
+        """Retrieval is done: send the passages; model sentences are checked with `verify` from now on."""
+        self._emit("passages", passages)
+        self._verify = verify
+
+    def feed(self, text: str) -> None:
+        """The model's output so far (it may start again from nothing after a retry)."""
+        if not text:
+            return
+        try:
+            partial = from_json(text, allow_partial=True)
+        except ValueError:
+            return
+        if not isinstance(partial, dict) or partial.get("answerable") is not True:
+            return
+        sentences = partial.get("sentences")
+        if isinstance(sentences, list):
+            self._take(sentences[:-1])  # the last one may still be growing
+
+    def finish(self, sentences: list[object]) -> None:
+        """The validated output's sentences: whatever was not yet seen is checked now."""
+        self._take(sentences)
+
+    def _take(self, sentences: list[object]) -> None:
+        if self._verify is None:
+            return
+        for i in range(self._seen, len(sentences)):
+            self._seen = i + 1
+            try:
+                verdict = self._verify(sentences[i])
+            except (ValidationError, ValueError, TypeError):
+                continue  # malformed in the stream: the validated output decides
+            if isinstance(verdict, AnswerSentence):
+                self.send(verdict)
+
+    def send(self, sentence: AnswerSentence) -> None:
+        """Emit `sentence` as the next sentence event."""
+        index = len(self.streamed)
+        self.streamed.append((index, sentence))
+        self._emit("sentence", SentenceEvent(index=index, sentence=sentence))
+
+
+def settle(watcher: SentenceWatcher, answer: Answer, emit: Emit) -> None:
+    """After the answer is final: send what was not streamed yet, retract what the checks dropped, then the
+    rejected sentences and the answer itself."""
+    streamed = [s for _, s in watcher.streamed]
+    for s in answer.sentences:
+        if s not in streamed:
+            watcher.send(s)
+    reasons = {r.text: r.reason for r in answer.rejected}
+    for i, s in watcher.streamed:
+        if s not in answer.sentences:
+            reason = reasons.get(s.text, "dropped by the whole-answer checks")
+            emit("retracted", RetractedEvent(index=i, text=s.text, reason=reason))
+    for r in answer.rejected:
+        emit("rejected", r)
+    emit("answer", AnswerEvent(answer=answer))

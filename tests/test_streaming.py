@@ -1,0 +1,201 @@
+"""Streamed answers and the OpenAI-compatible endpoint over real HTTP, with real Chroma and an OpenAI-compatible stub
+on loopback as the model: the order of events, a sentence sent while the model is still writing, retraction,
+faults in the middle of a stream, and the chat protocol with its citations. (The same against the real model:
+tests/test_e2e_stream.py.)"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from openai import OpenAI
+
+from service.ask.chat import candidates
+from tests.conftest import LiveServer, make_settings
+from tests.stub_openai import StubServer
+
+REPORT = (
+    "The Acme Corporation shipped forty centrifuges to Ruritania in March 2020. "
+    "The Ruritanian Defence Ministry paid for the shipment through a bank in Zenda. "
+    "Inspectors found the centrifuges at a site near Strelsau in June 2021."
+)
+QUESTION = "What did the Acme Corporation ship to Ruritania, and who paid for the shipment?"
+FIRST = "The Acme Corporation shipped forty centrifuges to Ruritania in March 2020."
+SECOND = "The Ruritanian Defence Ministry paid for the shipment through a bank in Zenda."
+
+
+def _numbers(body: dict[str, Any]) -> dict[str, int]:
+    """The passage numbers the prompt gives each sentence of the report."""
+    prompt = body["messages"][-1]["content"]
+    return {text.strip(): int(n) for n, text in re.findall(r"^\[(\d+)\] (.*)$", prompt, flags=re.M)}
+
+
+def model(check: bool = True) -> Any:
+    """The stub's answers by schema: both sentences cited by their numbers, and the relation check's verdict."""
+
+    def step(body: dict[str, Any]) -> tuple[str, str]:
+        name = (body.get("response_format") or {}).get("json_schema", {}).get("name", "")
+        if name == "qa_answer":
+            n = _numbers(body)
+            out = {"answerable": True, "sentences": [{"text": FIRST, "passages": [n[FIRST]]},
+                                                     {"text": SECOND, "passages": [n[SECOND]]}]}  # fmt: skip
+            return ("content", json.dumps(out))
+        if name == "qa_check":
+            return ("content", json.dumps({"answers": check}))
+        if name == "condense":
+            return ("content", json.dumps({"question": "Where did inspectors find them?"}))
+        if name == "referent":
+            return ("content", json.dumps({"choice": 1}))
+        return ("content", json.dumps({"answer": ""}))
+
+    return step
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[LiveServer, StubServer, str]]:
+    with StubServer([model()]) as stub:
+        settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0)
+        with LiveServer(settings, start_llm=False, real_store=True, real_embedder=False) as api:
+            r = httpx.post(f"{api.url}/v1/documents", json={"text": REPORT, "title": "Acme shipment"}, timeout=60)
+            assert r.status_code == 201, r.text
+            yield api, stub, r.json()["id"]
+
+
+def events(url: str, body: dict[str, Any], on_event: Any = None) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    with httpx.stream("POST", f"{url}/v1/ask", json={**body, "stream": True}, timeout=60) as r:
+        assert r.status_code == 200, r.read()
+        event, data = "", ""
+        for line in r.iter_lines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data += line[5:].strip()
+            elif not line and data:
+                out.append((event, json.loads(data)))
+                if on_event:
+                    on_event(*out[-1])
+                event, data = "", ""
+    return out
+
+
+def test_a_sentence_is_sent_while_the_model_still_writes(world: tuple[LiveServer, StubServer, str]) -> None:
+    api, stub, doc_id = world
+    stub.pause_after = '"text": "The Ruritanian'  # the model holds here, in the middle of its second sentence
+    seen_while_paused: list[str] = []
+
+    def on_event(name: str, data: Any) -> None:
+        if name == "sentence" and stub.paused.is_set() and not stub.resume.is_set():
+            seen_while_paused.append(data["sentence"]["text"])
+            stub.resume.set()
+
+    got = events(api.url, {"question": QUESTION}, on_event)
+    assert seen_while_paused == [FIRST]  # verified and sent before the model finished
+    assert [n for n, _ in got] == ["passages", "sentence", "sentence", "answer"]
+    answer = got[-1][1]["answer"]
+    assert [s["text"] for s in answer["sentences"]] == [FIRST, SECOND]
+    assert [g[1]["sentence"] for g in got[1:3]] == answer["sentences"]
+    for s in answer["sentences"]:
+        for c in s["citations"]:
+            assert REPORT[c["start"] : c["end"]] == c["quote"] and c["document_id"] == doc_id
+    plain = httpx.post(f"{api.url}/v1/ask", json={"question": QUESTION}, timeout=60).json()
+    assert {**plain, "meta": None} == {**answer, "meta": None}
+
+
+def test_the_whole_answer_check_retracts_what_was_streamed(tmp_path: Path) -> None:
+    with StubServer([model(check=False)]) as stub:
+        settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0,
+                                 qa_second_chance=False)  # fmt: skip
+        with LiveServer(settings, start_llm=False, real_store=True, real_embedder=False) as api:
+            httpx.post(f"{api.url}/v1/documents", json={"text": REPORT, "title": "Acme"}, timeout=60)
+            got = events(api.url, {"question": QUESTION})
+    names = [n for n, _ in got]
+    assert names == ["passages", "sentence", "sentence", "retracted", "retracted", "rejected", "rejected", "answer"]
+    assert {d["index"] for n, d in got if n == "retracted"} == {0, 1}
+    answer = got[-1][1]["answer"]
+    assert answer["abstained"] and answer["sentences"] == []
+    assert all("relation check" in d["reason"] for n, d in got if n == "retracted")
+
+
+def test_a_stream_cut_mid_answer_is_retried_and_an_outage_ends_in_an_error_event(tmp_path: Path) -> None:
+    steps = [("cut", json.dumps({"answerable": True, "sentences": [{"text": FIRST, "passages": [1]}]})), model()]
+    with StubServer(steps) as stub:
+        settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0,
+                                 llm_backoff_max_s=0.05)  # fmt: skip
+        with LiveServer(settings, start_llm=False, real_store=True, real_embedder=False) as api:
+            httpx.post(f"{api.url}/v1/documents", json={"text": REPORT, "title": "Acme"}, timeout=60)
+            got = events(api.url, {"question": QUESTION})
+            assert [s["text"] for s in got[-1][1]["answer"]["sentences"]] == [FIRST, SECOND]
+            stub.script = [("status", 500)]
+            failed = events(api.url, {"question": QUESTION})
+    assert [n for n, _ in failed] == ["passages", "error"]
+    problem = failed[-1][1]
+    assert problem["status"] == 503 and problem["code"] and "HTTP 500" in problem["detail"]
+
+
+def test_chat_completions_carry_citations_streamed_or_not(world: tuple[LiveServer, StubServer, str]) -> None:
+    api, _, doc_id = world
+    client = OpenAI(base_url=f"{api.url}/v1", api_key="anything-while-keyless", max_retries=0)
+    assert [m.id for m in client.models.list()] == ["dossier", "default"]
+    done = client.chat.completions.create(model="default", messages=[{"role": "user", "content": QUESTION}])
+    content = done.choices[0].message.content
+    extra = done.model_extra or {}
+    assert content == f"{FIRST} [1] {SECOND} [2]"
+    assert [c["marker"] for c in extra["citations"]] == [1, 2]
+    assert all(REPORT[c["start"] : c["end"]] == c["quote"] and c["document_id"] == doc_id for c in extra["citations"])
+    chunks = list(client.chat.completions.create(model="dossier", messages=[{"role": "user", "content": QUESTION}],
+                                                 stream=True))  # fmt: skip
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    cited = [x for c in chunks for x in (c.model_extra or {}).get("citations") or []]
+    assert text == content and cited == extra["citations"]
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="elsewhere", messages=[{"role": "user", "content": QUESTION}])
+    with pytest.raises(openai.UnprocessableEntityError):
+        client.chat.completions.create(model="dossier", messages=[])
+    with pytest.raises(openai.UnprocessableEntityError):
+        client.chat.completions.create(model="dossier", messages=[{"role": "user", "content": "x" * 600}])
+
+
+def test_a_follow_up_is_rewritten_and_its_pronoun_resolved_before_retrieval(
+    world: tuple[LiveServer, StubServer, str],
+) -> None:
+    api, stub, _ = world
+    client = OpenAI(base_url=f"{api.url}/v1", api_key="k", max_retries=0)
+    history = [{"role": "user", "content": "What did the Acme Corporation ship?"},
+               {"role": "assistant", "content": f"{FIRST} [1]"},
+               {"role": "user", "content": "Where did inspectors find them?"}]  # fmt: skip
+    out = client.chat.completions.create(model="dossier", messages=history)  # type: ignore[arg-type]
+    # The stub's rewrite left "them"; the referent step picked the first candidate of the conversation.
+    assert (out.model_extra or {})["dossier"]["question"] == "Where did inspectors find Acme Corporation?"
+    names = [(r.get("response_format") or {}).get("json_schema", {}).get("name") for r in stub.requests]
+    assert names[-4:-2] == ["condense", "referent"]
+
+
+def test_referent_candidates_are_names_of_the_conversation_not_in_the_question() -> None:
+    history = ("user: Which Iranian research center received support from North Korean missile specialists?\n"
+               "assistant: The Shahid Haj Ali Movahed Research Center in Iran received support. [1]")  # fmt: skip
+    assert candidates(history, "What did the North Korean specialists help it develop?")[:2] == [
+        "Shahid Haj Ali Movahed Research Center", "Iran"]  # fmt: skip
+    assert candidates("user: hello\nassistant: nothing named here.", "What is it?") == []
+
+
+def test_a_full_queue_refuses_a_stream_before_it_starts(world: tuple[LiveServer, StubServer, str]) -> None:
+    api, stub, _ = world
+    stub.pause_after = '"text"'
+    limits = api.app.state.limits
+    limits.model.depth = 1
+    holder = threading.Thread(target=events, args=(api.url, {"question": QUESTION}))
+    holder.start()
+    assert stub.paused.wait(10)
+    r = httpx.post(f"{api.url}/v1/ask", json={"question": QUESTION, "stream": True}, timeout=10)
+    assert r.status_code == 429 and r.headers["retry-after"] and "queue is full" in r.json()["detail"]
+    stub.resume.set()
+    holder.join(30)
