@@ -21,7 +21,7 @@ export DOSSIER_DATA_DIR ?= $(DATA)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup llama-wheel model models run serve test unit e2e lint typecheck eval eval-ci bench clean
+.PHONY: setup llama-wheel model models browser run serve test unit e2e lint typecheck eval eval-ci bench clean
 
 setup: $(STAMP)
 
@@ -53,6 +53,16 @@ models: setup
 
 model: models
 
+# Debian's Chromium for the page tests (tests/test_page.py drives it with Playwright; nothing is downloaded by
+# Playwright itself). Installed once per machine with apt when missing.
+CHROMIUM ?= /usr/bin/chromium
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "no apt-get: install Chromium and set CHROMIUM=/path/to/it"; exit 1; }
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium
+
 run: models
 	$(BIN)/dossier ingest examples/reports
 	$(BIN)/dossier serve
@@ -71,12 +81,12 @@ typecheck: setup
 unit: setup
 	$(BIN)/pytest -m "not e2e"
 
-e2e: models
-	$(BIN)/pytest -m e2e
+e2e: models browser
+	DOSSIER_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -m e2e
 
 # The regression gate on the fixed, stratified CI subset (embedded default model), then the whole suite.
-test: models lint typecheck eval-ci
-	DOSSIER_TEST_MODELS_DIR=$(abspath $(DATA))/models $(BIN)/pytest -v -rs
+test: models browser lint typecheck eval-ci
+	DOSSIER_TEST_MODELS_DIR=$(abspath $(DATA))/models DOSSIER_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -v -rs
 
 eval-ci: models
 	$(BIN)/dossier eval --suite all --subset ci --gate
@@ -89,6 +99,7 @@ eval: models
 
 bench: models
 	$(BIN)/python benchmarks/ask_latency.py
+	$(BIN)/python benchmarks/stream_latency.py
 	$(BIN)/python benchmarks/extract_grounding.py --model qwen2.5-coder-1.5b
 	$(BIN)/python benchmarks/extract_grounding.py --model qwen2.5-coder-0.5b
 	$(BIN)/python benchmarks/summary_latency.py --model qwen2.5-coder-1.5b
