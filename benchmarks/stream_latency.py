@@ -72,9 +72,11 @@ def main() -> None:
     print(f"\n{args.model}: {len(answered)}/{len(rows)} answered with a streamed sentence")
     print(f"median to passages {statistics.median(p for p, _, _ in rows):.2f} s")
     if answered:
-        print(f"median to first verified sentence {statistics.median(f for f, _ in answered):.1f} s, "
-              f"to the whole answer {statistics.median(t for _, t in answered):.1f} s "
-              f"(first sentence at {statistics.median(f / t for f, t in answered):.0%} of the answer's time)")  # fmt: skip
+        first = statistics.median(f for f, _ in answered)
+        whole = statistics.median(t for _, t in answered)
+        share = statistics.median(f / t for f, t in answered)
+        print(f"median to first verified sentence {first:.1f} s, to the whole answer {whole:.1f} s "
+              f"(first sentence at {share:.0%} of the answer's time)")  # fmt: skip
     print(f"median to the whole answer over all questions {statistics.median(t for _, _, t in rows):.1f} s")
 
 
