@@ -42,20 +42,25 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 @pytest.fixture(scope="module")
-def page(server: LiveServer) -> Iterator[Any]:
+def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
         pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium (make test does it first)")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.set_default_timeout(30_000)
-        page.goto(f"{server.url}/#/reports")
-        yield page
-        browser.close()
-        assert not errors, errors  # no script error on any page
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def page(server: LiveServer, browser: Any) -> Iterator[Any]:
+    page = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.set_default_timeout(30_000)
+    page.goto(f"{server.url}/#/reports")
+    yield page
+    assert not errors, errors  # no script error on any page
 
 
 def shot(page: Any, name: str) -> None:
@@ -98,8 +103,10 @@ def test_2_streamed_answer_and_a_citation_highlighted_in_its_report(page: Any) -
     cite = page.query_selector("#answer .cite")
     quote = cite.get_attribute("data-quote")
     cite.click()
-    mark = page.wait_for_selector("#doc-text mark.cited")
-    assert mark.inner_text() == quote
+    page.wait_for_selector("#doc-text mark.cited")
+    highlighted = page.eval_on_selector_all("#doc-text mark.cited", "ms => ms.map(m => m.textContent).join('')")
+    assert highlighted == quote
+    assert page.eval_on_selector_all("#doc-text span.sent", "s => s.length") >= 5  # the report, sentence by sentence
     assert page.evaluate("document.activeElement.classList.contains('cited')")  # scrolled to and focused
     shot(page, "report")
 
@@ -133,6 +140,10 @@ def test_4_a_batch_runs_and_its_digest_opens(page: Any) -> None:
     page.click("#job-list td a")
     page.wait_for_selector("#digest h3:has-text('Digest')", timeout=60_000)
     page.wait_for_selector("#digest section .cite")
+    linked = page.query_selector("#digest .point button.link")  # a digest point links to its summary sentences
+    if linked:
+        linked.click()
+        assert page.evaluate("document.activeElement.id").startswith("sum-")
     shot(page, "digest")
 
 
@@ -156,3 +167,23 @@ def test_5_evals_and_phone_width(page: Any) -> None:
     page.keyboard.press("Tab")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.getAttribute('href')") == "#/ask"
+
+
+def test_6_with_keys_the_page_sends_the_key_only_in_its_header(api: LiveServer, browser: Any) -> None:
+    """A server with keys (no model needed): without the key the page shows the 401; with it typed in, the
+    reports load, and no request the page made carried the key anywhere but the Authorization header."""
+    _, token = api.container.access.create("writer")
+    httpx.post(f"{api.url}/v1/documents", json={"text": "A report that only keyed readers see.", "title": "Keyed"},
+               headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    context = browser.new_context()  # its own sessionStorage
+    page = context.new_page()
+    seen: list[tuple[str, str | None]] = []
+    page.on("request", lambda r: seen.append((r.url, r.headers.get("authorization"))))
+    page.goto(f"{api.url}/#/reports")
+    page.wait_for_selector("#toast:has-text('401')")  # refused without the key, and the page says so
+    page.fill("#api-key", token)
+    page.dispatch_event("#api-key", "change")
+    page.wait_for_selector("#report-list td a:has-text('Keyed')")
+    context.close()
+    assert all(token not in url for url, _ in seen)
+    assert any(auth == f"Bearer {token}" for url, auth in seen if "/v1/documents" in url)

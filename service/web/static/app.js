@@ -236,11 +236,27 @@ function segmentText(text, spans) {
   return nodes;
 }
 
+function sentenceNodes(doc, spans) {
+  // The report as its sentences (one element each, numbered), with `spans` highlighted inside them.
+  const nodes = [];
+  let at = 0;
+  doc.sentences.forEach((sent, i) => {
+    if (sent.start > at) nodes.push(doc.text.slice(at, sent.start));
+    const inner = spans.filter((s) => s.start < sent.end && s.end > sent.start)
+      .map((s) => ({ ...s, start: Math.max(s.start, sent.start) - sent.start, end: Math.min(s.end, sent.end) - sent.start }));
+    nodes.push(el("span", { class: "sent", id: `s-${i}`, title: `sentence ${i + 1}`, dataset: { index: i } },
+      segmentText(doc.text.slice(sent.start, sent.end), inner)));
+    at = sent.end;
+  });
+  if (at < doc.text.length) nodes.push(doc.text.slice(at));
+  return nodes;
+}
+
 async function renderReport(docId, params) {
   const doc = await api(`/v1/documents/${encodeURIComponent(docId)}`);
   const start = Number(params.get("start")), end = Number(params.get("end"));
   const spans = params.has("start") ? [{ start, end, cls: "cited", id: "cited" }] : [];
-  const text = el("div", { class: "doc-text", id: "doc-text" }, segmentText(doc.text, spans));
+  const text = el("div", { class: "doc-text", id: "doc-text" }, sentenceNodes(doc, spans));
   view().replaceChildren(el("h2", {}, doc.title),
     el("p", { class: "muted" }, [doc.source, doc.published, `${doc.sentence_count} sentences`, doc.collection].filter(Boolean).join(" · "), " · ",
       el("a", { href: `#/facts/${doc.id}` }, "facts")), text);
@@ -314,7 +330,7 @@ function showFacts(doc, extraction) {
     });
   }
   const legend = el("p", { class: "legend", "aria-label": "Colours" }, KINDS.map((k) => el("mark", { class: `ev k-${k}` }, k)));
-  const text = el("div", { class: "doc-text", id: "facts-text" }, segmentText(doc.text, spans));
+  const text = el("div", { class: "doc-text", id: "facts-text" }, sentenceNodes(doc, spans));
   text.dataset.evidence = JSON.stringify(spans.map((s) => ({ id: s.id, text: s.text })));
   $("#facts-body").replaceChildren(legend, el("div", { class: "split" }, text,
     el("div", {}, el("table", { id: "facts-table" }, el("thead", {}, el("tr", {}, ["Kind", "Fact", "Span"].map((h) => el("th", { scope: "col" }, h)))), el("tbody", {}, rows)))),
@@ -357,15 +373,8 @@ async function renderDigest(jobId) {
   view().replaceChildren(el("h2", {}, `Batch ${job.id.slice(0, 12)} — ${job.state}`),
     el("p", {}, el("progress", { max: job.total || 1, value: job.done + job.failed, "aria-label": "progress" }), ` ${job.done}/${job.total} done, ${job.failed} failed`), body);
   const titles = Object.fromEntries(job.items.map((i) => [i.document_id, i.title]));
-  if (job.digest) {
-    body.append(el("h3", {}, "Digest"), ...job.digest.points.map((p) => el("div", { class: "point" },
-      el("span", { class: "badge" }, p.kind), p.detected_by === "rule" ? el("span", { class: "badge rule", title: "found by a rule over the extracted facts, not by the model" }, "found by rule") : null,
-      p.text, " ", p.citations.map(citeButton),
-      el("div", { class: "muted" }, "Reports: ", p.document_ids.map((d) => el("a", { href: `#/report/${d}` }, titles[d] || d)).flatMap((a, i) => (i ? [", ", a] : [a]))))));
-  } else if (job.digest_error) body.append(el("p", { class: "muted" }, `No digest: ${job.digest_error}`));
-  else if (job.kind === "summaries") body.append(el("p", { class: "muted" }, "The digest is written when every report is summarised."));
   const summaries = el("div", {}, el("h3", {}, "Summaries"));
-  body.append(summaries);
+  const bySource = {};  // passage id -> ids of the summary sentences that cite it
   for (const item of job.items) {
     if (item.state !== "done" || job.kind !== "summaries") {
       summaries.append(el("p", {}, `${item.title || item.document_id}: ${item.state}${item.error ? ` — ${item.error}` : ""}`));
@@ -374,9 +383,26 @@ async function renderDigest(jobId) {
     try {
       const s = await api(`/v1/summaries/${item.document_id}`);
       summaries.append(el("section", { class: "point" }, el("h4", {}, el("a", { href: `#/report/${item.document_id}` }, s.title)),
-        el("p", {}, s.sentences.map((x) => el("span", { class: "sentence" }, x.text, " ", x.citations.map(citeButton), " ")))));
+        el("p", {}, s.sentences.map((x, i) => {
+          const id = `sum-${item.document_id}-${i}`;
+          x.citations.forEach((c) => { (bySource[c.passage_id] ||= []).push(id); });
+          return el("span", { class: "sentence", id, tabindex: "-1" }, x.text, " ", x.citations.map(citeButton), " ");
+        }))));
     } catch (err) { summaries.append(el("p", {}, `${item.title}: ${err.message}`)); }
   }
+  const jump = (id) => { const n = document.getElementById(id); if (n) { n.scrollIntoView({ block: "center" }); n.focus(); } };
+  if (job.digest) {
+    body.append(el("h3", {}, "Digest"), ...job.digest.points.map((p) => {
+      const linked = [...new Set(p.citations.flatMap((c) => bySource[c.passage_id] || []))];
+      return el("div", { class: "point" },
+        el("span", { class: "badge" }, p.kind), p.detected_by === "rule" ? el("span", { class: "badge rule", title: "found by a rule over the extracted facts, not by the model" }, "found by rule") : null,
+        p.text, " ", p.citations.map(citeButton),
+        el("div", { class: "muted" }, "Reports: ", p.document_ids.map((d) => el("a", { href: `#/report/${d}` }, titles[d] || d)).flatMap((a, i) => (i ? [", ", a] : [a])),
+          linked.length ? [" · summary sentences: ", linked.map((id, i) => el("button", { type: "button", class: "link", onclick: () => jump(id) }, `S${i + 1}`))] : null));
+    }));
+  } else if (job.digest_error) body.append(el("p", { class: "muted" }, `No digest: ${job.digest_error}`));
+  else if (job.kind === "summaries") body.append(el("p", { class: "muted" }, "The digest is written when every report is summarised."));
+  body.append(summaries);
 }
 
 // ---- Evals -------------------------------------------------------------------------------------------------------
