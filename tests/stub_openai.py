@@ -5,7 +5,7 @@ Each incoming chat request takes the next step of the script (the last step repe
   ("sleep", seconds, content) -> wait, then answer with `content`
   ("content", text)           -> a normal chat completion whose message is `text`
   ("garbage",)                -> a 200 response whose body is not JSON
-  ("cut", text)               -> streamed requests: the first half of `text`, then the connection drops
+  ("cut", text[, share])      -> streamed requests: the first half (or `share`) of `text`, then the connection drops
   a callable                  -> called with the request body; returns one of the steps above
 
 A request with `stream: true` gets its content as SSE chunks of a few characters (then a usage chunk and
@@ -78,12 +78,14 @@ class StubServer:
                 else:
                     text = step[1]
                 if body.get("stream"):
-                    self._stream(text, cut=kind == "cut")
+                    self._stream(
+                        text, cut=step[2] if kind == "cut" and len(step) > 2 else 0.5 if kind == "cut" else None
+                    )
                     return
                 self.send_response(200)
                 self._send(json.dumps(completion(text)).encode())
 
-            def _stream(self, text: str, cut: bool) -> None:
+            def _stream(self, text: str, cut: float | None) -> None:
                 self.send_response(200)
                 self.send_header("content-type", "text/event-stream")
                 self.end_headers()
@@ -91,7 +93,7 @@ class StubServer:
                 pieces = [text[i : i + 4] for i in range(0, len(text), 4)]
                 try:
                     for n, piece in enumerate(pieces):
-                        if cut and n >= len(pieces) // 2:
+                        if cut is not None and n >= len(pieces) * cut:
                             self.wfile.flush()
                             self.connection.shutdown(2)  # the server goes away mid-answer
                             return

@@ -140,3 +140,36 @@ def test_only_an_admin_of_every_collection_manages_keys(api: LiveServer) -> None
         httpx.delete(f"{url}/v1/keys/key_x", headers=_bearer(scoped)),
     ):
         _problem(r, 403, "admin of every collection")
+
+
+def test_while_keyless_is_cached_a_real_key_still_counts_and_a_made_up_one_only_on_loopback(tmp_path: Path) -> None:
+    """Keyless mode ignores an unknown token (OpenAI clients insist on sending one), but a key made meanwhile by
+    another process is checked as itself, never taken for the keyless admin."""
+    settings = make_settings(tmp_path)
+    here, other = make_container(settings), make_container(settings)
+    assert here.access.authenticate("made-up", "localhost").role == "admin"  # keyless, and now cached
+    _, token = other.access.create("reader", ["team-a"])  # another process: this one's cache hasn't noticed
+    scoped = here.access.authenticate(token, "localhost")
+    assert scoped.key_id is not None and scoped.role == "reader" and scoped.collections == frozenset({"team-a"})
+    with pytest.raises(Exception, match="API key"):
+        here.access.authenticate("made-up", "evil.example")  # keyless never applies off loopback
+    here.close()
+    other.close()
+
+
+def test_document_search_is_a_literal_substring(api: LiveServer) -> None:
+    for title in ("100% proof", "100 percent", "under_score", "underXscore", "Émile's report"):
+        r = httpx.post(f"{api.url}/v1/documents", json={"text": f"Body of {title}.", "title": title})
+        assert r.status_code == 201, r.text
+
+    def found(q: str) -> list[str]:
+        r = httpx.get(f"{api.url}/v1/documents", params={"q": q})
+        assert r.status_code == 200, r.text
+        return sorted(d["title"] for d in r.json()["items"])
+
+    assert found("100%") == ["100% proof"]
+    assert found("r_s") == ["under_score"]
+    assert found("UNDER") == ["underXscore", "under_score"]
+    assert found("Émile") == ["Émile's report"]
+    assert found("\\") == []
+    assert httpx.get(f"{api.url}/v1/documents", params={"q": "x" * 201}).status_code == 422

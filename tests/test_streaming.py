@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -124,20 +125,72 @@ def test_the_whole_answer_check_retracts_what_was_streamed(tmp_path: Path) -> No
     assert all("relation check" in d["reason"] for n, d in got if n == "retracted")
 
 
+def live(got: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+    """The sentences a reader of the stream is left with: those sent and not retracted, in order."""
+    shown: dict[int, dict[str, Any]] = {}
+    for name, data in got:
+        if name == "sentence":
+            shown[data["index"]] = data["sentence"]
+        elif name == "retracted":
+            del shown[data["index"]]
+    return list(shown.values())
+
+
 def test_a_stream_cut_mid_answer_is_retried_and_an_outage_ends_in_an_error_event(tmp_path: Path) -> None:
-    steps = [("cut", json.dumps({"answerable": True, "sentences": [{"text": FIRST, "passages": [1]}]})), model()]
-    with StubServer(steps) as stub:
+    answer = model()
+    first_call = threading.Event()
+
+    def cut_once(body: dict[str, Any]) -> tuple[str, str]:
+        step = answer(body)
+        if body.get("stream") and not first_call.is_set():
+            first_call.set()
+            return ("cut", step[1], 0.75)  # the server goes away in the middle of the second sentence
+        return step
+
+    with StubServer([cut_once]) as stub:
         settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0,
                                  llm_backoff_max_s=0.05)  # fmt: skip
         with LiveServer(settings, start_llm=False, real_store=True, real_embedder=False) as api:
             httpx.post(f"{api.url}/v1/documents", json={"text": REPORT, "title": "Acme"}, timeout=60)
             got = events(api.url, {"question": QUESTION})
-            assert [s["text"] for s in got[-1][1]["answer"]["sentences"]] == [FIRST, SECOND]
             stub.script = [("status", 500)]
             failed = events(api.url, {"question": QUESTION})
+    names = [n for n, _ in got]
+    assert names == ["passages", "sentence", "retracted", "sentence", "sentence", "answer"], names
+    assert got[2][1]["reason"] == "the model started its answer again"
+    final = got[-1][1]["answer"]["sentences"]
+    assert [s["text"] for s in final] == [FIRST, SECOND] and live(got) == final
     assert [n for n, _ in failed] == ["passages", "error"]
     problem = failed[-1][1]
     assert problem["status"] == 503 and problem["code"] and "HTTP 500" in problem["detail"]
+
+
+def test_a_client_that_goes_away_frees_its_place_in_the_queue(world: tuple[LiveServer, StubServer, str]) -> None:
+    api, stub, _ = world
+    stub.pause_after = '"text": "The Ruritanian'
+    queue = api.app.state.limits.model
+    with httpx.stream("POST", f"{api.url}/v1/ask", json={"question": QUESTION, "stream": True}, timeout=30) as r:
+        for line in r.iter_lines():
+            if line.startswith("event: sentence"):
+                break  # the reader leaves in the middle of the answer
+    assert queue.inside == 1 and stub.paused.wait(5)
+    stub.resume.set()  # the model writes on; the next piece finds the client gone and the call ends
+    deadline = time.monotonic() + 10
+    while queue.inside and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert queue.inside == 0
+    names = [(x.get("response_format") or {}).get("json_schema", {}).get("name") for x in stub.requests]
+    assert "qa_check" not in names  # the relation check was never asked: the work stopped
+
+
+def test_an_outage_mid_chat_stream_raises_in_the_openai_client(world: tuple[LiveServer, StubServer, str]) -> None:
+    api, stub, _ = world
+    stub.script = [("status", 500)]
+    client = OpenAI(base_url=f"{api.url}/v1", api_key="k", max_retries=0)
+    stream = client.chat.completions.create(model="dossier", messages=[{"role": "user", "content": QUESTION}],
+                                            stream=True)  # fmt: skip
+    with pytest.raises(openai.APIError, match="HTTP 500"):
+        list(stream)
 
 
 def test_chat_completions_carry_citations_streamed_or_not(world: tuple[LiveServer, StubServer, str]) -> None:
@@ -199,3 +252,16 @@ def test_a_full_queue_refuses_a_stream_before_it_starts(world: tuple[LiveServer,
     assert r.status_code == 429 and r.headers["retry-after"] and "queue is full" in r.json()["detail"]
     stub.resume.set()
     holder.join(30)
+
+
+def test_chat_bodies_are_bounded(world: tuple[LiveServer, StubServer, str]) -> None:
+    api, stub, _ = world
+    before = len(stub.requests)
+    huge = {"model": "dossier", "messages": [{"role": "user", "content": "x" * 100}] * 100}
+    huge["messages"][0] = {"role": "user", "content": "y" * 1_100_000}
+    r = httpx.post(f"{api.url}/v1/chat/completions", json=huge, timeout=30)
+    assert r.status_code == 413 and r.headers["content-type"].startswith("application/problem+json")
+    many = {"model": "dossier", "messages": [{"role": "user", "content": "Why?"}] * 101}
+    r = httpx.post(f"{api.url}/v1/chat/completions", json=many, timeout=30)
+    assert r.status_code == 422 and "messages" in r.text
+    assert len(stub.requests) == before  # refused before any model call

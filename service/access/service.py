@@ -103,12 +103,12 @@ class KeyService:
         return None
 
     def authenticate(self, token: str | None, host: str = "localhost") -> Principal:
-        if self.keyless() and is_loopback(_hostname(host)):
-            # No key exists, so any token is meaningless: OpenAI clients insist on sending one.
+        key = self.store.by_hash(hash_token(token)) if token is not None else None
+        if key is None and self.keyless() and is_loopback(_hostname(host)):
+            # No key exists, so an unknown token means nothing: OpenAI clients insist on sending one.
             return Principal(key_id=None, role="admin")
         if token is None:
             raise Unauthenticated("an API key is required: send `Authorization: Bearer <key>`")
-        key = self.store.by_hash(hash_token(token))
         if key is None:
             raise Unauthenticated("unknown API key")
         if key.revoked_at is not None:

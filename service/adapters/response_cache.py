@@ -52,7 +52,7 @@ class CachingChatModel:
         on_text: Callable[[str], None] | None = None,
     ) -> ChatResult:
         """Return the stored completion for an identical request (shown whole to `on_text`), else call the model
-        and store it."""
+        and store it. A streamed call is not stored: servers may report no token usage for streams."""
         request = {"messages": list(messages), "json_schema": json_schema, "max_tokens": max_tokens}
         key = cache_key(self._identity, request)
         with self._lock:
@@ -61,12 +61,15 @@ class CachingChatModel:
             self.hits += 1
             cached = ChatResult.model_validate_json(row[0])
             if on_text is not None:
+                on_text("")
                 on_text(cached.content)
             return cached
         self.misses += 1
         result = self._inner.chat(
             messages, json_schema=json_schema, schema_name=schema_name, max_tokens=max_tokens, on_text=on_text
         )
+        if on_text is not None:
+            return result
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO responses (key, result) VALUES (?, ?)", (key, result.model_dump_json())

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from sqlalchemy import Date, DateTime, Integer, String, Text, and_, delete, func, or_, select, update
+from sqlalchemy import Date, DateTime, Integer, String, Text, and_, delete, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -95,10 +95,11 @@ class SqlDocumentRepository:
         q = select(DocumentRow).order_by(DocumentRow.created_at.desc(), DocumentRow.id)
         if collections is not None:
             q = q.where(DocumentRow.collection.in_(collections))
-        if search:  # a literal substring of the title or source, case-insensitive
-            pattern = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            q = q.where(or_(func.lower(DocumentRow.title).like(pattern, escape="\\"),
-                            func.lower(func.coalesce(DocumentRow.source, "")).like(pattern, escape="\\")))  # fmt: skip
+        if search:  # a literal substring of the title or source, lowered by the database on both sides
+            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            pattern = func.lower(literal(f"%{escaped}%"))
+            title, source = func.lower(DocumentRow.title), func.lower(func.coalesce(DocumentRow.source, ""))
+            q = q.where(or_(title.like(pattern, escape="\\"), source.like(pattern, escape="\\")))
         if after is not None:  # keyset: the rows after (created_at, id) in this order
             when, last_id = after
             q = q.where(

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from service.api.limits import Limits
 from service.config import Settings
 from service.domain.access import Principal
-from service.domain.errors import Forbidden, InvalidInput, NotFound
+from service.domain.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from service.domain.models import Document
 from service.domain.ports import DocumentRepository
 
@@ -39,6 +39,22 @@ def provide(attr: str, kind: type[T]) -> Callable[[Request], Awaitable[T]]:
 
     dependency.__name__ = f"{attr}_dependency"
     return dependency
+
+
+async def bounded_body(request: Request, max_bytes: int) -> bytes:
+    """The request body, refused with 413 past `max_bytes` (by Content-Length, and while reading)."""
+    try:
+        declared = int(request.headers.get("content-length") or 0)
+    except ValueError as exc:
+        raise InvalidInput("Content-Length is not a number") from exc
+    if declared > max_bytes:
+        raise PayloadTooLarge(f"request is {declared} bytes; the limit is {max_bytes}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise PayloadTooLarge(f"request is over {max_bytes} bytes")
+    return bytes(body)
 
 
 async def limits_of(request: Request) -> Limits:

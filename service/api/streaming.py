@@ -9,6 +9,7 @@ body an unstreamed request would have got.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -31,43 +32,59 @@ def sse(event: str, data: BaseModel) -> bytes:
 
 
 def stream_work(
-    queue: WorkQueue, budget_s: float | None, work: Callable[[Emit], object]
+    queue: WorkQueue, budget_s: float | None, work: Callable[[Emit, threading.Event], object]
 ) -> AsyncIterator[tuple[str, BaseModel] | None]:
-    """Start `work(emit)` now (429 if the queue is full) and return the iterator of its events: `(name, payload)`,
-    or None when a keep-alive is due. Failures become one `("error", Problem)`."""
+    """Start `work(emit, stop)` now (429 if the queue is full) and return the iterator of its events:
+    `(name, payload)`, or None when a keep-alive is due. Failures become one `("error", Problem)`. When the client
+    goes away (the iterator is closed early), `stop` is set so the work can end and free its place in the queue."""
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[tuple[str, BaseModel]] = asyncio.Queue()
+    stop = threading.Event()
 
     def emit(name: Any, payload: BaseModel) -> None:
         loop.call_soon_threadsafe(events.put_nowait, (str(name), payload))
 
-    task = queue.start(work, emit)
+    task = queue.start(work, emit, stop)
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())  # read, so an abandoned failure isn't logged
 
     async def iterate() -> AsyncIterator[tuple[str, BaseModel] | None]:
-        deadline = None if budget_s is None else time.monotonic() + budget_s
-        while True:
-            if task.done() and events.empty():
-                break
-            left = KEEPALIVE_S if deadline is None else min(KEEPALIVE_S, deadline - time.monotonic())
-            if left <= 0:
-                yield "error", problem_of(RequestTimeout(
-                    f"the request took longer than its budget of {budget_s:.0f} s; its work goes on in the background"
-                ))  # fmt: skip
-                return
-            getter = asyncio.ensure_future(events.get())
-            waited: set[asyncio.Future[Any]] = {getter, task}
-            done, _ = await asyncio.wait(waited, timeout=left, return_when=asyncio.FIRST_COMPLETED)
-            if getter in done:
-                yield getter.result()
-                continue
-            getter.cancel()
-            if not done:
-                yield None
-        exc = task.exception()
-        if exc is not None:
-            yield "error", problem_of(exc)
+        try:
+            async for item in _events(task, events, budget_s):
+                yield item
+        finally:
+            stop.set()
 
     return iterate()
+
+
+async def _events(
+    task: asyncio.Future[Any], events: asyncio.Queue[tuple[str, BaseModel]], budget_s: float | None
+) -> AsyncIterator[tuple[str, BaseModel] | None]:
+    deadline = None if budget_s is None else time.monotonic() + budget_s
+    while True:
+        if task.done() and events.empty():
+            break
+        left = KEEPALIVE_S if deadline is None else min(KEEPALIVE_S, deadline - time.monotonic())
+        if left <= 0:
+            yield "error", problem_of(RequestTimeout(
+                f"the request took longer than its budget of {budget_s:.0f} s and was stopped"
+            ))  # fmt: skip
+            return
+        getter = asyncio.ensure_future(events.get())
+        try:
+            waited: set[asyncio.Future[Any]] = {getter, task}
+            done, _ = await asyncio.wait(waited, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not getter.done():
+                getter.cancel()
+        if getter in done:
+            yield getter.result()
+            continue
+        if not done:
+            yield None
+    exc = task.exception()
+    if exc is not None:
+        yield "error", problem_of(exc)
 
 
 def event_stream(events: AsyncIterator[tuple[str, BaseModel] | None]) -> EventSourceResponse:

@@ -86,8 +86,8 @@ class ContentPart(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    type: str
-    text: str | None = None
+    type: str = Field(max_length=64)
+    text: str | None = Field(default=None, max_length=20_000)
 
 
 class ChatMessage(BaseModel):
@@ -96,7 +96,7 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[ContentPart] | None = None
+    content: str | list[ContentPart] | None = Field(default=None, max_length=20_000)
 
     @property
     def text(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any
 
@@ -13,15 +14,16 @@ from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from service.api.auth import Reader
-from service.api.deps import AppLimits, Repo, json_body_doc, parse_json, provide, require_collection
+from service.api.deps import AppLimits, Repo, bounded_body, json_body_doc, parse_json, provide, require_collection
 from service.api.streaming import STREAM_HEADERS, Emit, stream_work
 from service.ask.chat import ALL_COLLECTIONS, ChatRequest, Conversation, chunks, completion
 from service.ask.router import qa_service
 from service.ask.service import QAService
 from service.domain.access import Principal
-from service.domain.errors import NotFound
+from service.domain.errors import Abandoned, NotFound
 from service.domain.models import Answer, RetrievalFilter
 
+MAX_CHAT_BYTES = 1_000_000
 conversation = provide("conversation", Conversation)
 Talk = Annotated[Conversation, Depends(conversation)]
 QA = Annotated[QAService, Depends(qa_service)]
@@ -49,7 +51,7 @@ def _scope(model: str, caller: Principal, known: Sequence[str]) -> RetrievalFilt
 @router.get("/models")
 async def list_models(repo: Repo, caller: Reader) -> dict[str, Any]:
     """The models a chat client may name: `dossier` (every collection the key sees) and each collection."""
-    names = [c for c in await run_in_threadpool(repo.collections) if caller.can_see(c)]
+    names = [c for c in await run_in_threadpool(repo.collections) if caller.can_see(c) and c != ALL_COLLECTIONS]
     data = [{"id": n, "object": "model", "created": 0, "owned_by": "dossier"} for n in [ALL_COLLECTIONS, *names]]
     return {"object": "list", "data": data}
 
@@ -59,13 +61,17 @@ async def chat_completions(
     request: Request, qa: QA, talk: Talk, repo: Repo, caller: Reader, limits: AppLimits
 ) -> Response:
     """An OpenAI chat completion over a collection: `[n]` markers in the text, citations in `citations`."""
-    body = parse_json(ChatRequest, await request.body())
+    body = parse_json(ChatRequest, await bounded_body(request, MAX_CHAT_BYTES))
     flt = _scope(body.model, caller, await run_in_threadpool(repo.collections))
     qa.checked(body.messages[-1].text)  # a refusal is a plain 4xx, before any stream begins
 
-    def answer(emit: Emit | None = None) -> _Done:
+    def answer(emit: Emit | None = None, stop: threading.Event | None = None) -> _Done:
         question = talk.question(body.messages)
-        done = _Done(question=question, answer=qa.ask(question, flt))
+        if stop is not None and stop.is_set():
+            raise Abandoned("the client closed the stream")
+        # Streamed: the model call streams too, so a client that goes away stops it (its events go nowhere).
+        quiet = None if emit is None else (lambda _name, _payload: None)
+        done = _Done(question=question, answer=qa.ask(question, flt, quiet, stop))
         if emit is not None:
             emit("done", done)
         return done
@@ -85,7 +91,8 @@ async def chat_completions(
                 yield format_sse_event(data_str="[DONE]")
             else:  # an error: the OpenAI clients raise on a chunk with `error`
                 error = item[1].model_dump(mode="json")
-                oai = {"message": error.get("detail"), "type": error.get("code"), "code": error.get("status")}
+                kind = "server_error" if error.get("status", 500) >= 500 else "invalid_request_error"
+                oai = {"message": error.get("detail"), "type": kind, "code": error.get("code"), "param": None}
                 yield format_sse_event(data_str=json.dumps({"error": oai}))
 
     return EventSourceResponse(sse(), headers=STREAM_HEADERS)

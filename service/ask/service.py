@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from pydantic import BaseModel, Field
 
 from service.ask.retrieval import HybridRetriever
@@ -118,10 +120,17 @@ class QAService:
             raise InvalidInput(f"question is {len(question)} characters; the limit is {self._max_chars}")
         return question
 
-    def ask(self, question: str, flt: RetrievalFilter | None = None, on_event: Emit | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        flt: RetrievalFilter | None = None,
+        on_event: Emit | None = None,
+        stop: threading.Event | None = None,
+    ) -> Answer:
         """Answer `question` from the stored reports (optionally filtered). With `on_event`, the steps are told as
-        they happen (see `stream`); the answer is the same either way."""
-        watcher = SentenceWatcher(on_event) if on_event else None
+        they happen (see `stream`); the answer is the same either way. `stop` set (the client of a stream went
+        away) ends the work at its next step with `Abandoned`."""
+        watcher = SentenceWatcher(on_event, stop) if on_event else None
         answer = self._answer(question, flt, watcher)
         if on_event and watcher:
             settle(watcher, answer, on_event)
@@ -144,8 +153,10 @@ class QAService:
         out = ask_structured(self._chat, messages, QAOutput, max_tokens=prompt.max_tokens, schema_name="qa_answer",
                              on_text=watcher.feed if watcher else None)  # fmt: skip
         timer.record(out.usage, out.attempts, out.model)
-        if watcher and out.value.answerable:
-            watcher.finish(list(out.value.sentences))
+        if watcher:
+            watcher.check()
+            if out.value.answerable:
+                watcher.finish(list(out.value.sentences))
         kept, rejected = self._verify(question, out.value, hits, docs)
         kind = expected_answer_type(question)
         if self.verify and kept and not any(answers_type(s.text, kind) for s in kept):

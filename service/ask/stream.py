@@ -9,12 +9,14 @@ answer, the same object a non-streamed request returns.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 
+from service.domain.errors import Abandoned
 from service.domain.models import Answer, AnswerSentence, RejectedSentence, ScoredPassage, WithheldPassage
 
 EventName = Literal["passages", "sentence", "retracted", "rejected", "answer", "error"]
@@ -76,22 +78,33 @@ Verify = Callable[[object], AnswerSentence | RejectedSentence | None]
 class SentenceWatcher:
     """Fed the model's JSON as it streams; each sentence object is verified once it is complete (the next one has
     begun, or the output has ended) and, if it stands, emitted at once. Sentence events are numbered in the order
-    they are sent; a retraction names that number."""
+    they are sent; a retraction names that number. When the model's output starts again (a retry, a re-ask),
+    whatever was shown of the abandoned output is retracted first. `stop` set means the client went away: the
+    next piece of output raises `Abandoned`, which ends the model call."""
 
-    def __init__(self, emit: Emit) -> None:
+    def __init__(self, emit: Emit, stop: threading.Event | None = None) -> None:
         self._emit = emit
+        self._stop = stop
         self._verify: Verify | None = None
         self._seen = 0
-        self.streamed: list[tuple[int, AnswerSentence]] = []
+        self._sent = 0
+        self.live: list[tuple[int, AnswerSentence]] = []  # shown and not retracted, in order
 
     def start(self, passages: PassagesEvent, verify: Verify) -> None:
         """Retrieval is done: send the passages; model sentences are checked with `verify` from now on."""
         self._emit("passages", passages)
         self._verify = verify
 
+    def check(self) -> None:
+        """Raise `Abandoned` if the client went away."""
+        if self._stop is not None and self._stop.is_set():
+            raise Abandoned("the client closed the stream")
+
     def feed(self, text: str) -> None:
-        """The model's output so far (it may start again from nothing after a retry)."""
+        """The model's output so far; an empty text means it starts again from nothing."""
+        self.check()
         if not text:
+            self._restart()
             return
         try:
             partial = from_json(text, allow_partial=True)
@@ -107,6 +120,13 @@ class SentenceWatcher:
         """The validated output's sentences: whatever was not yet seen is checked now."""
         self._take(sentences)
 
+    def _restart(self) -> None:
+        for index, sentence in self.live:
+            self._emit("retracted", RetractedEvent(index=index, text=sentence.text,
+                                                   reason="the model started its answer again"))  # fmt: skip
+        self.live = []
+        self._seen = 0
+
     def _take(self, sentences: list[object]) -> None:
         if self._verify is None:
             return
@@ -121,23 +141,26 @@ class SentenceWatcher:
 
     def send(self, sentence: AnswerSentence) -> None:
         """Emit `sentence` as the next sentence event."""
-        index = len(self.streamed)
-        self.streamed.append((index, sentence))
+        index = self._sent
+        self._sent += 1
+        self.live.append((index, sentence))
         self._emit("sentence", SentenceEvent(index=index, sentence=sentence))
 
 
 def settle(watcher: SentenceWatcher, answer: Answer, emit: Emit) -> None:
-    """After the answer is final: send what was not streamed yet, retract what the checks dropped, then the
-    rejected sentences and the answer itself."""
-    streamed = [s for _, s in watcher.streamed]
-    for s in answer.sentences:
-        if s not in streamed:
-            watcher.send(s)
+    """After the answer is final: retract what the checks dropped, send what was not streamed yet (a second-chance
+    answer), then the rejected sentences and the answer itself. What stays shown is then the answer's sentences,
+    in order."""
     reasons = {r.text: r.reason for r in answer.rejected}
-    for i, s in watcher.streamed:
-        if s not in answer.sentences:
-            reason = reasons.get(s.text, "dropped by the whole-answer checks")
-            emit("retracted", RetractedEvent(index=i, text=s.text, reason=reason))
+    for index, sentence in list(watcher.live):
+        if sentence not in answer.sentences:
+            reason = reasons.get(sentence.text, "dropped by the whole-answer checks")
+            emit("retracted", RetractedEvent(index=index, text=sentence.text, reason=reason))
+            watcher.live.remove((index, sentence))
+    shown = [s for _, s in watcher.live]
+    for sentence in answer.sentences:
+        if sentence not in shown:
+            watcher.send(sentence)
     for r in answer.rejected:
         emit("rejected", r)
     emit("answer", AnswerEvent(answer=answer))

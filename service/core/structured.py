@@ -67,14 +67,13 @@ def ask_json(
     on_text: Callable[[str], None] | None = None,
 ) -> Structured[T]:
     """Call the model with `schema`; `parse` raises ValueError on bad output, which is re-asked with the error.
-    `on_text` sees the first attempt's text as it streams (see `ChatModel.chat`)."""
+    `on_text` sees each attempt's text as it streams (see `ChatModel.chat`); an attempt starts with ""."""
     convo = list(messages)
     usage = Usage()
     attempts = 0
     last_error = ""
-    for attempt in range(reasks + 1):
-        watch = on_text if attempt == 0 else None
-        result = chat.chat(convo, json_schema=schema, schema_name=schema_name, max_tokens=max_tokens, on_text=watch)
+    for _ in range(reasks + 1):
+        result = chat.chat(convo, json_schema=schema, schema_name=schema_name, max_tokens=max_tokens, on_text=on_text)
         usage = usage.add(result.usage)
         attempts += result.attempts
         try:

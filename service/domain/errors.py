@@ -119,3 +119,9 @@ class ConfigurationError(DossierError):
     """Settings, prompt files or installed model parts are wrong."""
 
     code = "configuration_error"
+
+
+class Abandoned(DossierError):
+    """The client of a streamed request went away; the work stops at its next step (nobody is told)."""
+
+    code = "abandoned"

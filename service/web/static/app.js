@@ -108,18 +108,23 @@ async function ask(form, out) {
   button.disabled = true;
   status.textContent = "Retrieving…";
   const streamed = [];
+  let answered = false;
   try {
     const res = await fetch("/v1/ask", { method: "POST", body: JSON.stringify(body),
       headers: headers({ "Content-Type": "application/json" }) });
     if (!res.ok) throw new Error(`${res.status}: ${(await res.json()).detail}`);
     for await (const { event, data } of sseEvents(res)) {
+      const seconds = ((performance.now() - t0) / 1000).toFixed(1);
       if (event === "passages") {
         status.textContent = "Writing and verifying…";
         passages.append(el("ol", {}, data.shown.map((p) => el("li", { value: p.number },
           el("a", { href: reportLink(p.document_id, p.start, p.end) }, p.title), ": ", p.text))));
         if (data.withheld.length) passages.append(el("p", { class: "muted" }, `${data.withheld.length} passage(s) withheld as instructions to the model.`));
       } else if (event === "sentence") {
-        if (!streamed.length) status.textContent = `First verified sentence after ${((performance.now() - t0) / 1000).toFixed(1)} s; checking the whole answer…`;
+        if (!answerBox.dataset.firstSentenceS) {
+          answerBox.dataset.firstSentenceS = seconds;
+          status.textContent = `First verified sentence after ${seconds} s; checking the whole answer…`;
+        }
         const node = sentenceNode(data.sentence, "pending");
         streamed[data.index] = node;
         answerBox.append(node);
@@ -127,14 +132,18 @@ async function ask(form, out) {
         const node = streamed[data.index];
         if (node) { node.classList.add("retracted"); node.title = data.reason; }
       } else if (event === "answer") {
+        answered = true;
+        answerBox.dataset.answerS = seconds;
         renderAnswer(answerBox, out, data.answer);
-        status.textContent = `Done in ${((performance.now() - t0) / 1000).toFixed(1)} s.`;
+        status.textContent = `Done in ${seconds} s.`;
       } else if (event === "error") {
         throw new Error(`${data.status}: ${data.detail}`);
       }
     }
+    if (!answered) throw new Error("the stream ended before the answer");
   } catch (err) {
-    status.textContent = "";
+    status.textContent = "No answer.";
+    for (const node of streamed) if (node) { node.classList.add("retracted"); node.title = "not confirmed: the answer did not complete"; }
     toast(`Ask failed — ${err.message}`);
   } finally {
     button.disabled = false;
