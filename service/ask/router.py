@@ -28,7 +28,21 @@ STREAM_DOC: dict[str, Any] = {
     "description": "With `stream: true`: Server-Sent Events `passages`, `sentence` (each as soon as it is complete "
     "and verified), `retracted`, `rejected`, then `answer` (the same object as without `stream`); `error` "
     "(a problem body) if the work fails after the stream began.",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    "content": {
+        "text/event-stream": {
+            "itemSchema": {
+                "type": "object",
+                "required": ["event", "data"],
+                "properties": {
+                    "event": {
+                        "type": "string",
+                        "enum": ["passages", "sentence", "retracted", "rejected", "answer", "error"],
+                    },
+                    "data": {"type": "string", "contentMediaType": "application/json"},
+                },
+            }
+        }
+    },
 }
 
 
