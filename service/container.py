@@ -19,6 +19,7 @@ from service.adapters.sql_db import make_engine
 from service.adapters.sql_extractions import SqlExtractionStore, extraction_key
 from service.adapters.sql_jobs import SqlJobStore
 from service.adapters.sql_keys import SqlKeyStore
+from service.adapters.sql_lexical import SqlLexicalIndex
 from service.adapters.sql_repository import SqlDocumentRepository
 from service.ask.chat import Conversation
 from service.ask.retrieval import HybridRetriever
@@ -130,11 +131,18 @@ class Container:
     # -- services ------------------------------------------------------------------------------
     @cached_property
     def ingest(self) -> IngestService:
-        return IngestService(self.repo, self.index, self.embedder, load_bytes, self.settings.max_upload_bytes)
+        return IngestService(
+            self.repo, self.index, self.lexical, self.embedder, load_bytes, self.settings.max_upload_bytes
+        )
+
+    @cached_property
+    def lexical(self) -> SqlLexicalIndex:
+        """The lexical index, in the documents' database (FTS5 or Postgres full-text search)."""
+        return SqlLexicalIndex(self.engine)
 
     @cached_property
     def retriever(self) -> HybridRetriever:
-        return HybridRetriever(self.index, self.repo, self.embedder, self.settings.retrieval_candidates)
+        return HybridRetriever(self.index, self.lexical, self.repo, self.embedder, self.settings.retrieval_candidates)
 
     @cached_property
     def qa(self) -> QAService:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from service.container import Container
+from service.core.text import content_terms
 from service.domain.errors import EmbeddingModelMismatch, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from service.domain.models import DocumentMeta, RetrievalFilter
 from service.ingest.service import document_id
@@ -73,12 +74,28 @@ def test_orphan_passages_are_ignored_and_reconciled(container: Container) -> Non
 
 def test_reconcile_reindexes_a_document_whose_passages_were_deleted(container: Container) -> None:
     doc = container.ingest.ingest_text(REPORT, DocumentMeta(), "k").document
-    container.index.delete_document(doc.id)  # behind Dossier's back
+    container.index.delete_document(doc.id)  # behind Dossier's back: vectors, then the lexical rows
+    assert all(h.vector_rank is None for h in container.retriever.retrieve("Iran denied", 5))
+    container.lexical.delete_document(doc.id)
     assert container.retriever.retrieve("Iran denied", 5) == []
     assert container.ingest.reconcile().reindexed == 1
-    assert container.index.count() == doc.sentence_count
-    assert container.retriever.retrieve("Iran denied", 5)[0].passage.document_id == doc.id
+    assert container.index.count() == doc.sentence_count == sum(container.lexical.counts().values())
+    hits = container.retriever.retrieve("Iran denied", 5)
+    assert hits[0].passage.document_id == doc.id and hits[0].vector_rank and hits[0].bm25_rank
     assert container.ingest.reconcile().reindexed == 0
+
+
+def test_the_lexical_index_is_written_per_document_and_never_rebuilt(container: Container) -> None:
+    """One more report adds its own rows; deleting one removes only its rows; the other's are untouched."""
+    first = container.ingest.ingest_text(REPORT, DocumentMeta(), "k1").document
+    rows_before = container.lexical.counts()
+    other = container.ingest.ingest_text("Pyongyang denied buying drones. The ministry said so.", DocumentMeta(), "k2")
+    counts = container.lexical.counts()
+    assert counts[first.id] == rows_before[first.id] and counts[other.document.id] == other.document.sentence_count
+    assert [p.document_id for p in container.lexical.search(content_terms("drones"), 5, None)] == [other.document.id]
+    container.ingest.delete(other.document.id)
+    assert container.lexical.counts() == rows_before
+    assert container.lexical.search(content_terms("drones"), 5, None) == []
 
 
 def test_filters(container: Container) -> None:

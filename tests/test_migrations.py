@@ -41,6 +41,9 @@ def test_a_database_from_before_migrations_is_upgraded(tmp_path: Path) -> None:
         assert list(c.scalars(text("SELECT count(*) FROM extractions"))) == [0]  # orphaned extraction removed
         assert {"jobs", "job_items", "summaries", "api_keys"} <= set(c.scalars(text("SELECT name FROM sqlite_master")))
         assert list(c.scalars(text("SELECT collection FROM documents"))) == ["default"]  # 005_collections
+        # 007_lexical_index: the stored document's sentences, in the table and in FTS5
+        assert list(c.execute(text("SELECT passage_id, text FROM lexical_passages"))) == [("doc_new:00000", "x.")]
+        assert list(c.scalars(text("SELECT count(*) FROM lexical_fts"))) == [1]
     assert migrate(make_engine(f"sqlite:///{db}")) == []  # a second start applies nothing and changes nothing
     with engine.connect() as c:
         assert list(c.scalars(text("SELECT count(*) FROM schema_migrations"))) == [len(MIGRATIONS)]

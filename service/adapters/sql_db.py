@@ -25,6 +25,7 @@ TABLE_MODULES = (
     "service.adapters.sql_extractions",
     "service.adapters.sql_jobs",
     "service.adapters.sql_keys",
+    "service.adapters.sql_lexical",
 )
 
 
@@ -102,6 +103,28 @@ def _job_kinds(conn: Connection) -> None:
     _add_column(conn, "jobs", "params", "TEXT")
 
 
+def _lexical_index(conn: Connection) -> None:
+    """The lexical index moves into the database (FTS5 on SQLite, tsvector on Postgres), filled from the stored
+    documents once; before, every process rebuilt it in memory from all passages after every write."""
+    from service.adapters.sql_lexical import create_engine_index
+    from service.core.segment import passage_id, segment
+    from service.core.text import content_terms
+
+    create_engine_index(conn)
+    docs = Base.metadata.tables["documents"]
+    table = Base.metadata.tables["lexical_passages"]
+    for d in conn.execute(select(docs)).mappings():
+        rows = [
+            {"passage_id": passage_id(d["id"], s.index), "document_id": d["id"], "collection": d["collection"],
+             "idx": s.index, "start": s.start, "stop": s.end, "text": d["text"][s.start : s.end], "title": d["title"],
+             "source": d["source"], "published": d["published"],
+             "terms": " ".join(content_terms(d["text"][s.start : s.end]))}
+            for s in segment(d["text"])
+        ]  # fmt: skip
+        if rows:
+            conn.execute(table.insert(), rows)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("001_tables", _tables),
     ("002_source_keys", _source_keys),
@@ -109,6 +132,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("004_api_keys", _tables),  # creates the api_keys table in databases made before it existed
     ("005_collections", _collections),
     ("006_job_kinds", _job_kinds),
+    ("007_lexical_index", _lexical_index),
 ]
 
 

@@ -117,6 +117,12 @@ class SqlDocumentRepository:
         with Session(self._engine) as s:
             return set(s.scalars(q))
 
+    def existing(self, document_ids: Sequence[str]) -> set[str]:
+        if not document_ids:
+            return set()
+        with Session(self._engine) as s:
+            return set(s.scalars(select(DocumentRow.id).where(DocumentRow.id.in_(list(set(document_ids))))))
+
     def collections(self) -> Sequence[str]:
         with Session(self._engine) as s:
             return sorted(s.scalars(select(DocumentRow.collection).distinct()))

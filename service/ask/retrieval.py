@@ -1,15 +1,12 @@
-"""Hybrid retrieval: vector search and BM25 over sentence passages, fused by reciprocal rank."""
+"""Hybrid retrieval: vector search and lexical (BM25) search over sentence passages, fused by reciprocal rank."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
-
-from rank_bm25 import BM25Okapi
 
 from service.core.text import content_terms
 from service.domain.models import Passage, RetrievalFilter, ScoredPassage
-from service.domain.ports import DocumentRepository, Embedder, PassageIndex
+from service.domain.ports import DocumentRepository, Embedder, LexicalIndex, PassageIndex
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float]]:
@@ -21,69 +18,38 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = 60) -> li
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-class _Bm25Index:
-    def __init__(self, passages: list[Passage]) -> None:
-        self.passages = passages
-        corpus = [content_terms(p.text) or ["∅"] for p in passages]
-        self.bm25 = BM25Okapi(corpus) if passages else None
-
-    def search(self, query: str, n: int, flt: RetrievalFilter | None) -> list[Passage]:
-        terms = content_terms(query)
-        if self.bm25 is None or not terms:
-            return []
-        scores = self.bm25.get_scores(terms)
-        order = sorted(range(len(scores)), key=lambda i: -scores[i])
-        out = []
-        for i in order:
-            if scores[i] <= 0:
-                break
-            if flt is None or flt.admits(self.passages[i]):
-                out.append(self.passages[i])
-                if len(out) >= n:
-                    break
-        return out
-
-
 class HybridRetriever:
-    """Vector + BM25 retrieval, fused with RRF, restricted to live documents and the filter.
+    """Vector + lexical retrieval, fused with RRF, restricted to live documents and the filter.
 
-    The BM25 index is rebuilt lazily when the repository's corpus version changes, so any number of
-    stateless API replicas sharing one database and one Chroma server stay consistent.
+    Both indexes live in real engines shared by every replica (Chroma; FTS5 or Postgres full-text search), and
+    a write touches only its document's rows: nothing is rebuilt when the corpus changes. A vector hit whose
+    document row is gone (a crash mid-ingest, before reconciliation) is dropped by one lookup of the candidates.
     """
 
     def __init__(
         self,
         index: PassageIndex,
+        lexical: LexicalIndex,
         repo: DocumentRepository,
         embedder: Embedder,
         candidates: int = 30,
         rrf_k: int = 60,
     ) -> None:
         self._index = index
+        self._lexical = lexical
         self._repo = repo
         self._embedder = embedder
         self._candidates = candidates
         self._rrf_k = rrf_k
-        self._lock = threading.Lock()
-        self._version = -1
-        self._bm25 = _Bm25Index([])
-        self._live: set[str] = set()
-
-    def _refresh(self) -> None:
-        version = self._repo.corpus_version()
-        with self._lock:
-            if version != self._version:
-                self._live = self._repo.ids()
-                passages = [p for p in self._index.all_passages() if p.document_id in self._live]
-                self._bm25 = _Bm25Index(passages)
-                self._version = version
 
     def retrieve(self, query: str, k: int, flt: RetrievalFilter | None = None) -> list[ScoredPassage]:
         """Top-k passages for `query`, best first."""
-        self._refresh()
         vector = self._embedder.embed_query(query)
-        vhits = [(p, s) for p, s in self._index.search(vector, self._candidates, flt) if p.document_id in self._live]
-        lexical = self._bm25.search(query, self._candidates, flt)
+        vhits = self._index.search(vector, self._candidates, flt)
+        lexical = self._lexical.search(content_terms(query), self._candidates, flt)
+        live = self._repo.existing([p.document_id for p, _ in vhits] + [p.document_id for p in lexical])
+        vhits = [(p, s) for p, s in vhits if p.document_id in live]
+        lexical = [p for p in lexical if p.document_id in live]
         by_id: dict[str, Passage] = {p.id: p for p, _ in vhits}
         by_id.update({p.id: p for p in lexical})
         sims = {p.id: s for p, s in vhits}

@@ -71,11 +71,31 @@ class PassageIndex(Protocol):
         ...
 
     def all_passages(self) -> list[Passage]:
-        """Every stored passage (for the lexical index)."""
+        """Every stored passage (reconciliation at startup)."""
         ...
 
     def count(self) -> int:
         """Number of stored passages."""
+        ...
+
+
+class LexicalIndex(Protocol):
+    """The lexical (BM25-style) index of passages, in a real search engine, written one document at a time."""
+
+    def upsert(self, passages: Sequence[Passage]) -> None:
+        """Insert or replace passages (by id)."""
+        ...
+
+    def delete_document(self, document_id: str) -> None:
+        """Remove every passage of a document."""
+        ...
+
+    def search(self, terms: Sequence[str], n: int, flt: RetrievalFilter | None) -> list[Passage]:
+        """The `n` best passages for the query's content terms, best first, within the filter."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """Passages per document (reconciliation at startup)."""
         ...
 
 
@@ -100,6 +120,10 @@ class DocumentRepository(Protocol):
 
     def ids(self, collections: Sequence[str] | None = None) -> set[str]:
         """Ids of the stored documents of `collections` (None: all)."""
+        ...
+
+    def existing(self, document_ids: Sequence[str]) -> set[str]:
+        """Which of `document_ids` are stored (one query over those ids, whatever the corpus size)."""
         ...
 
     def collections(self) -> Sequence[str]:

@@ -15,7 +15,7 @@ from service.core.segment import passage_id, segment
 from service.domain.access import DEFAULT_COLLECTION, check_collection
 from service.domain.errors import DossierError, InvalidInput, PayloadTooLarge
 from service.domain.models import Document, DocumentMeta, Passage
-from service.domain.ports import DocumentRepository, Embedder, PassageIndex
+from service.domain.ports import DocumentRepository, Embedder, LexicalIndex, PassageIndex
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +73,14 @@ class IngestService:
         self,
         repo: DocumentRepository,
         index: PassageIndex,
+        lexical: LexicalIndex,
         embedder: Embedder,
         loader: Loader,
         max_bytes: int,
     ) -> None:
         self._repo = repo
         self._index = index
+        self._lexical = lexical
         self._embedder = embedder
         self._loader = loader
         self._max_bytes = max_bytes
@@ -118,15 +120,16 @@ class IngestService:
         vectors = self._embedder.embed_documents([p.text for p in passages])
         self._index.upsert(passages, vectors)  # idempotent: a concurrent ingest of this text writes the same ids
         try:
+            self._lexical.upsert(passages)
             outcome = self._repo.save(doc)
         except Exception:
             if self._repo.get(doc_id) is None:  # never remove passages a concurrent request stored with its row
-                self._index.delete_document(doc_id)
+                self._drop(doc_id)
             raise
         if outcome.status == "unchanged":
             return IngestResult(self._repo.get(doc_id) or doc, "unchanged")
         for old in outcome.replaced:
-            self._index.delete_document(old)
+            self._drop(old)
             log.info("replaced %s with %s (%s)", old, doc_id, key)
         return IngestResult(doc, outcome.status, outcome.replaced[0] if outcome.replaced else None)
 
@@ -179,29 +182,36 @@ class IngestService:
     def delete(self, doc_id: str) -> bool:
         """Delete a document and its passages; it is never retrieved again."""
         existed = self._repo.delete(doc_id)
-        self._index.delete_document(doc_id)
+        self._drop(doc_id)
         return existed
+
+    def _drop(self, doc_id: str) -> None:
+        self._index.delete_document(doc_id)
+        self._lexical.delete_document(doc_id)
 
     def reconcile(self) -> Reconciled:
         """Repair the store in both directions: remove passages whose document row is missing (a crash mid-ingest),
         and re-index, from the stored text, documents whose passages are missing or incomplete."""
         docs = {d.id: d for d in self._repo.list()}
         per_doc = Counter(p.document_id for p in self._index.all_passages())
-        orphans = set(per_doc) - set(docs)
+        lexical = self._lexical.counts()
+        orphans = (set(per_doc) | set(lexical)) - set(docs)
         for doc_id in orphans:
-            self._index.delete_document(doc_id)
+            self._drop(doc_id)
         broken = []
         for doc in docs.values():
             have = per_doc.get(doc.id, 0)
-            if have == doc.sentence_count:
+            if have == doc.sentence_count and lexical.get(doc.id, 0) == have:
                 continue
             passages = self._passages(doc)
-            if have == len(passages):
+            if have == len(passages) and lexical.get(doc.id, 0) == have:
                 continue  # indexed with today's segmentation; its stored count predates it
-            log.warning("re-indexing %s: %d of %d passages", doc.id, have, len(passages))
+            log.warning("re-indexing %s: %d vector and %d lexical of %d passages",
+                        doc.id, have, lexical.get(doc.id, 0), len(passages))  # fmt: skip
             broken.append(doc)
-            self._index.delete_document(doc.id)
+            self._drop(doc.id)
             self._index.upsert(passages, self._embedder.embed_documents([p.text for p in passages]))
+            self._lexical.upsert(passages)
         return Reconciled(orphans=len(orphans), reindexed=len(broken))
 
     @staticmethod
