@@ -75,3 +75,14 @@ def test_filters_and_delete(index: PassageIndex) -> None:
     assert index.count() == 2 and {p.document_id for p in index.all_passages()} == {"d2", "d3"}
     index.delete_document("nope")
     assert index.count() == 2
+
+
+def test_all_passages_of_a_large_index(index: PassageIndex) -> None:
+    """More passages than one page of a read (embedded Chroma fails one `get` of a large collection)."""
+    many = [Passage(id=f"big:{i:05d}", document_id=f"big{i // 10}", index=i % 10, start=0, end=1, text=f"w{i}",
+                    title="t") for i in range(5_100)]  # fmt: skip
+    vectors = [[1.0 if j == i % 8 else 0.0 for j in range(8)] for i in range(len(many))]
+    for start in range(0, len(many), 2_000):
+        index.upsert(many[start : start + 2_000], vectors[start : start + 2_000])
+    got = index.all_passages()
+    assert len(got) == index.count() == 5_100 and len({p.id for p in got}) == 5_100

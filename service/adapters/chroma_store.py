@@ -86,6 +86,9 @@ def where_clause(flt: RetrievalFilter | None) -> dict[str, Any] | None:
     return conds[0] if len(conds) == 1 else {"$and": conds}
 
 
+PAGE = 5000  # passages per `get` when reading the whole collection
+
+
 class ChromaPassageIndex:
     """PassageIndex over a Chroma collection, driven through LangChain's `Chroma` vector store.
 
@@ -157,10 +160,16 @@ class ChromaPassageIndex:
         ]
 
     def all_passages(self) -> list[Passage]:
-        got = self._collection.get(include=["documents", "metadatas"])
-        docs = got.get("documents") or []
-        mds = got.get("metadatas") or []
-        return [_passage(i, d, dict(m)) for i, d, m in zip(got["ids"], docs, mds, strict=True)]
+        """Every passage, a page at a time: one `get` of a whole large collection fails in embedded Chroma (at
+        100k passages: "too many SQL variables")."""
+        out: list[Passage] = []
+        while True:
+            got = self._collection.get(include=["documents", "metadatas"], limit=PAGE, offset=len(out))
+            docs = got.get("documents") or []
+            mds = got.get("metadatas") or []
+            out += [_passage(i, d, dict(m)) for i, d, m in zip(got["ids"], docs, mds, strict=True)]
+            if len(got["ids"]) < PAGE:
+                return out
 
     def count(self) -> int:
         return int(self._collection.count())
