@@ -150,3 +150,13 @@ def test_embedding_model_mismatch_is_a_clear_error(tmp_path: Path) -> None:
     other = make_container(make_settings(tmp_path, embedding_model="another-model"), real_store=True)
     with pytest.raises(EmbeddingModelMismatch, match="all-MiniLM-L6-v2"):
         _ = other.index
+
+
+def test_lexical_terms_with_hyphens_dots_and_apostrophes_are_found(container: Container) -> None:
+    doc = container.ingest.ingest_text(HARD_TERMS, DocumentMeta(), "hard").document
+    for query in ("F-35 deal", "COVID-19 rollout", "the U.S. order", "O'Brien"):
+        hits = container.lexical.search(content_terms(query), 3, None)
+        assert hits and hits[0].document_id == doc.id, query
+
+
+HARD_TERMS = "O'Brien signed the F-35 deal. The COVID-19 rollout slowed the U.S. order."

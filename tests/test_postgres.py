@@ -4,6 +4,7 @@ search (per-document writes, filters, deletes), and two API replicas sharing it 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -40,6 +41,19 @@ def test_lexical_index_in_postgres_full_text_search(pg: PostgresServer, tmp_path
     assert c.ingest.delete(doc.id)
     assert doc.id not in c.lexical.counts()
     assert c.ingest.reconcile().reindexed == 0
+    c.close()
+
+
+def test_terms_that_need_quoting_and_a_concurrent_ingest_of_one_text(pg: PostgresServer, tmp_path: Path) -> None:
+    c = make_container(make_settings(tmp_path, database_url=pg.url))
+    text = "O'Brien signed the F-35 deal. The COVID-19 rollout slowed the U.S. order. Tehran's reply came later."
+    with ThreadPoolExecutor(max_workers=4) as pool:  # the same passage ids inserted at once from four threads
+        results = list(pool.map(lambda _: c.ingest.ingest_text(text, DocumentMeta(), "same"), range(4)))
+    doc_id = results[0].document.id
+    assert {r.document.id for r in results} == {doc_id} and c.lexical.counts()[doc_id] == 3
+    for query in ("F-35 deal", "COVID-19 rollout", "the U.S. order", "O'Brien", "Tehran's reply"):
+        hits = c.lexical.search(content_terms(query), 3, None)
+        assert hits and hits[0].document_id == doc_id, query
     c.close()
 
 

@@ -82,7 +82,8 @@ def _orphaned_derived_rows(conn: Connection) -> None:
     """Extractions and summaries of documents deleted before deletion cascaded to them."""
     docs = Base.metadata.tables["documents"]
     for table in document_children():
-        conn.execute(delete(table).where(table.c.document_id.not_in(select(docs.c.id))))
+        if inspect(conn).has_table(table.name):  # tables added by later migrations may not exist yet
+            conn.execute(delete(table).where(table.c.document_id.not_in(select(docs.c.id))))
 
 
 def _add_column(conn: Connection, table: str, column: str, ddl: str) -> None:

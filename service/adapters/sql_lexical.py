@@ -10,20 +10,17 @@ and every replica reads the same index.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import Date, Integer, String, Text, delete, func, select, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from service.adapters.sql_db import Base, derived_from_document
 from service.core.text import content_terms
 from service.domain.models import Passage, RetrievalFilter
-
-_TERM = re.compile(r"^\w+$")
 
 
 class LexicalRow(Base):
@@ -69,8 +66,8 @@ def create_engine_index(conn: Connection) -> None:
 
 
 def query_terms(terms: Sequence[str]) -> list[str]:
-    """The distinct terms that are safe to hand to the engine's query syntax."""
-    return list(dict.fromkeys(t for t in terms if _TERM.match(t)))
+    """The distinct, non-empty terms (each is quoted for the engine, so `f-35`, `u.s` and `o'brie` stay terms)."""
+    return list(dict.fromkeys(t for t in terms if t.strip()))
 
 
 class SqlLexicalIndex:
@@ -110,9 +107,12 @@ class SqlLexicalIndex:
                 with self._engine.begin() as conn:
                     step(conn)
                 return
-            except OperationalError as exc:
+            except (OperationalError, IntegrityError) as exc:
+                # SQLite's lock, a Postgres deadlock, or a concurrent ingest of the same text that inserted the
+                # same passage ids first (Postgres): run again, and the delete now sees its committed rows.
                 text_ = str(exc).lower()
-                if attempt == ATTEMPTS or ("locked" not in text_ and "deadlock" not in text_):
+                lost_race = isinstance(exc, IntegrityError)
+                if attempt == ATTEMPTS or not (lost_race or "locked" in text_ or "deadlock" in text_):
                     raise
                 time.sleep(0.01 * 2**attempt)
 
@@ -131,11 +131,12 @@ class SqlLexicalIndex:
             sql = ("SELECT p.* FROM lexical_fts JOIN lexical_passages p ON p.rowid = lexical_fts.rowid "
                    "WHERE lexical_fts MATCH :q")  # fmt: skip
             order = " ORDER BY bm25(lexical_fts), p.passage_id LIMIT :n"
-            params: dict[str, object] = {"q": " OR ".join(f'"{w}"' for w in words), "n": n}
+            quoted = ['"' + w.replace('"', '""') + '"' for w in words]  # an FTS5 string: tokenised like `terms`
+            params: dict[str, object] = {"q": " OR ".join(quoted), "n": n}
         else:
             sql = "SELECT p.* FROM lexical_passages p WHERE p.tsv @@ to_tsquery('simple', :q)"
             order = " ORDER BY ts_rank(p.tsv, to_tsquery('simple', :q)) DESC, p.passage_id LIMIT :n"
-            params = {"q": " | ".join(words), "n": n}
+            params = {"q": " | ".join("'" + w.replace("\\", "\\\\").replace("'", "''") + "'" for w in words), "n": n}
         where, extra = _filter_sql(flt)
         params.update(extra)
         with self._engine.connect() as conn:
