@@ -3,8 +3,6 @@ model, read with real clients: httpx for the event stream, the official `openai`
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ import pytest
 from openai import OpenAI
 
 from tests.conftest import LiveServer
+from tests.sse import read_events
 
 pytestmark = pytest.mark.e2e
 
@@ -29,21 +28,6 @@ def texts(e2e_api: LiveServer, seeds: list[Path]) -> dict[str, str]:
         assert r.status_code in (200, 201), r.text
         out[r.json()["id"]] = httpx.get(f"{e2e_api.url}/v1/documents/{r.json()['id']}").json()["text"]
     return out
-
-
-def read_events(url: str, body: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-    with httpx.stream("POST", f"{url}/v1/ask", json={**body, "stream": True}, timeout=600) as r:
-        assert r.status_code == 200, r.read()
-        assert r.headers["content-type"].startswith("text/event-stream")
-        event, data = "message", ""
-        for line in r.iter_lines():
-            if line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("data:"):
-                data += line[5:].strip()
-            elif line == "" and data:
-                yield event, json.loads(data)
-                event, data = "message", ""
 
 
 def _comparable(answer: dict[str, Any]) -> dict[str, Any]:

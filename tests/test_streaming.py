@@ -20,6 +20,7 @@ from openai import OpenAI
 
 from service.ask.chat import candidates
 from tests.conftest import LiveServer, make_settings
+from tests.sse import read_events
 from tests.stub_openai import StubServer
 
 REPORT = (
@@ -71,19 +72,10 @@ def world(tmp_path: Path) -> Iterator[tuple[LiveServer, StubServer, str]]:
 
 def events(url: str, body: dict[str, Any], on_event: Any = None) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
-    with httpx.stream("POST", f"{url}/v1/ask", json={**body, "stream": True}, timeout=60) as r:
-        assert r.status_code == 200, r.read()
-        event, data = "", ""
-        for line in r.iter_lines():
-            if line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("data:"):
-                data += line[5:].strip()
-            elif not line and data:
-                out.append((event, json.loads(data)))
-                if on_event:
-                    on_event(*out[-1])
-                event, data = "", ""
+    for item in read_events(url, body, timeout=60):
+        out.append(item)
+        if on_event:
+            on_event(*item)
     return out
 
 

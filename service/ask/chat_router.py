@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.sse import EventSourceResponse, format_sse_event
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from service.api.auth import Reader
@@ -31,8 +31,6 @@ router = APIRouter(tags=["openai-compatible"])
 
 
 class _Done(BaseModel):
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
     question: str
     answer: Answer
 
