@@ -21,7 +21,7 @@ export DOSSIER_DATA_DIR ?= $(DATA)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup llama-wheel model models browser run serve test unit e2e lint typecheck eval eval-ci bench clean
+.PHONY: setup llama-wheel model models browser run serve topology test unit e2e lint typecheck eval eval-ci bench clean
 
 setup: $(STAMP)
 
@@ -69,6 +69,11 @@ run: models
 
 serve: setup
 	$(BIN)/dossier serve
+
+# The scale-out topology as plain processes on this machine (compose.yaml runs it as containers): Postgres,
+# a Chroma server, the embedded model server, two API replicas and two workers. Ctrl-C stops it all.
+topology: models
+	$(BIN)/dossier topology
 
 lint: setup
 	$(BIN)/ruff check service tests benchmarks

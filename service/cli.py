@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -195,7 +198,15 @@ def _run_job(c: Container, job: Job, out_path: Path | None) -> Job:
         def step(j: Job) -> None:
             bar.update(task, completed=j.done + j.failed, description=f"{j.failed} failed" if j.failed else "")
 
-        final = c.batches.run(job.id, step)
+        if c.queue.distributed:  # workers do it: follow the job's progress in the database
+            c.queue.submit(job.id, job.kind)
+            final = job
+            while not final.state.startswith("completed"):
+                time.sleep(2)
+                final = c.jobs.get(job.id) or final
+                step(final)
+        else:
+            final = c.batches.run(job.id, step)
     for item in final.items:
         if item.state == "failed":
             console.print(f"[red]failed[/red] {item.document_id} ({item.title[:50]}): {item.error}")
@@ -224,7 +235,7 @@ def summarize(
         left = [j for j in (c.jobs.get(i) for i in c.jobs.unfinished()) if j is not None]
         for j in left:
             if j.kind == "extraction":
-                c.extract_jobs.run(j.id)
+                c.queue.submit(j.id, j.kind) if c.queue.distributed else c.extract_jobs.run(j.id)
         ran = [_run_job(c, j, None) for j in left if j.kind == "summaries"]
         if ran:
             console.print(f"resumed {len(ran)} interrupted batch(es)")
@@ -282,6 +293,78 @@ def serve(
         console.print(f"[red]error (configuration_error):[/red] {refusal}")
         raise typer.Exit(2)
     uvicorn.run(create_app(settings), host=settings.host, port=port or settings.port, log_level="info")
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="Tasks at once (default DOSSIER_WORKER_CONCURRENCY)")] = None,
+) -> None:
+    """Do summary and extraction work from the Postgres queue (DOSSIER_QUEUE=postgres) until SIGINT/SIGTERM."""
+    c = _container()
+    s = c.settings
+    if s.queue != "postgres":
+        console.print("[red]error (configuration_error):[/red] `dossier worker` needs DOSSIER_QUEUE=postgres (and a "
+                      "Postgres DOSSIER_DATABASE_URL); the embedded default runs jobs in `dossier serve`")  # fmt: skip
+        raise typer.Exit(2)
+    from service.adapters.pg_queue import PostgresJobQueue  # procrastinate loads only here
+
+    try:
+        queue = c.queue
+        assert isinstance(queue, PostgresJobQueue)
+        resumed = c.resume_jobs()
+        console.print(f"worker ready ({resumed} unfinished job(s) queued again); heartbeat every "
+                      f"{s.worker_heartbeat_s:g}s, a worker silent {s.worker_stalled_s:g}s is taken over")  # fmt: skip
+        queue.work(concurrency=concurrency or s.worker_concurrency, heartbeat_s=s.worker_heartbeat_s,
+                   stalled_s=s.worker_stalled_s)  # fmt: skip
+    finally:
+        c.close()
+
+
+@app.command("model-server")
+def model_server(
+    port: Annotated[int, typer.Option(help="Port to serve on")] = 8081,
+    host: Annotated[str, typer.Option(help="Bind address (0.0.0.0 in a container)")] = "127.0.0.1",
+) -> None:
+    """Serve the embedded model alone (OpenAI-compatible, restarted if it dies), for replicas and workers."""
+    c = Container(Settings().model_copy(update={"local_port": port, "local_host": host}))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        supervisor = c.llm.supervisor()
+        supervisor.start()
+        url = supervisor.base_url(wait_s=c.settings.local_startup_timeout_s)
+        console.print(f"model server ready: {url} (model {c.settings.chat_model_name!r})")
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        c.close()
+
+
+@app.command()
+def topology(
+    folder: Annotated[Path, typer.Option(help="Where the parts keep their data and logs")] = Path("data/topology"),
+    llm_base_url: Annotated[str | None, typer.Option(help="Use this model server instead of the embedded")] = None,
+) -> None:
+    """Start the scale-out topology on this machine: Postgres, a Chroma server, a model server, two API replicas
+    and two workers, as plain processes on loopback (compose.yaml runs the same as containers)."""
+    from service.topology.launch import Topology
+
+    console.print("starting Postgres, Chroma, the model server, 2 workers and 2 API replicas ...")
+    with Topology(folder, llm_base_url=llm_base_url) as t:
+        for part in t.parts:
+            console.print(f"  {part.name:9} pid {part.proc.pid:<8} {part.url or ''}")
+        console.print(f"logs in {folder / 'logs'}; Ctrl-C stops everything")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.wait(5):
+                dead = [p.name for p in t.parts if p.proc.poll() is not None]
+                if dead:
+                    console.print(f"[red]stopped:[/red] {', '.join(dead)}; see {folder / 'logs'}")
+                    break
+        except KeyboardInterrupt:
+            pass
 
 
 app.command("eval")(eval_command)

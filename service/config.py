@@ -36,6 +36,12 @@ class Settings(BaseSettings):
         default=Path("evals/reports"), description="Where `dossier eval` writes runs; the page shows the newest."
     )
     local_ctx: int = Field(default=4096, description="Context window of the embedded server.")
+    local_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Port of the embedded server; default a free one."
+    )
+    local_host: str = Field(
+        default="127.0.0.1", description="Bind address of the embedded server (`dossier model-server` in a container)."
+    )
     local_threads: int | None = Field(default=None, description="llama.cpp threads; default all cores.")
     local_startup_timeout_s: float = Field(
         default=180.0, description="Wait this long for the server to start (or restart) and pass its self-test."
@@ -119,6 +125,18 @@ class Settings(BaseSettings):
 
     summary_window_chars: int = Field(default=4000, description="Longer reports are summarised map-reduce.")
     summary_concurrency: int = Field(default=1, ge=1, le=32, description="Reports summarised at once.")
+
+    # Jobs (summary batches, long extractions)
+    queue: Literal["local", "postgres"] = Field(
+        default="local",
+        description="`local`: jobs run in a thread of the API process (embedded default). `postgres`: the API "
+        "queues them in Postgres (procrastinate) and `dossier worker` processes on any host do the work.",
+    )
+    worker_concurrency: int = Field(default=1, ge=1, le=64, description="Tasks one worker runs at once.")
+    worker_heartbeat_s: float = Field(default=10.0, gt=0, description="How often a worker renews its lease.")
+    worker_stalled_s: float = Field(
+        default=30.0, gt=0, description="A worker silent this long is dead: its task goes back in the queue."
+    )
 
     # Server
     require_keys: bool = Field(default=False, description="Require an API key even on loopback before any key exists.")

@@ -12,6 +12,7 @@ from service.access.service import KeyService
 from service.adapters.embeddings import LocalSentenceEmbedder, OpenAIEmbedder
 from service.adapters.llm_endpoint import LlmEndpoint
 from service.adapters.loaders import load_bytes
+from service.adapters.local_queue import LocalJobQueue
 from service.adapters.openai_chat import OpenAIChatModel
 from service.adapters.prompt_files import YamlPromptStore
 from service.adapters.response_cache import CachingChatModel
@@ -25,7 +26,9 @@ from service.ask.chat import Conversation
 from service.ask.retrieval import HybridRetriever
 from service.ask.service import QAService
 from service.config import Settings
-from service.domain.ports import ChatModel, Embedder, PassageIndex
+from service.domain.errors import ConfigurationError
+from service.domain.ports import ChatModel, Embedder, JobQueue, JobSteps, PassageIndex
+from service.domain.summaries import JobKind
 from service.extract.jobs import ExtractionJobs
 from service.extract.service import ExtractService
 from service.ingest.service import IngestService
@@ -203,7 +206,41 @@ class Container:
     def batches(self) -> BatchService:
         return BatchService(self.repo, self.jobs, self.summarizer, concurrency=self.settings.summary_concurrency)
 
+    @cached_property
+    def job_steps(self) -> dict[JobKind, JobSteps]:
+        """Each kind of job's work in steps, for the queue."""
+        b, x = self.batches, self.extract_jobs
+        return {
+            "summaries": JobSteps(start=b.start, item=b.item, finish=b.finish, run=b.run),
+            "extraction": JobSteps(start=x.start, item=x.item, finish=x.finish, run=x.run),
+        }
+
+    @cached_property
+    def queue(self) -> JobQueue:
+        """Where jobs run: this process (`local`), or `dossier worker` processes fed through Postgres."""
+        s = self.settings
+        if s.queue == "local":
+            return LocalJobQueue(self.job_steps)
+        from service.adapters.pg_queue import PostgresJobQueue  # procrastinate loads only when used
+
+        try:
+            queue = PostgresJobQueue(s.resolved_database_url, self.job_steps)
+        except ValueError as exc:
+            raise ConfigurationError(f"DOSSIER_QUEUE=postgres: {exc}") from exc
+        queue.prepare()
+        return queue
+
+    def resume_jobs(self) -> int:
+        """Submit every job left unfinished by a runner that is gone; how many."""
+        left = [j for j in (self.jobs.get(i) for i in self.jobs.unfinished()) if j is not None]
+        for job in left:
+            self.queue.submit(job.id, job.kind)
+        return len(left)
+
     def close(self) -> None:
+        queue = self.__dict__.get("queue")
+        if queue is not None:
+            queue.close()
         if self.response_cache is not None:
             self.response_cache.close()
         llm = self.__dict__.get("llm")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -163,5 +164,41 @@ def by_schema(**replies: str) -> Step:
     def step(body: dict[str, Any]) -> tuple[str, str]:
         name = (body.get("response_format") or {}).get("json_schema", {}).get("name", "")
         return ("content", table[name])
+
+    return step
+
+
+def numbered_lines(body: dict[str, Any]) -> list[str]:
+    """The `[n] text` lines of a request's user message (the sentences or passages Dossier shows the model)."""
+    user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    return re.findall(r"^\[\d+\] (.+)$", user, flags=re.MULTILINE)
+
+
+def schema_name(body: dict[str, Any]) -> str:
+    return str((body.get("response_format") or {}).get("json_schema", {}).get("name", ""))
+
+
+def quoting(summary_s: float = 0.0) -> Step:
+    """A step that writes what passes verification by quoting its prompt: a summary of the first three sentences
+    (taking `summary_s` seconds, like a model), an empty digest, and an answer made of the first sentence of the
+    passage sharing most words with the question."""
+
+    def step(body: dict[str, Any]) -> tuple[Any, ...]:
+        name = schema_name(body)
+        if name == "summary":
+            quoted = [{"text": t, "sentences": [n]} for n, t in enumerate(numbered_lines(body)[:3], 1)]
+            return ("sleep", summary_s, json.dumps({"sentences": quoted}))
+        if name == "digest":
+            return ("content", json.dumps({"new": [], "agreements": [], "contradictions": []}))
+        if name == "qa_answer":
+            user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+            words = set(re.findall(r"\w+", user.rsplit("Question:", 1)[1].lower()))
+            lines = numbered_lines(body)
+            n = max(range(len(lines)), key=lambda i: len(words & set(re.findall(r"\w+", lines[i].lower())))) + 1
+            sentence = lines[n - 1].split(". ")[0].rstrip(".") + "."
+            return ("content", json.dumps({"answerable": True, "sentences": [{"text": sentence, "passages": [n]}]}))
+        if name == "qa_check":
+            return ("content", json.dumps({"answers": True}))
+        return ("content", json.dumps({"answer": ""}))
 
     return step

@@ -12,8 +12,8 @@ import pytest
 
 from service.core.text import content_terms
 from service.domain.models import DocumentMeta, RetrievalFilter
+from service.topology.postgres import PostgresServer
 from tests.conftest import EXAMPLES, LiveServer, make_container, make_settings
-from tests.postgres import PostgresServer
 
 REPORT = "Iran denied the report. The panel cited a member state. The shipment took place in 2020."
 

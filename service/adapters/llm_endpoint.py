@@ -48,6 +48,8 @@ class LlmEndpoint:
                     seed=s.llm_seed,
                     log_path=s.data_dir / "logs" / "llama-server.log",
                     startup_timeout_s=s.local_startup_timeout_s,
+                    port=s.local_port,
+                    host=s.local_host,
                 )
                 policy = RestartPolicy(
                     backoff_base_s=s.local_restart_backoff_s,

@@ -184,6 +184,8 @@ class LocalLlamaServer:
         n_batch: int = 512,
         seed: int = 7,
         self_test_timeout_s: float = 180.0,
+        port: int | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
         self.model_path = model_path
         self.alias = alias
@@ -195,6 +197,8 @@ class LocalLlamaServer:
         self.seed = seed
         self.self_test_timeout_s = self_test_timeout_s
         self._log_offset = 0
+        self._fixed_port = port
+        self._bind = host
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._pidfile: Path | None = None
@@ -230,12 +234,12 @@ class LocalLlamaServer:
                 return self.base_url
             if self._pidfile is not None:  # a previous run of this server that died
                 self._pidfile.unlink(missing_ok=True)
-            self.port = free_port()
+            self.port = self._fixed_port or free_port()
             cmd = [
                 sys.executable, "-m", "llama_cpp.server",
                 "--model", str(self.model_path),
                 "--model_alias", self.alias,
-                "--host", "127.0.0.1",
+                "--host", self._bind,
                 "--port", str(self.port),
                 "--n_ctx", str(self.n_ctx),
                 "--n_threads", str(self.n_threads),

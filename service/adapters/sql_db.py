@@ -138,7 +138,23 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
 
 
 def migrate(engine: Engine) -> list[str]:
-    """Apply the migrations this database has not seen, in order, each in its own transaction."""
+    """Apply the migrations this database has not seen, in order, each in its own transaction. On Postgres, replicas
+    starting together take turns (an advisory lock held by a connection of its own)."""
+    if engine.dialect.name != "postgresql":
+        return _migrate(engine)
+    with engine.connect() as lock:
+        lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
+        try:
+            return _migrate(engine)
+        finally:
+            lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
+            lock.commit()
+
+
+_MIGRATION_LOCK = 0x0D0551E5  # any constant shared by every Dossier process
+
+
+def _migrate(engine: Engine) -> list[str]:
     for module in TABLE_MODULES:  # every table is declared before anything is created
         importlib.import_module(module)
     done: list[str] = []

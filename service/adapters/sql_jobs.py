@@ -6,9 +6,12 @@ import datetime as dt
 import hashlib
 import os
 import socket
-from collections.abc import Sequence
+import threading
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, Select, String, Text, and_, or_, select, update
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, Select, String, Text, and_, or_, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -91,6 +94,20 @@ class SqlJobStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._local_lock = threading.Lock()
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Hold a lock named `name` across every process sharing the database: a Postgres advisory lock (held by
+        a transaction of its own until the block ends); on SQLite, whose embedded default is one process, a lock
+        of this store."""
+        if self._engine.dialect.name != "postgresql":
+            with self._local_lock:
+                yield
+            return
+        with self._engine.connect() as conn, conn.begin():
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(name.encode())})
+            yield
 
     def create(
         self,
@@ -157,11 +174,27 @@ class SqlJobStore:
             )
             return s.scalars(q).first()
 
-    def claim(self, job_id: str) -> None:
-        """Record this process as the job's runner (refreshed as items finish)."""
+    def claim(self, job_id: str) -> bool:
+        """Become the job's runner unless a live one holds it. A compare-and-set on the (owner, heartbeat) read, so
+        of two replicas resuming the same job at once exactly one wins."""
         with Session(self._engine) as s, s.begin():
-            s.execute(update(JobRow).where(JobRow.id == job_id)
-                      .values(owner=_ME, heartbeat_at=dt.datetime.now(dt.UTC)))  # fmt: skip
+            row = s.get(JobRow, job_id)
+            if row is None:
+                return False
+            if row.owner != _ME and _owner_alive(row.owner, row.heartbeat_at):
+                return False
+            beat = JobRow.heartbeat_at
+            seen = [JobRow.owner.is_(None) if row.owner is None else JobRow.owner == row.owner,
+                    beat.is_(None) if row.heartbeat_at is None else beat == row.heartbeat_at]  # fmt: skip
+            done = s.execute(update(JobRow).where(JobRow.id == job_id, *seen)
+                             .values(owner=_ME, heartbeat_at=dt.datetime.now(dt.UTC)))  # fmt: skip
+            return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    def beat(self, job_id: str) -> None:
+        """Renew this process's lease on the job (as items finish, and from a timer while one runs)."""
+        with Session(self._engine) as s, s.begin():
+            s.execute(update(JobRow).where(JobRow.id == job_id, JobRow.owner == _ME)
+                      .values(heartbeat_at=dt.datetime.now(dt.UTC)))  # fmt: skip
 
     def set_state(self, job_id: str, state: str, finished: dt.datetime | None = None) -> None:
         with Session(self._engine) as s, s.begin():
@@ -185,14 +218,25 @@ class SqlJobStore:
             s.execute(update(JobItemRow).where(JobItemRow.job_id == job_id, JobItemRow.document_id == doc_id)
                       .values(state=state, error=error, seconds=seconds))  # fmt: skip
 
-    def complete_item(self, job_id: str, summary: Summary, seconds: float) -> None:
-        """Store the summary and mark the item done, atomically."""
+    def complete_item(self, job_id: str, summary: Summary, seconds: float) -> bool:
+        """Store the summary and mark the item done, atomically; False (nothing written) when the item was done
+        already, so a report is never summarised twice even by two runners."""
         with Session(self._engine) as s, s.begin():
+            marked = s.execute(update(JobItemRow).where(JobItemRow.job_id == job_id,
+                                                        JobItemRow.document_id == summary.document_id,
+                                                        JobItemRow.state != "done")
+                               .values(state="done", error=None, seconds=seconds))  # fmt: skip
+            if not marked.rowcount:  # type: ignore[attr-defined]
+                return False
             s.merge(SummaryRow(document_id=summary.document_id, payload=summary.model_dump_json(),
                                created_at=summary.created_at))  # fmt: skip
-            s.execute(update(JobItemRow).where(JobItemRow.job_id == job_id,
-                                               JobItemRow.document_id == summary.document_id)
-                      .values(state="done", error=None, seconds=seconds))  # fmt: skip
+            return True
+
+    def item_state(self, job_id: str, doc_id: str) -> str | None:
+        """The state of one item (None if the job has no such item)."""
+        with Session(self._engine) as s:
+            row = s.get(JobItemRow, (job_id, doc_id))
+            return row.state if row else None
 
     def summary(self, document_id: str) -> Summary | None:
         with Session(self._engine) as s:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -35,7 +34,6 @@ API_PREFIX = "/v1"
 def create_app(settings: Settings, *, start_llm: bool = True, container: Container | None = None) -> FastAPI:
     """Build the API for `settings` (over a prebuilt `container` if given); the embedded model starts at startup."""
     container = container or Container(settings)
-    runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobs")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -52,15 +50,11 @@ def create_app(settings: Settings, *, start_llm: bool = True, container: Contain
         container.embedder.embed_query("warm-up")  # load the embedding model before the first request
         if start_llm:
             container.llm.start_in_background()
-        for job_id in container.jobs.unfinished():  # a restarted replica finishes what it left behind
-            job = container.jobs.get(job_id)
-            if job is not None:
-                run = container.extract_jobs.run if job.kind == "extraction" else container.batches.run
-                runner.submit(_logged, run, job_id)
+        if not container.queue.distributed:  # a restarted replica finishes what it left behind (else: workers do)
+            container.resume_jobs()
         try:
             yield
         finally:
-            runner.shutdown(wait=False, cancel_futures=True)
             container.close()
 
     app = FastAPIOffline(  # the docs page is served from packaged assets, so it works offline
@@ -71,7 +65,6 @@ def create_app(settings: Settings, *, start_llm: bool = True, container: Contain
         responses=errors.problem_responses(),
     )
     app.state.container = container
-    app.state.runner = runner
     app.state.limits = Limits(
         rate=settings.rate_limit, rate_storage=settings.rate_limit_storage, model_depth=settings.model_queue_depth,
         ingest_depth=settings.ingest_queue_depth, budget_s=settings.request_budget_s,
@@ -94,13 +87,6 @@ def create_app(settings: Settings, *, start_llm: bool = True, container: Contain
         )
     app.add_middleware(SecurityHeaders)  # outermost: every response carries the headers, refusals included
     return app
-
-
-def _logged(run: Callable[[str], object], job_id: str) -> None:
-    try:
-        run(job_id)
-    except Exception:
-        log.exception("job %s stopped", job_id)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

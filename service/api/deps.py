@@ -7,7 +7,6 @@ router can use them without depending on another capability.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
@@ -18,7 +17,7 @@ from service.config import Settings
 from service.domain.access import Principal
 from service.domain.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from service.domain.models import Document
-from service.domain.ports import DocumentRepository
+from service.domain.ports import DocumentRepository, JobQueue
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -63,10 +62,10 @@ async def limits_of(request: Request) -> Limits:
     return limits
 
 
-async def job_runner(request: Request) -> ThreadPoolExecutor:
-    """The app's single job thread: summary batches and long extractions run one at a time, in the background."""
-    runner: ThreadPoolExecutor = request.app.state.runner
-    return runner
+async def job_queue(request: Request) -> JobQueue:
+    """Where summary batches and long extractions run: the app's job thread, or workers fed through Postgres."""
+    queue: JobQueue = request.app.state.container.queue
+    return queue
 
 
 document_repo = provide("repo", DocumentRepository)  # type: ignore[type-abstract]
@@ -76,7 +75,7 @@ settings = provide("settings", Settings)
 Repo = Annotated[DocumentRepository, Depends(document_repo)]
 AppSettings = Annotated[Settings, Depends(settings)]
 AppLimits = Annotated[Limits, Depends(limits_of)]
-Runner = Annotated[ThreadPoolExecutor, Depends(job_runner)]
+Queue = Annotated[JobQueue, Depends(job_queue)]
 
 
 def parse_json(model: type[M], raw: bytes) -> M:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
@@ -233,8 +235,20 @@ class JobStore(Protocol):
         """A pending or running job of `mode` over `document_id`, if there is one."""
         ...
 
-    def claim(self, job_id: str) -> None:
-        """Record this process as the job's runner."""
+    def claim(self, job_id: str) -> bool:
+        """Become the job's runner unless a live runner holds it (atomically: of two claimants one wins)."""
+        ...
+
+    def beat(self, job_id: str) -> None:
+        """Renew this process's lease on a job it runs."""
+        ...
+
+    def exclusive(self, name: str) -> AbstractContextManager[None]:
+        """A lock named `name` held across every process that shares the store, for the length of a block."""
+        ...
+
+    def item_state(self, job_id: str, doc_id: str) -> str | None:
+        """The state of one item of a job."""
         ...
 
     def set_state(self, job_id: str, state: str, finished: dt.datetime | None = None) -> None:
@@ -255,8 +269,8 @@ class JobStore(Protocol):
         """Set an item's state (and failure reason)."""
         ...
 
-    def complete_item(self, job_id: str, summary: Summary, seconds: float) -> None:
-        """Store a summary and mark its item done, atomically."""
+    def complete_item(self, job_id: str, summary: Summary, seconds: float) -> bool:
+        """Store a summary and mark its item done, atomically; False, writing nothing, if it was done already."""
         ...
 
     def summary(self, document_id: str) -> Summary | None:
@@ -318,4 +332,35 @@ class Authenticator(Protocol):
     def authenticate(self, token: str | None, host: str = "localhost") -> Principal:
         """The caller of a request with `token` sent to `host` (its Host header); raises Unauthenticated for a
         missing, unknown or revoked key."""
+        ...
+
+
+@dataclass(frozen=True)
+class JobSteps:
+    """A kind of job's work in steps a queue can spread over workers, built by the container from a capability.
+
+    `start` marks the job running and returns its items still to do; `item` does one (True: the model was
+    unreachable, try it later); `finish` ends the job once no item is left (False while some are). Every step is
+    idempotent: a finished item is skipped, a finished job left as it is, so a step run twice does no work twice.
+    `run` does the whole job in this process (the embedded default's runner).
+    """
+
+    start: Callable[[str], list[str]]
+    item: Callable[[str, str], bool]
+    finish: Callable[[str], bool]
+    run: Callable[[str], object]
+
+
+class JobQueue(Protocol):
+    """Where persisted jobs run: a thread of this process (embedded default), or workers on any host taking items
+    from a Postgres-backed queue."""
+
+    distributed: bool
+
+    def submit(self, job_id: str, kind: JobKind) -> None:
+        """Run (or resume) the job; returns at once. Submitting a job twice does its work once."""
+        ...
+
+    def close(self) -> None:
+        """Stop taking work (a local runner's queued jobs are dropped; they resume at the next start)."""
         ...

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 import time
 import uuid
 
@@ -30,7 +29,6 @@ class ExtractionJobs:
     def __init__(self, jobs: JobStore, extract: ExtractService) -> None:
         self._jobs = jobs
         self._extract = extract
-        self._lock = threading.Lock()
 
     @staticmethod
     def mode(schema: FactSchema) -> str:
@@ -40,7 +38,7 @@ class ExtractionJobs:
         """The job extracting `schema` from `doc`, and whether to start it: True for a new job, and for one left
         pending (its runner found no model); False while one is running."""
         mode = self.mode(schema)
-        with self._lock:
+        with self._jobs.exclusive(f"extract:{doc.id}"):
             existing = self._jobs.active(mode, doc.id)
             if existing is None:
                 job_id = "job_" + uuid.uuid4().hex[:16]
@@ -51,34 +49,58 @@ class ExtractionJobs:
         return job, existing is None or job.state == "pending"
 
     def run(self, job_id: str) -> Job:
-        """Run (or resume) an extraction job. Without the model, the job stays pending for the next resume."""
-        job = self._jobs.get(job_id)
-        if job is None or job.kind != "extraction" or job.params is None:
-            raise NotFound(f"extraction job {job_id!r} does not exist")
-        if job.state.startswith("completed"):
+        """Run (or resume) an extraction job in this process. Without the model, the job stays pending for the next
+        resume; a job another live runner holds is left to it."""
+        job = self._job(job_id)
+        if job.state.startswith("completed") or not self._jobs.claim(job_id):
             return job  # a duplicate start
-        self._jobs.claim(job_id)
         self._jobs.reset_running(job_id)
+        for doc_id in self.start(job_id):
+            if self.item(job_id, doc_id):
+                self._jobs.set_state(job_id, "pending")
+        self.finish(job_id)
+        return self._job(job_id)
+
+    def start(self, job_id: str) -> list[str]:
+        """Mark the job running; its item, unless it is done or failed."""
+        job = self._job(job_id)
+        if job.state.startswith("completed"):
+            return []
         self._jobs.set_state(job_id, "running")
-        (item,) = job.items
-        self._jobs.mark_item(job_id, item.document_id, "running")
+        return [i.document_id for i in job.items if i.state in ("pending", "running")]
+
+    def item(self, job_id: str, doc_id: str) -> bool:
+        """Extract the report; True when the model was unreachable (the item stays pending)."""
+        job = self._job(job_id)
+        if self._jobs.item_state(job_id, doc_id) not in ("pending", "running") or job.params is None:
+            return False
+        self._jobs.mark_item(job_id, doc_id, "running")
         t0 = time.monotonic()
-        state = "completed"
         try:
-            self._extract.extract(item.document_id, FactSchema.model_validate_json(job.params), refresh=True)
-            self._jobs.mark_item(job_id, item.document_id, "done", seconds=round(time.monotonic() - t0, 3))
+            self._extract.extract(doc_id, FactSchema.model_validate_json(job.params), refresh=True)
+            self._jobs.mark_item(job_id, doc_id, "done", seconds=round(time.monotonic() - t0, 3))
         except ModelUnreachable as exc:
-            self._jobs.mark_item(job_id, item.document_id, "pending", error=f"waiting for the model: {exc.message}")
-            self._jobs.set_state(job_id, "pending")
-            state = "pending"
+            self._jobs.mark_item(job_id, doc_id, "pending", error=f"waiting for the model: {exc.message}")
+            return True
         except Exception as exc:
             log.warning("extraction job %s failed: %s", job_id, exc)
             reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-            self._jobs.mark_item(job_id, item.document_id, "failed", error=reason,
-                                 seconds=round(time.monotonic() - t0, 3))  # fmt: skip
-            state = "completed_with_failures"
-        if state != "pending":
-            self._jobs.set_state(job_id, state, dt.datetime.now(dt.UTC))
-        final = self._jobs.get(job_id)
-        assert final is not None
-        return final
+            self._jobs.mark_item(job_id, doc_id, "failed", error=reason, seconds=round(time.monotonic() - t0, 3))
+        return False
+
+    def finish(self, job_id: str) -> bool:
+        """Mark the job completed once its item is done or failed; False while it is not."""
+        job = self._job(job_id)
+        if job.state.startswith("completed"):
+            return True
+        if job.done + job.failed < job.total:
+            return False
+        state = "completed" if job.failed == 0 else "completed_with_failures"
+        self._jobs.set_state(job_id, state, dt.datetime.now(dt.UTC))
+        return True
+
+    def _job(self, job_id: str) -> Job:
+        job = self._jobs.get(job_id)
+        if job is None or job.kind != "extraction" or job.params is None:
+            raise NotFound(f"extraction job {job_id!r} does not exist")
+        return job

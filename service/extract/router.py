@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from service.api.auth import Reader, Writer
-from service.api.deps import AppLimits, AppSettings, Repo, Runner, provide, require_collection, require_document
+from service.api.deps import AppLimits, AppSettings, Queue, Repo, provide, require_collection, require_document
 from service.api.pages import Cursor, Limit, Page, page_of
 from service.domain.errors import InvalidInput
 from service.domain.facts import Evidence, Extraction, FactSchema
@@ -55,13 +55,6 @@ Store = Annotated[ExtractionStore, Depends(extraction_store)]
 router = APIRouter(tags=["extraction"])
 
 
-def _run_job(jobs: ExtractionJobs, job_id: str) -> None:
-    try:
-        jobs.run(job_id)
-    except Exception:
-        log.exception("extraction job %s stopped", job_id)
-
-
 @router.post(
     "/documents/{document_id}/extractions",
     response_model=Extraction,
@@ -75,7 +68,7 @@ async def create_extraction(
     caller: Writer,
     settings: AppSettings,
     limits: AppLimits,
-    runner: Runner,
+    queue: Queue,
     body: ExtractIn | None = None,
 ) -> JSONResponse:
     """Extract grounded facts: the stored result unless `refresh`; a long report as a job (202 + Location)."""
@@ -91,7 +84,7 @@ async def create_extraction(
         if len(doc.text) > settings.sync_extract_max_chars:
             job, start = jobs.create(doc, schema)
             if start:
-                runner.submit(_run_job, jobs, job.id)
+                queue.submit(job.id, job.kind)
             location = f"/v1/jobs/{job.id}"
             return JSONResponse(status_code=202, content=job.model_dump(mode="json"), headers={"Location": location})
         return doc.id, schema

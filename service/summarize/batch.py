@@ -27,10 +27,11 @@ class BatchService:
     "New" means ingested after the watermark (the creation time of the last completed `new` batch), or
     failed in an earlier batch, and not yet summarised. Each item is stored with its summary in one
     transaction, so a process killed mid-batch resumes with the items not done and never summarises a
-    report twice. A failing item records its reason and the batch goes on. An item whose model call could not
-    reach the model (its server died and is restarting) is not failed: it goes back to pending and is
-    retried after `model_wait_s`, doubling, up to `model_rounds` times; past that the job stays pending for
-    the next resume.
+    report twice. The runner renews its lease while it works; a job whose runner is silent past the lease is
+    taken over by one claimant only. A failing item records its reason and the batch goes on. An item whose
+    model call could not reach the model (its server died and is restarting) is not failed: it goes back to
+    pending and is retried after `model_wait_s`, doubling, up to `model_rounds` times; past that the job stays
+    pending for the next resume. `start`, `item` and `finish` are the same work in steps, for workers.
     """
 
     def __init__(
@@ -42,6 +43,7 @@ class BatchService:
         concurrency: int,
         model_rounds: int = 4,
         model_wait_s: float = 10.0,
+        beat_s: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._repo = repo
@@ -50,8 +52,8 @@ class BatchService:
         self._concurrency = max(1, concurrency)
         self._model_rounds = model_rounds
         self._model_wait_s = model_wait_s
+        self._beat_s = beat_s
         self._sleep = sleep
-        self._lock = threading.Lock()
 
     def select(
         self, *, since: dt.date | None = None, ids: list[str] | None = None, collection: str = DEFAULT_COLLECTION
@@ -82,7 +84,7 @@ class BatchService:
         nothing."""
         if since is not None and ids:
             raise InvalidInput("give either since or ids, not both")
-        with self._lock:
+        with self._jobs.exclusive(f"batch:{collection}"):  # two replicas never put one report in two batches
             mode, docs = self.select(since=since, ids=ids, collection=collection)
             if not docs:
                 return None
@@ -93,33 +95,62 @@ class BatchService:
         return job
 
     def run(self, job_id: str, progress: Progress | None = None) -> Job:
-        """Run (or resume) a job to the end: pending items, then the digest."""
+        """Run (or resume) a job to the end in this process: pending items, then the digest. A job another live
+        runner holds is left to it (returned as it stands)."""
         found = self._jobs.get(job_id)
         if found is None or found.kind != "summaries":
             raise NotFound(f"summary batch {job_id!r} does not exist")
-        self._jobs.claim(job_id)
-        self._jobs.reset_running(job_id)
+        if found.state.startswith("completed") or not self._jobs.claim(job_id):
+            return found
+        self._jobs.reset_running(job_id)  # ours now: what a killed runner left running starts again
+        stop = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(job_id, stop), name=f"lease-{job_id}", daemon=True)
+        beat.start()
+        try:
+            pending = self.start(job_id)
+            for rnd in range(self._model_rounds + 1):
+                if rnd:
+                    wait = self._model_wait_s * 2 ** (rnd - 1)
+                    log.warning("model unavailable for %d item(s) of %s; retrying in %.0fs", len(pending), job_id,
+                                wait)  # fmt: skip
+                    self._sleep(wait)
+                with ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="summarize") as pool:
+                    outcomes = list(pool.map(lambda d: self._item_with_progress(job_id, d, progress), pending))
+                pending = [d for d, retry in zip(pending, outcomes, strict=True) if retry]
+                if not pending:
+                    break
+            if pending:  # the model stayed down: leave the job for the next resume, nothing failed for good
+                self._jobs.set_state(job_id, "pending")
+            else:
+                self.finish(job_id)
+        finally:
+            stop.set()
+        final = self._jobs.get(job_id)
+        assert final is not None
+        if progress:
+            progress(final)
+        return final
+
+    def start(self, job_id: str) -> list[str]:
+        """Mark the job running; the ids of its items not yet done or failed."""
+        job = self._jobs.get(job_id)
+        if job is None or job.kind != "summaries":
+            raise NotFound(f"summary batch {job_id!r} does not exist")
+        if job.state.startswith("completed"):
+            return []
         self._jobs.set_state(job_id, "running")
+        return [i.document_id for i in job.items if i.state in ("pending", "running")]
+
+    def finish(self, job_id: str) -> bool:
+        """Once every item is done or failed: the digest, the final state and the watermark (once). False while
+        items are left."""
         job = self._jobs.get(job_id)
-        assert job is not None
-        pending = [i.document_id for i in job.items if i.state == "pending"]
-        for rnd in range(self._model_rounds + 1):
-            if rnd:
-                wait = self._model_wait_s * 2 ** (rnd - 1)
-                log.warning("model unavailable for %d item(s) of %s; retrying in %.0fs", len(pending), job_id, wait)
-                self._sleep(wait)
-            with ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="summarize") as pool:
-                outcomes = list(pool.map(lambda d: self._item(job_id, d, progress), pending))
-            pending = [d for d, retry in zip(pending, outcomes, strict=True) if retry]
-            if not pending:
-                break
-        if pending:  # the model stayed down: leave the job for the next resume, nothing failed for good
-            self._jobs.set_state(job_id, "pending")
-            left = self._jobs.get(job_id)
-            assert left is not None
-            return left
-        job = self._jobs.get(job_id)
-        assert job is not None
+        if job is None:
+            raise NotFound(f"summary batch {job_id!r} does not exist")
+        if job.state.startswith("completed"):
+            return True
+        if job.done + job.failed < job.total:
+            return False
         summaries = [s for s in (self._jobs.summary(i.document_id) for i in job.items if i.state == "done") if s]
         if summaries and job.digest is None:
             self._digest(job_id, summaries)
@@ -127,11 +158,15 @@ class BatchService:
         self._jobs.set_state(job_id, state, dt.datetime.now(dt.UTC))
         if job.mode == "new":
             self._jobs.set_watermark(job.collection, _aware(job.created_at))
-        final = self._jobs.get(job_id)
-        assert final is not None
-        if progress:
-            progress(final)
-        return final
+        return True
+
+    def _beat(self, job_id: str, stop: threading.Event) -> None:
+        """Renew the lease while the job runs, even when one item takes longer than the lease."""
+        while not stop.wait(self._beat_s):
+            try:
+                self._jobs.beat(job_id)
+            except Exception:  # a database hiccup: the next beat (or the next item) renews it
+                log.warning("could not renew the lease of %s", job_id, exc_info=True)
 
     def _digest(self, job_id: str, summaries: list[Summary]) -> None:
         for rnd in range(self._model_rounds + 1):
@@ -148,8 +183,20 @@ class BatchService:
                 self._jobs.set_digest(job_id, None, f"{type(exc).__name__}: {exc}")
                 return
 
-    def _item(self, job_id: str, doc_id: str, progress: Progress | None) -> bool:
-        """Summarise one report; True when the model was unavailable and the item should be retried."""
+    def _item_with_progress(self, job_id: str, doc_id: str, progress: Progress | None) -> bool:
+        retry = self.item(job_id, doc_id)
+        self._jobs.beat(job_id)
+        if progress:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                progress(job)
+        return retry
+
+    def item(self, job_id: str, doc_id: str) -> bool:
+        """Summarise one report of a job (skipped when its item is done or failed already); True when the model
+        was unavailable and the item should be tried again later."""
+        if self._jobs.item_state(job_id, doc_id) not in ("pending", "running"):
+            return False
         retry = False
         self._jobs.mark_item(job_id, doc_id, "running")
         t0 = time.monotonic()
@@ -160,7 +207,8 @@ class BatchService:
             summary: Summary = self._summarizer.summarize(doc)
             if not summary.sentences:
                 raise ValueError("no summary sentence survived verification")
-            self._jobs.complete_item(job_id, summary, round(time.monotonic() - t0, 3))
+            if not self._jobs.complete_item(job_id, summary, round(time.monotonic() - t0, 3)):
+                log.warning("%s of %s was summarised by another runner; this one is dropped", doc_id, job_id)
         except ModelUnreachable as exc:  # the model server is down or restarting: not this item's fault
             log.warning("summary of %s waits for the model: %s", doc_id, exc.message)
             self._jobs.mark_item(job_id, doc_id, "pending", error=f"waiting for the model: {exc.message}")
@@ -169,10 +217,6 @@ class BatchService:
             log.warning("summary of %s failed: %s", doc_id, exc)
             reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             self._jobs.mark_item(job_id, doc_id, "failed", error=reason, seconds=round(time.monotonic() - t0, 3))
-        if progress:
-            job = self._jobs.get(job_id)
-            if job is not None:
-                progress(job)
         return retry
 
 

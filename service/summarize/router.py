@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service.api.auth import Reader, Writer
-from service.api.deps import Repo, Runner, provide, require_collection, require_document
+from service.api.deps import Queue, Repo, provide, require_collection, require_document
 from service.api.errors import redact
 from service.api.pages import Cursor, Limit, Page, keyset_after, keyset_page
 from service.domain.access import DEFAULT_COLLECTION, check_collection
@@ -68,23 +68,16 @@ Jobs = Annotated[JobStore, Depends(job_store)]
 router = APIRouter(tags=["summaries"])
 
 
-def _run(batches: BatchService, job_id: str) -> None:
-    try:
-        batches.run(job_id)
-    except Exception:
-        log.exception("job %s stopped", job_id)
-
-
 @router.post("/summaries/batch", status_code=202, response_model=BatchOut,
              responses={200: {"model": BatchOut, "description": "nothing new"}})  # fmt: skip
-def start_batch(batches: Batches, runner: Runner, caller: Writer, body: BatchIn | None = None) -> JSONResponse:
+def start_batch(batches: Batches, queue: Queue, caller: Writer, body: BatchIn | None = None) -> JSONResponse:
     """Start a summary batch; poll GET /v1/jobs/{id}."""
     body = body or BatchIn()
     job = batches.create(since=body.since, ids=body.ids, collection=require_collection(caller, body.collection))
     if job is None:
         out = BatchOut(job_id=None, total=0, message="nothing new to summarise")
         return JSONResponse(status_code=200, content=out.model_dump())
-    runner.submit(_run, batches, job.id)
+    queue.submit(job.id, job.kind)
     out = BatchOut(job_id=job.id, total=job.total, message=f"summarising {job.total} report(s)")
     return JSONResponse(status_code=202, content=out.model_dump())
 

@@ -1,11 +1,12 @@
-"""A real PostgreSQL server for tests: a fresh cluster in a temporary folder on a free loopback port, started with
-the server binaries Debian installs (`/usr/lib/postgresql/<v>/bin`), as the `postgres` user when run as root
-(initdb refuses root). Stopped and removed afterwards."""
+"""A PostgreSQL server of the local topology (and of the tests): a cluster in a folder, on a loopback port, started
+with the server binaries Debian installs (`/usr/lib/postgresql/<v>/bin`), as the `postgres` user when run as root
+(initdb refuses root). A temporary cluster is removed when stopped; a named folder is kept and reused."""
 
 from __future__ import annotations
 
 import getpass
 import glob
+import hashlib
 import os
 import shutil
 import subprocess
@@ -28,14 +29,22 @@ def server_bin() -> Path | None:
 class PostgresServer:
     """`with PostgresServer() as pg:` then `pg.url` (a SQLAlchemy URL for psycopg 3)."""
 
-    def __init__(self) -> None:
+    def __init__(self, folder: Path | None = None, port: int | None = None) -> None:
         bin_dir = server_bin()
         if bin_dir is None:
             raise RuntimeError("PostgreSQL's server binaries are missing (Debian: apt-get install postgresql)")
         self.bin = bin_dir
-        self.port = free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="dossier-pg-"))
+        self.port = port or free_port()
+        self.keep = folder is not None
         self.user = "postgres" if os.geteuid() == 0 else getpass.getuser()
+        if folder is None:
+            self.dir = Path(tempfile.mkdtemp(prefix="dossier-pg-"))
+        elif os.geteuid() == 0:  # the postgres user may not reach into root's folders: a fixed place under /tmp
+            digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
+            self.dir = Path(tempfile.gettempdir()) / f"dossier-pg-{digest}"
+        else:
+            self.dir = folder.resolve()
+        self.dir.mkdir(parents=True, exist_ok=True)
 
     @property
     def url(self) -> str:
@@ -45,13 +54,16 @@ class PostgresServer:
         cmd = [str(self.bin / args[0]), *args[1:]]
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+        done = subprocess.run(cmd, capture_output=True, timeout=120)
+        if done.returncode:
+            raise RuntimeError(f"{args[0]} failed ({done.returncode}): {done.stderr.decode(errors='replace')[-500:]}")
 
     def __enter__(self) -> PostgresServer:
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres")
         data = str(self.dir / "data")
-        self._run("initdb", "-D", data, "-A", "trust", "-U", self.user, "--no-sync")
+        if not (self.dir / "data" / "PG_VERSION").exists():
+            self._run("initdb", "-D", data, "-A", "trust", "-U", self.user, "--no-sync")
         opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
         self._run("pg_ctl", "-D", data, "-o", opts, "-l", str(self.dir / "log"), "-w", "start")
         deadline = time.monotonic() + 30
@@ -65,6 +77,7 @@ class PostgresServer:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", "immediate", "stop")
+            self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", "fast" if self.keep else "immediate", "stop")
         finally:
-            shutil.rmtree(self.dir, ignore_errors=True)
+            if not self.keep:
+                shutil.rmtree(self.dir, ignore_errors=True)
