@@ -13,6 +13,7 @@ each on a fresh topology with the same reports; the figure is the ratio of their
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -62,16 +63,22 @@ def main() -> None:
     ap.add_argument("--model", choices=["stub", "local"], default="stub")
     ap.add_argument("--reports", type=int, default=12)
     ap.add_argument("--latency", type=float, default=3.0, help="stub seconds per summary")
+    ap.add_argument("--order", default="1,2,2,1", help="worker counts, run in this order (ABBA evens out drift)")
     args = ap.parse_args()
     docs = reports(args.reports)
     with ExitStack() as stack:
         url = None
         if args.model == "stub":
             url = stack.enter_context(StubServer([quoting(args.latency)])).base_url
-        one, done1 = batch_seconds(1, docs, url)
-        two, done2 = batch_seconds(2, docs, url)
-    print(f"\n{args.model}, {len(docs)} reports: 1 worker {one:.1f}s ({done1} done), 2 workers {two:.1f}s ({done2} "
-          f"done): {len(docs) / one * 60:.1f} vs {len(docs) / two * 60:.1f} reports/min, x{one / two:.2f}")  # fmt: skip
+        runs: dict[int, list[float]] = {1: [], 2: []}
+        for workers in (int(w) for w in args.order.split(",")):
+            seconds, done = batch_seconds(workers, docs, url)
+            assert done == len(docs), f"{done} of {len(docs)} summarised"
+            runs[workers].append(seconds)
+            print(f"\n{workers} worker(s): {seconds:.1f}s", file=sys.stderr)
+    one, two = statistics.mean(runs[1]), statistics.mean(runs[2])
+    print(f"{args.model}, {len(docs)} reports, runs {args.order}: 1 worker {one:.1f}s, 2 workers {two:.1f}s (means): "
+          f"{len(docs) / one * 60:.1f} vs {len(docs) / two * 60:.1f} reports/min, x{one / two:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

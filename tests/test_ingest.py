@@ -160,3 +160,25 @@ def test_lexical_terms_with_hyphens_dots_and_apostrophes_are_found(container: Co
 
 
 HARD_TERMS = "O'Brien signed the F-35 deal. The COVID-19 rollout slowed the U.S. order."
+
+
+def test_files_embedded_together_are_each_stored_or_refused_alone(container: Container, tmp_path: Path) -> None:
+    """A folder is embedded in batches across files; each file still gets its own outcome, in order: a bad file
+    fails alone, a text repeated in the same batch is stored once (the second is `unchanged`, as when ingested one
+    by one), a file ingested before stays unchanged."""
+    (tmp_path / "a.txt").write_text("Acme shipped forty centrifuges in 2020. Ruritania denied it.")
+    (tmp_path / "b.txt").write_bytes(b"\xff\xfe\x00binary")
+    (tmp_path / "c.txt").write_text("Acme shipped forty centrifuges in 2020. Ruritania denied it.")
+    (tmp_path / "d.txt").write_text("The panel met in Zenda. It found two violations.")
+    container.ingest.ingest_paths([tmp_path / "d.txt"])
+    seen: list[tuple[str, str]] = []
+    results, failures = container.ingest.ingest_paths(
+        sorted(tmp_path.glob("*.txt")),
+        on_progress=lambda p, o: seen.append((p.name, getattr(o, "status", "failed"))),
+    )
+    assert seen == [("a.txt", "created"), ("b.txt", "failed"), ("c.txt", "unchanged"), ("d.txt", "unchanged")]
+    assert [f.path for f in failures] == [str(tmp_path / "b.txt")]
+    assert results[0].document.id == results[1].document.id  # one document: the same text in two files
+    assert container.lexical.counts()[results[0].document.id] == 2
+    hits = container.retriever.retrieve("Who shipped centrifuges?", 3)
+    assert hits[0].passage.document_id == results[0].document.id

@@ -6,9 +6,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from service.adapters.llm_endpoint import LlmEndpoint
 from service.adapters.model_supervisor import (
     ModelSupervisor,
     RestartPolicy,
@@ -17,6 +19,7 @@ from service.adapters.model_supervisor import (
     describe_exit,
 )
 from service.domain.errors import ModelUnavailable
+from tests.conftest import make_settings
 
 # A process that lives `life` seconds and then dies by `sig` (None: lives until killed).
 SCRIPT = "import os, signal, sys, time; life, sig = float(sys.argv[1]), sys.argv[2]\n" \
@@ -149,3 +152,12 @@ def test_crash_in_the_first_self_test_stops_at_once_and_names_the_fix() -> None:
         assert st.last_log_line == "ggml_backend_amx_mul_mat"
     finally:
         sup.stop()
+
+
+def test_a_configured_model_server_means_no_embedded_one(tmp_path: Path) -> None:
+    """A replica pointed at a model server (DOSSIER_LLM_BASE_URL) never assembles or starts llama.cpp itself."""
+    settings = make_settings(tmp_path, llm_base_url="http://127.0.0.1:9/v1", models_dir=tmp_path / "models")
+    endpoint = LlmEndpoint(settings)
+    assert endpoint.start_in_background() is None
+    assert endpoint.base_url() == "http://127.0.0.1:9/v1" and endpoint.ready()
+    assert endpoint.status() is None and not (tmp_path / "models").exists()

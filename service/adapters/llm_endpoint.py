@@ -76,7 +76,12 @@ class LlmEndpoint:
             return True
         return self._supervisor is not None and self._supervisor.ready()
 
-    def start_in_background(self) -> threading.Thread:
+    def start_in_background(self) -> threading.Thread | None:
+        """Start the embedded server in a thread (its failure is surfaced by /readyz); nothing to start, and None,
+        when a model server is configured."""
+        if self.settings.llm_base_url:
+            return None
+
         def run() -> None:
             try:
                 self.supervisor().start()

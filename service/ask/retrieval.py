@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from service.core.text import content_terms
 from service.domain.models import Passage, RetrievalFilter, ScoredPassage
@@ -41,12 +42,16 @@ class HybridRetriever:
         self._embedder = embedder
         self._candidates = candidates
         self._rrf_k = rrf_k
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lexical")
 
     def retrieve(self, query: str, k: int, flt: RetrievalFilter | None = None) -> list[ScoredPassage]:
-        """Top-k passages for `query`, best first."""
+        """Top-k passages for `query`, best first. The lexical search runs in a thread beside the embedding and
+        the vector search (both engines release the GIL), so the latency is the slower of the two, not the sum."""
+        terms = content_terms(query)
+        lexical_hits = self._pool.submit(self._lexical.search, terms, self._candidates, flt)
         vector = self._embedder.embed_query(query)
         vhits = self._index.search(vector, self._candidates, flt)
-        lexical = self._lexical.search(content_terms(query), self._candidates, flt)
+        lexical = lexical_hits.result()
         live = self._repo.existing([p.document_id for p, _ in vhits] + [p.document_id for p in lexical])
         vhits = [(p, s) for p, s in vhits if p.document_id in live]
         lexical = [p for p in lexical if p.document_id in live]

@@ -14,7 +14,7 @@ from typing import Literal
 from service.core.segment import passage_id, segment
 from service.domain.access import DEFAULT_COLLECTION, check_collection
 from service.domain.errors import DossierError, InvalidInput, PayloadTooLarge
-from service.domain.models import Document, DocumentMeta, Passage
+from service.domain.models import Document, DocumentMeta, Passage, Sentence
 from service.domain.ports import DocumentRepository, Embedder, LexicalIndex, PassageIndex
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,17 @@ class IngestResult:
     document: Document
     status: IngestStatus
     replaced_id: str | None = None
+
+
+@dataclass
+class _Prepared:
+    """A validated, segmented document waiting for its embeddings."""
+
+    doc: Document
+    passages: list[Passage]
+
+
+EMBED_BATCH = 256  # passages embedded in one call when ingesting many files
 
 
 @dataclass
@@ -89,6 +100,98 @@ class IngestService:
         self, text: str, meta: DocumentMeta, source_key: str | None = None, collection: str = DEFAULT_COLLECTION
     ) -> IngestResult:
         """Ingest raw text into `collection`. `source_key` names the report across versions (path, URL, key)."""
+        return self._embed_and_store(self._prepare(text, meta, source_key, collection))
+
+    def ingest_bytes(
+        self,
+        filename: str,
+        data: bytes,
+        meta: DocumentMeta,
+        source_key: str | None = None,
+        collection: str = DEFAULT_COLLECTION,
+    ) -> IngestResult:
+        """Ingest an uploaded file (.txt, .md, .html, .pdf).
+
+        Its identity is the caller's key, else its URL, else its source and file name together: a bare file name
+        names nothing (two unrelated `report.txt` never replace each other), so such an upload is keyed by content.
+        """
+        return self._embed_and_store(self._prepare_bytes(filename, data, meta, source_key, collection))
+
+    def ingest_paths(
+        self,
+        paths: Iterable[Path],
+        meta: DocumentMeta | None = None,
+        on_progress: Callable[[Path, IngestResult | IngestFailure], None] | None = None,
+        collection: str = DEFAULT_COLLECTION,
+    ) -> tuple[list[IngestResult], list[IngestFailure]]:
+        """Ingest files; a failing file is reported and the batch goes on. Re-running resumes.
+
+        The passages of several files are embedded in one call (up to `EMBED_BATCH`): the encoder is much faster
+        on full batches than on one report's few sentences. Each file is still stored on its own, its document
+        row last, so a crash leaves only orphan passages that `reconcile()` removes."""
+        results: list[IngestResult] = []
+        failures: list[IngestFailure] = []
+        queued: list[tuple[Path, _Prepared | IngestResult | IngestFailure]] = []
+
+        def flush() -> None:
+            texts = [p.text for _, r in queued if isinstance(r, _Prepared) for p in r.passages]
+            vectors: list[list[float]] = []
+            error: str | None = None
+            try:
+                vectors = self._embedder.embed_documents(texts) if texts else []
+            except DossierError as exc:
+                error = exc.message
+            at = 0
+            for path, ready in queued:
+                outcome: IngestResult | IngestFailure
+                if isinstance(ready, _Prepared):
+                    n = len(ready.passages)
+                    try:
+                        outcome = IngestFailure(str(path), error) if error else self._store(ready, vectors[at : at + n])
+                    except DossierError as exc:
+                        outcome = IngestFailure(str(path), exc.message)
+                    at += n
+                else:
+                    outcome = ready
+                if isinstance(outcome, IngestResult):
+                    results.append(outcome)
+                else:
+                    failures.append(outcome)
+                if on_progress:
+                    on_progress(path, outcome)
+            queued.clear()
+
+        size = 0
+        for path in paths:
+            prepared: _Prepared | IngestResult | IngestFailure
+            try:
+                file_meta = _front_matter(path, (meta or DocumentMeta()).model_copy())
+                prepared = self._prepare_bytes(path.name, path.read_bytes(), file_meta, f"file:{path.resolve()}",
+                                               collection)  # fmt: skip
+            except (DossierError, OSError) as exc:
+                prepared = IngestFailure(str(path), getattr(exc, "message", str(exc)))
+            queued.append((path, prepared))
+            size += len(prepared.passages) if isinstance(prepared, _Prepared) else 0
+            if size >= EMBED_BATCH or len(queued) >= EMBED_BATCH:
+                flush()
+                size = 0
+        flush()
+        return results, failures
+
+    def _prepare_bytes(
+        self, filename: str, data: bytes, meta: DocumentMeta, source_key: str | None, collection: str
+    ) -> _Prepared | IngestResult:
+        text = self._loader(filename, data, self._max_bytes)
+        if not meta.title:
+            meta = meta.model_copy(update={"title": Path(filename).stem.replace("_", " ")})
+        if source_key is None and meta.url is None and meta.source:
+            source_key = f"upload:{meta.source}/{Path(filename).name}"
+        return self._prepare(text, meta, source_key, collection)
+
+    def _prepare(
+        self, text: str, meta: DocumentMeta, source_key: str | None, collection: str
+    ) -> _Prepared | IngestResult:
+        """Validate and segment; an unchanged text is its stored result at once."""
         try:
             check_collection(collection)
         except ValueError as exc:
@@ -116,8 +219,17 @@ class IngestService:
             published=meta.published, text=text, sentence_count=len(sentences),
             created_at=dt.datetime.now(dt.UTC), collection=collection,
         )  # fmt: skip
-        passages = self._passages(doc)
-        vectors = self._embedder.embed_documents([p.text for p in passages])
+        return _Prepared(doc, self._passages(doc, sentences))
+
+    def _embed_and_store(self, ready: _Prepared | IngestResult) -> IngestResult:
+        if isinstance(ready, IngestResult):
+            return ready
+        return self._store(ready, self._embedder.embed_documents([p.text for p in ready.passages]))
+
+    def _store(self, ready: _Prepared, vectors: list[list[float]]) -> IngestResult:
+        """Passages into both indexes, then the document row (the commit point)."""
+        doc, passages = ready.doc, ready.passages
+        doc_id = doc.id
         self._index.upsert(passages, vectors)  # idempotent: a concurrent ingest of this text writes the same ids
         try:
             self._lexical.upsert(passages)
@@ -130,54 +242,8 @@ class IngestService:
             return IngestResult(self._repo.get(doc_id) or doc, "unchanged")
         for old in outcome.replaced:
             self._drop(old)
-            log.info("replaced %s with %s (%s)", old, doc_id, key)
+            log.info("replaced %s with %s (%s)", old, doc_id, doc.source_key)
         return IngestResult(doc, outcome.status, outcome.replaced[0] if outcome.replaced else None)
-
-    def ingest_bytes(
-        self,
-        filename: str,
-        data: bytes,
-        meta: DocumentMeta,
-        source_key: str | None = None,
-        collection: str = DEFAULT_COLLECTION,
-    ) -> IngestResult:
-        """Ingest an uploaded file (.txt, .md, .html, .pdf).
-
-        Its identity is the caller's key, else its URL, else its source and file name together: a bare file name
-        names nothing (two unrelated `report.txt` never replace each other), so such an upload is keyed by content.
-        """
-        text = self._loader(filename, data, self._max_bytes)
-        if not meta.title:
-            meta = meta.model_copy(update={"title": Path(filename).stem.replace("_", " ")})
-        if source_key is None and meta.url is None and meta.source:
-            source_key = f"upload:{meta.source}/{Path(filename).name}"
-        return self.ingest_text(text, meta, source_key, collection)
-
-    def ingest_paths(
-        self,
-        paths: Iterable[Path],
-        meta: DocumentMeta | None = None,
-        on_progress: Callable[[Path, IngestResult | IngestFailure], None] | None = None,
-        collection: str = DEFAULT_COLLECTION,
-    ) -> tuple[list[IngestResult], list[IngestFailure]]:
-        """Ingest files; a failing file is reported and the batch goes on. Re-running resumes."""
-        results: list[IngestResult] = []
-        failures: list[IngestFailure] = []
-        for path in paths:
-            outcome: IngestResult | IngestFailure
-            try:
-                file_meta = (meta or DocumentMeta()).model_copy()
-                file_meta = _front_matter(path, file_meta)
-                outcome = self.ingest_bytes(
-                    path.name, path.read_bytes(), file_meta, f"file:{path.resolve()}", collection
-                )
-                results.append(outcome)
-            except (DossierError, OSError) as exc:
-                outcome = IngestFailure(str(path), getattr(exc, "message", str(exc)))
-                failures.append(outcome)
-            if on_progress:
-                on_progress(path, outcome)
-        return results, failures
 
     def delete(self, doc_id: str) -> bool:
         """Delete a document and its passages; it is never retrieved again."""
@@ -215,12 +281,13 @@ class IngestService:
         return Reconciled(orphans=len(orphans), reindexed=len(broken))
 
     @staticmethod
-    def _passages(doc: Document) -> list[Passage]:
+    def _passages(doc: Document, sentences: list[Sentence] | None = None) -> list[Passage]:
+        """The document's passages: one per sentence (segmented again unless given; pysbd is not cheap)."""
         return [
             Passage(id=passage_id(doc.id, s.index), document_id=doc.id, index=s.index, start=s.start, end=s.end,
                     text=doc.text[s.start : s.end], title=doc.title, source=doc.source, published=doc.published,
                     collection=doc.collection)
-            for s in segment(doc.text)
+            for s in (segment(doc.text) if sentences is None else sentences)
         ]  # fmt: skip
 
 
