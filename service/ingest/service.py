@@ -134,11 +134,15 @@ class IngestService:
         queued: list[tuple[Path, _Prepared | IngestResult | IngestFailure]] = []
 
         def flush() -> None:
-            texts = [p.text for _, r in queued if isinstance(r, _Prepared) for p in r.passages]
+            batch = [p for _, r in queued if isinstance(r, _Prepared) for p in r.passages]
             vectors: list[list[float]] = []
             error: str | None = None
             try:
-                vectors = self._embedder.embed_documents(texts) if texts else []
+                vectors = self._embedder.embed_documents([p.text for p in batch]) if batch else []
+                # every file's passages in one write; a text repeated in the batch has the same passage ids: once
+                unique = {p.id: (p, v) for p, v in zip(batch, vectors, strict=True)}
+                if unique:
+                    self._index.upsert([p for p, _ in unique.values()], [v for _, v in unique.values()])
             except DossierError as exc:
                 error = exc.message
             at = 0
@@ -147,7 +151,8 @@ class IngestService:
                 if isinstance(ready, _Prepared):
                     n = len(ready.passages)
                     try:
-                        outcome = IngestFailure(str(path), error) if error else self._store(ready, vectors[at : at + n])
+                        outcome = (IngestFailure(str(path), error) if error
+                                   else self._store(ready, vectors[at : at + n], indexed=True))  # fmt: skip
                     except DossierError as exc:
                         outcome = IngestFailure(str(path), exc.message)
                     at += n
@@ -226,11 +231,13 @@ class IngestService:
             return ready
         return self._store(ready, self._embedder.embed_documents([p.text for p in ready.passages]))
 
-    def _store(self, ready: _Prepared, vectors: list[list[float]]) -> IngestResult:
-        """Passages into both indexes, then the document row (the commit point)."""
+    def _store(self, ready: _Prepared, vectors: list[list[float]], *, indexed: bool = False) -> IngestResult:
+        """Passages into both indexes (the vector one unless `indexed` already), then the document row (the commit
+        point)."""
         doc, passages = ready.doc, ready.passages
         doc_id = doc.id
-        self._index.upsert(passages, vectors)  # idempotent: a concurrent ingest of this text writes the same ids
+        if not indexed:  # idempotent: a concurrent ingest of this text writes the same ids
+            self._index.upsert(passages, vectors)
         try:
             self._lexical.upsert(passages)
             outcome = self._repo.save(doc)
