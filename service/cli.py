@@ -196,15 +196,23 @@ def _run_job(c: Container, job: Job, out_path: Path | None) -> Job:
         task = bar.add_task("", total=job.total, completed=job.done + job.failed)
 
         def step(j: Job) -> None:
-            bar.update(task, completed=j.done + j.failed, description=f"{j.failed} failed" if j.failed else "")
+            waiting = sum(i.state == "pending" and (i.error or "").startswith("waiting for the model") for i in j.items)
+            notes = ([f"{j.failed} failed"] if j.failed else []) + ([f"{waiting} waiting for the model"] if waiting
+                                                                     else [])  # fmt: skip
+            bar.update(task, completed=j.done + j.failed, description=", ".join(notes))
 
         if c.queue.distributed:  # workers do it: follow the job's progress in the database
             c.queue.submit(job.id, job.kind)
             final = job
-            while not final.state.startswith("completed"):
-                time.sleep(2)
-                final = c.jobs.get(job.id) or final
-                step(final)
+            try:
+                while not final.state.startswith("completed"):
+                    time.sleep(2)
+                    final = c.jobs.get(job.id) or final
+                    step(final)
+            except KeyboardInterrupt:
+                bar.stop()
+                console.print(f"{job.id} goes on in the workers; follow it with `dossier jobs`")
+                raise typer.Exit(130) from None
         else:
             final = c.batches.run(job.id, step)
     for item in final.items:

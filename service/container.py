@@ -233,9 +233,7 @@ class Container:
     def resume_jobs(self) -> int:
         """Submit every job left unfinished by a runner that is gone; how many."""
         left = [j for j in (self.jobs.get(i) for i in self.jobs.unfinished()) if j is not None]
-        for job in left:
-            self.queue.submit(job.id, job.kind)
-        return len(left)
+        return sum(self.queue.submit(job.id, job.kind) for job in left)
 
     def close(self) -> None:
         queue = self.__dict__.get("queue")

@@ -182,3 +182,27 @@ def test_files_embedded_together_are_each_stored_or_refused_alone(container: Con
     assert container.lexical.counts()[results[0].document.id] == 2
     hits = container.retriever.retrieve("Who shipped centrifuges?", 3)
     assert hits[0].passage.document_id == results[0].document.id
+
+
+def test_a_file_that_breaks_the_shared_embedding_call_fails_alone(
+    container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files embedded together share one encoder call; when that call fails, each file is tried alone, so only
+    the file the encoder refuses fails and the others are stored."""
+    embedder = container.embedder
+    real = embedder.embed_documents
+
+    def refuses_poison(texts: list[str]) -> list[list[float]]:
+        if any("POISON" in t for t in texts):
+            raise InvalidInput("the encoder refused this text")
+        return real(texts)
+
+    monkeypatch.setattr(embedder, "embed_documents", refuses_poison)
+    (tmp_path / "a.txt").write_text("Acme shipped forty centrifuges in 2020. Ruritania denied it.")
+    (tmp_path / "b.txt").write_text("A POISON sentence the encoder refuses. Another one follows it.")
+    (tmp_path / "c.txt").write_text("The panel met in Zenda. It found two violations.")
+    results, failures = container.ingest.ingest_paths(sorted(tmp_path.glob("*.txt")))
+    assert [f.path for f in failures] == [str(tmp_path / "b.txt")]
+    assert "refused" in failures[0].error
+    assert [r.status for r in results] == ["created", "created"]
+    assert container.retriever.retrieve("Who shipped centrifuges?", 3)[0].passage.document_id == results[0].document.id

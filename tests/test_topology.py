@@ -5,8 +5,8 @@ two `dossier worker` processes, all real processes talking real HTTP. The model 
 so every answer and summary passes Dossier's verification.
 
 Scenario: reports are ingested through replica A and asked about through replica B; a summary batch starts, one
-worker is SIGKILLed while both are summarising, and the batch must still complete with every report summarised
-exactly once: one model call per report, plus one for the item the killed worker lost.
+worker is SIGKILLed while both are summarising and started again at once, and the batch must still complete with
+every report summarised exactly once: one model call per report, plus one for the item the killed worker lost.
 """
 
 from __future__ import annotations
@@ -74,6 +74,9 @@ def test_two_replicas_two_workers_one_killed_mid_batch(tmp_path: Path) -> None:
             time.sleep(0.1)
         topo.kill(topo.worker(0))
         killed_at = time.monotonic()
+        # a worker starting while the batch is under way (here, the killed one back up) queues nothing again:
+        # the job has live tasks (the killed worker's own task is still `doing` until its lease runs out)
+        restarted = topo.restart(topo.worker(0))
 
         deadline = time.monotonic() + 120
         while not (job := httpx.get(f"{b}/v1/jobs/{job_id}", timeout=10).json())["state"].startswith("completed"):
@@ -82,6 +85,8 @@ def test_two_replicas_two_workers_one_killed_mid_batch(tmp_path: Path) -> None:
         assert time.monotonic() - killed_at > 4  # the lost item waited for the dead worker's lease to run out
         for doc_id in ids.values():  # each report's summary, read through the other replica
             assert httpx.get(f"{b}/v1/summaries/{doc_id}", timeout=10).status_code == 200, json.dumps(job)
+        assert restarted.proc.poll() is None
+        assert "worker ready (0 unfinished job(s) queued again)" in topo.log("worker-0").read_text()
 
     assert job["state"] == "completed" and job["done"] == len(NAMES) and job["failed"] == 0, job
     calls = Counter(_summarised_doc(q) for q in stub.requests if _is_summary(q))

@@ -22,8 +22,9 @@ class LocalJobQueue:
         self._steps = steps
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobs")
 
-    def submit(self, job_id: str, kind: JobKind) -> None:
-        self._pool.submit(self._run, job_id, kind)
+    def submit(self, job_id: str, kind: JobKind) -> bool:
+        self._pool.submit(self._run, job_id, kind)  # a second run of a job under way finds it claimed
+        return True
 
     def _run(self, job_id: str, kind: JobKind) -> None:
         try:

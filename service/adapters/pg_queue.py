@@ -1,12 +1,13 @@
 """Jobs spread over workers on any host through procrastinate, a maintained Postgres-backed task queue.
 
-A job becomes one `start` task, which defers an `item` task per report, and a `finish` task after each item
-(only one of them queued at a time, per job). Workers fetch tasks with `SELECT … FOR UPDATE SKIP LOCKED`, so no
-two take the same task. Each item task has a lock of its own: a duplicate (a resumed job, a retried task) waits
-for the first and then finds the item finished. Workers write a heartbeat every `heartbeat_s`; a task whose
-worker has been silent for `stalled_s` (killed, its host gone) is put back in the queue by whichever worker looks
-next, so a killed worker loses at most the item it was doing. The items' steps are idempotent and a summary is
-stored in the same transaction that marks its item done, so a report is summarised exactly once.
+A job becomes one `start` task, which defers an `item` task per report, and a `finish` task after each item.
+Workers fetch tasks with `SELECT … FOR UPDATE SKIP LOCKED`, so no two take the same task. Copies of one task (a
+resumed job's, a requeued one's) share a procrastinate lock, so they run one after another and each finds the
+work of the one before done. Workers write a heartbeat every `heartbeat_s`; a task whose worker has been silent for
+`stalled_s` (killed, its host gone) is put back in the queue by whichever worker looks next, so a killed worker
+loses at most the item it was doing. The steps are idempotent and a summary is stored in the same transaction that
+marks its item done, so a report is summarised exactly once. An item that finds no model waits in the queue, its
+retries spaced out, until the model is back.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 import zlib
 from collections.abc import Mapping
 from typing import Any
 
 import procrastinate
 import psycopg
-from procrastinate import exceptions as pexc
+from procrastinate.retry import RetryDecision
 from sqlalchemy.engine import make_url
 
 from service.domain.ports import JobSteps
@@ -53,16 +55,15 @@ class PostgresJobQueue:
         database_url: str,
         steps: Mapping[JobKind, JobSteps],
         *,
-        model_retries: int = 4,
         model_wait_s: float = 10.0,
+        model_wait_max_s: float = 300.0,
     ) -> None:
         self._conninfo = libpq_url(database_url)
         self._steps = steps
         self._opened = False
+        self._open_lock = threading.Lock()
         self.app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=self._conninfo))
-        retry = procrastinate.RetryStrategy(
-            max_attempts=model_retries, wait=int(model_wait_s), exponential_wait=2, retry_exceptions={ModelWait}
-        )
+        retry = WaitForModel(first_s=model_wait_s, max_s=model_wait_max_s)
         self._start = self.app.task(name="dossier.start")(self._start_job)
         self._item = self.app.task(name="dossier.item", retry=retry)(self._do_item)
         self._finish = self.app.task(name="dossier.finish")(self._finish_job)
@@ -79,12 +80,19 @@ class PostgresJobQueue:
             conn.commit()
 
     # -- the API side ---------------------------------------------------------------------------
-    def submit(self, job_id: str, kind: JobKind) -> None:
-        """Queue the job's start; a start already queued for it stands."""
-        if not self._opened:
-            self.app.open()
-            self._opened = True
-        self._defer(self._start, f"start:{job_id}", job_id=job_id, kind=kind)
+    def submit(self, job_id: str, kind: JobKind) -> bool:
+        """Queue the job's start, unless tasks of the job are queued or running already (a resume of a job under
+        way queues nothing). Checked and queued under an advisory lock per job, so two resumers queue it once."""
+        with self._open_lock:
+            if not self._opened:
+                self.app.open()
+                self._opened = True
+        with psycopg.connect(self._conninfo) as conn:  # one transaction: the lock is held until the start is queued
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (zlib.crc32(f"dossier:job:{job_id}".encode()),))
+            if conn.execute(_LIVE_TASKS, (job_id,)).fetchone() is not None:
+                return False
+            self._defer(self._start, f"start:{job_id}", job_id=job_id, kind=kind)
+        return True
 
     def close(self) -> None:
         if self._opened:
@@ -108,9 +116,10 @@ class PostgresJobQueue:
         self._steps[kind].finish(job_id)
 
     def _defer(self, task: procrastinate.tasks.Task[Any, Any, Any], lock: str, **kwargs: Any) -> None:
-        """Defer unless the same task (same lock) is already queued; the lock also runs duplicates one by one."""
-        with contextlib.suppress(pexc.AlreadyEnqueued):
-            task.configure(lock=lock, queueing_lock=lock).defer(**kwargs)
+        """Defer a task under `lock`: copies of one task (a requeued one, a resumed job's) run one after another,
+        never together, and each finds the work of the one before done. No queueing lock: a copy queued while the
+        first is running must not stop a stalled first from being requeued."""
+        task.configure(lock=lock).defer(**kwargs)
 
     # -- the worker ---------------------------------------------------------------------------------
     def work(self, *, concurrency: int, heartbeat_s: float, stalled_s: float, name: str | None = None) -> None:
@@ -139,11 +148,32 @@ class PostgresJobQueue:
         while True:
             await asyncio.sleep(every_s)
             try:
-                for job in await self.app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_s):
-                    try:
-                        await self.app.job_manager.retry_job(job)
-                        log.warning("requeued task %s (%s) of a stalled worker", job.id, job.task_name)
-                    except pexc.ConnectorException:  # another worker requeued it first
-                        continue
+                stalled = await self.app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_s)
             except Exception:
                 log.warning("could not look for stalled tasks", exc_info=True)
+                continue
+            for job in stalled:
+                try:
+                    await self.app.job_manager.retry_job(job)
+                    log.warning("requeued task %s (%s) of a stalled worker", job.id, job.task_name)
+                except Exception:  # most often another worker requeued it first; said, never swallowed
+                    log.warning("could not requeue task %s (%s)", job.id, job.task_name, exc_info=True)
+
+
+class WaitForModel(procrastinate.BaseRetryStrategy):
+    """An item that found no model is tried again for as long as the model stays away, the wait doubling from
+    `first_s` up to `max_s`; any other exception is not retried (the item step records real failures itself)."""
+
+    def __init__(self, *, first_s: float, max_s: float) -> None:
+        self._first_s = first_s
+        self._max_s = max_s
+
+    def get_retry_decision(self, *, exception: BaseException, job: procrastinate.jobs.Job) -> RetryDecision | None:
+        if not isinstance(exception, ModelWait):
+            return None
+        wait = min(self._max_s, self._first_s * 2 ** min(job.attempts, 16))
+        return RetryDecision(retry_in={"seconds": int(wait)})
+
+
+_LIVE_TASKS = """SELECT 1 FROM procrastinate_jobs
+WHERE status IN ('todo', 'doing') AND task_name LIKE 'dossier.%%' AND args->>'job_id' = %s LIMIT 1"""

@@ -197,8 +197,12 @@ class SqlJobStore:
                       .values(heartbeat_at=dt.datetime.now(dt.UTC)))  # fmt: skip
 
     def set_state(self, job_id: str, state: str, finished: dt.datetime | None = None) -> None:
+        """Set the job's state; a completed job is never reopened (a late duplicate step cannot undo the end)."""
         with Session(self._engine) as s, s.begin():
-            s.execute(update(JobRow).where(JobRow.id == job_id).values(state=state, finished_at=finished))
+            q = update(JobRow).where(JobRow.id == job_id)
+            if not state.startswith("completed"):
+                q = q.where(JobRow.state.not_like("completed%"))
+            s.execute(q.values(state=state, finished_at=finished))
 
     def set_digest(self, job_id: str, digest: Digest | None, error: str | None) -> None:
         with Session(self._engine) as s, s.begin():
@@ -214,8 +218,10 @@ class SqlJobStore:
     def mark_item(
         self, job_id: str, doc_id: str, state: str, error: str | None = None, seconds: float | None = None
     ) -> None:
+        """Set one item's state, unless it is done: a done item keeps its summary and its state."""
         with Session(self._engine) as s, s.begin():
-            s.execute(update(JobItemRow).where(JobItemRow.job_id == job_id, JobItemRow.document_id == doc_id)
+            s.execute(update(JobItemRow).where(JobItemRow.job_id == job_id, JobItemRow.document_id == doc_id,
+                                               JobItemRow.state != "done")
                       .values(state=state, error=error, seconds=seconds))  # fmt: skip
 
     def complete_item(self, job_id: str, summary: Summary, seconds: float) -> bool:

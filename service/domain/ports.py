@@ -252,7 +252,7 @@ class JobStore(Protocol):
         ...
 
     def set_state(self, job_id: str, state: str, finished: dt.datetime | None = None) -> None:
-        """Set the job's state."""
+        """Set the job's state; a completed job is never reopened."""
         ...
 
     def set_digest(self, job_id: str, digest: Digest | None, error: str | None) -> None:
@@ -266,7 +266,7 @@ class JobStore(Protocol):
     def mark_item(
         self, job_id: str, doc_id: str, state: str, error: str | None = None, seconds: float | None = None
     ) -> None:
-        """Set an item's state (and failure reason)."""
+        """Set an item's state (and failure reason), unless the item is done already."""
         ...
 
     def complete_item(self, job_id: str, summary: Summary, seconds: float) -> bool:
@@ -357,8 +357,9 @@ class JobQueue(Protocol):
 
     distributed: bool
 
-    def submit(self, job_id: str, kind: JobKind) -> None:
-        """Run (or resume) the job; returns at once. Submitting a job twice does its work once."""
+    def submit(self, job_id: str, kind: JobKind) -> bool:
+        """Run (or resume) the job; returns at once. Submitting a job twice does its work once: False when the job
+        was under way already (its tasks queued or running), so nothing more was queued."""
         ...
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 
+from service.core.lease import renewed_lease
 from service.domain.errors import ModelUnreachable, NotFound
 from service.domain.facts import FactSchema
 from service.domain.models import Document
@@ -26,9 +27,10 @@ class ExtractionJobs:
     """Creates and runs extraction jobs. One pending or running job per report and schema: a duplicate request
     gets the job already under way."""
 
-    def __init__(self, jobs: JobStore, extract: ExtractService) -> None:
+    def __init__(self, jobs: JobStore, extract: ExtractService, *, beat_s: float = 60.0) -> None:
         self._jobs = jobs
         self._extract = extract
+        self._beat_s = beat_s
 
     @staticmethod
     def mode(schema: FactSchema) -> str:
@@ -55,10 +57,11 @@ class ExtractionJobs:
         if job.state.startswith("completed") or not self._jobs.claim(job_id):
             return job  # a duplicate start
         self._jobs.reset_running(job_id)
-        for doc_id in self.start(job_id):
-            if self.item(job_id, doc_id):
-                self._jobs.set_state(job_id, "pending")
-        self.finish(job_id)
+        with renewed_lease(self._jobs, job_id, self._beat_s):  # one long report can outlast the lease
+            for doc_id in self.start(job_id):
+                if self.item(job_id, doc_id):
+                    self._jobs.set_state(job_id, "pending")
+            self.finish(job_id)
         return self._job(job_id)
 
     def start(self, job_id: str) -> list[str]:

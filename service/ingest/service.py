@@ -136,23 +136,24 @@ class IngestService:
         def flush() -> None:
             batch = [p for _, r in queued if isinstance(r, _Prepared) for p in r.passages]
             vectors: list[list[float]] = []
-            error: str | None = None
+            together = True
             try:
                 vectors = self._embedder.embed_documents([p.text for p in batch]) if batch else []
                 # every file's passages in one write; a text repeated in the batch has the same passage ids: once
                 unique = {p.id: (p, v) for p, v in zip(batch, vectors, strict=True)}
                 if unique:
                     self._index.upsert([p for p, _ in unique.values()], [v for _, v in unique.values()])
-            except DossierError as exc:
-                error = exc.message
+            except DossierError as exc:  # one file's trouble must not fail the others: each is tried alone
+                log.warning("embedding %d files together failed (%s); trying them one by one", len(queued), exc)
+                together = False
             at = 0
             for path, ready in queued:
                 outcome: IngestResult | IngestFailure
                 if isinstance(ready, _Prepared):
                     n = len(ready.passages)
                     try:
-                        outcome = (IngestFailure(str(path), error) if error
-                                   else self._store(ready, vectors[at : at + n], indexed=True))  # fmt: skip
+                        outcome = (self._store(ready, vectors[at : at + n], indexed=True) if together
+                                   else self._embed_and_store(ready))  # fmt: skip
                     except DossierError as exc:
                         outcome = IngestFailure(str(path), exc.message)
                     at += n

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from service.core.lease import renewed_lease
 from service.domain.access import DEFAULT_COLLECTION
 from service.domain.errors import InvalidInput, ModelUnreachable, NotFound
 from service.domain.models import Document
@@ -103,10 +103,7 @@ class BatchService:
         if found.state.startswith("completed") or not self._jobs.claim(job_id):
             return found
         self._jobs.reset_running(job_id)  # ours now: what a killed runner left running starts again
-        stop = threading.Event()
-        beat = threading.Thread(target=self._beat, args=(job_id, stop), name=f"lease-{job_id}", daemon=True)
-        beat.start()
-        try:
+        with renewed_lease(self._jobs, job_id, self._beat_s):
             pending = self.start(job_id)
             for rnd in range(self._model_rounds + 1):
                 if rnd:
@@ -123,8 +120,6 @@ class BatchService:
                 self._jobs.set_state(job_id, "pending")
             else:
                 self.finish(job_id)
-        finally:
-            stop.set()
         final = self._jobs.get(job_id)
         assert final is not None
         if progress:
@@ -159,14 +154,6 @@ class BatchService:
         if job.mode == "new":
             self._jobs.set_watermark(job.collection, _aware(job.created_at))
         return True
-
-    def _beat(self, job_id: str, stop: threading.Event) -> None:
-        """Renew the lease while the job runs, even when one item takes longer than the lease."""
-        while not stop.wait(self._beat_s):
-            try:
-                self._jobs.beat(job_id)
-            except Exception:  # a database hiccup: the next beat (or the next item) renews it
-                log.warning("could not renew the lease of %s", job_id, exc_info=True)
 
     def _digest(self, job_id: str, summaries: list[Summary]) -> None:
         for rnd in range(self._model_rounds + 1):

@@ -30,6 +30,8 @@ class Part:
 
     name: str
     proc: subprocess.Popen[bytes]
+    cmd: list[str]
+    env: dict[str, str]
     url: str | None = None
 
 
@@ -116,9 +118,18 @@ class Topology:
         proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
         log.close()
-        part = Part(name, proc)
+        part = Part(name, proc, cmd, env)
         self.parts.append(part)
         return part
+
+    def restart(self, part: Part) -> Part:
+        """Start a stopped part again, as it was first started (its log goes on)."""
+        if part.proc.poll() is None:
+            raise RuntimeError(f"{part.name} is still running")
+        self.parts.remove(part)
+        again = self._spawn(part.name, part.cmd, part.env)
+        again.url = part.url
+        return again
 
     def _wait(self, url: str, part: Part) -> None:
         deadline = time.monotonic() + self.startup_timeout_s

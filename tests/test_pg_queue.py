@@ -1,0 +1,60 @@
+"""The Postgres job queue (procrastinate) on a real PostgreSQL server: a job under way is queued once however
+often it is submitted or resumed, and an item that finds no model keeps waiting for it instead of failing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+import pytest
+from procrastinate.jobs import Job as Task
+
+from service.adapters.pg_queue import ModelWait, PostgresJobQueue, WaitForModel, libpq_url
+from service.domain.models import DocumentMeta
+from service.topology.postgres import PostgresServer
+from tests.conftest import make_container, make_settings
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[PostgresServer]:
+    with PostgresServer() as server:
+        yield server
+
+
+def test_a_job_under_way_is_queued_once(pg: PostgresServer, tmp_path: Path) -> None:
+    """Replicas and restarted workers resubmit unfinished jobs; a job whose tasks are queued or running gets no
+    second copy (a copy used to block the requeue of a stalled task for good)."""
+    c = make_container(make_settings(tmp_path, database_url=pg.url, queue="postgres"))
+    assert isinstance(c.queue, PostgresJobQueue)
+    doc = c.ingest.ingest_text("Acme shipped forty centrifuges in 2020.", DocumentMeta(title="q"), "q").document
+    job = c.batches.create(ids=[doc.id])
+    assert job is not None
+    assert c.queue.submit(job.id, job.kind) is True
+    with ThreadPoolExecutor(max_workers=4) as pool:  # four resumers at once
+        again = list(pool.map(lambda _: c.queue.submit(job.id, job.kind), range(4)))
+    assert again == [False] * 4
+    with psycopg.connect(libpq_url(pg.url)) as conn:
+        row = conn.execute("SELECT count(*), min(task_name) FROM procrastinate_jobs WHERE args->>'job_id' = %s",
+                           (job.id,)).fetchone()  # fmt: skip
+    assert row == (1, "dossier.start")
+    c.close()
+
+
+def test_an_item_without_model_waits_for_it_with_growing_pauses() -> None:
+    """No number of attempts fails an item whose model is away; the pause doubles up to a ceiling. Any other
+    exception is not retried (the item step records real failures itself)."""
+    strategy = WaitForModel(first_s=10, max_s=300)
+
+    def pause(attempts: int, exc: BaseException) -> float | None:
+        task = Task(id=1, queue="default", lock=None, queueing_lock=None, task_name="dossier.item", attempts=attempts)
+        decision = strategy.get_retry_decision(exception=exc, job=task)
+        if decision is None:
+            return None
+        assert decision.retry_at is not None
+        return round((decision.retry_at - dt.datetime.now(dt.UTC)).total_seconds())
+
+    assert [pause(n, ModelWait("down")) for n in (0, 1, 2, 3, 4, 5, 50, 10_000)] == [10, 20, 40, 80, 160, 300, 300, 300]
+    assert pause(0, RuntimeError("a bug")) is None
