@@ -323,7 +323,7 @@ def worker(
         console.print(f"worker ready ({resumed} unfinished job(s) queued again); heartbeat every "
                       f"{s.worker_heartbeat_s:g}s, a worker silent {s.worker_stalled_s:g}s is taken over")  # fmt: skip
         queue.work(concurrency=concurrency or s.worker_concurrency, heartbeat_s=s.worker_heartbeat_s,
-                   stalled_s=s.worker_stalled_s)  # fmt: skip
+                   stalled_s=s.worker_stalled_s, resume=c.resume_jobs)  # fmt: skip
     finally:
         c.close()
 

@@ -19,11 +19,12 @@ import os
 import socket
 import threading
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import procrastinate
 import psycopg
+import sqlalchemy.exc
 from procrastinate.retry import RetryDecision
 from sqlalchemy.engine import make_url
 
@@ -64,9 +65,9 @@ class PostgresJobQueue:
         self._open_lock = threading.Lock()
         self.app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=self._conninfo))
         retry = WaitForModel(first_s=model_wait_s, max_s=model_wait_max_s)
-        self._start = self.app.task(name="dossier.start")(self._start_job)
+        self._start = self.app.task(name="dossier.start", retry=retry)(self._start_job)
         self._item = self.app.task(name="dossier.item", retry=retry)(self._do_item)
-        self._finish = self.app.task(name="dossier.finish")(self._finish_job)
+        self._finish = self.app.task(name="dossier.finish", retry=retry)(self._finish_job)
 
     # -- schema ---------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -122,14 +123,34 @@ class PostgresJobQueue:
         task.configure(lock=lock).defer(**kwargs)
 
     # -- the worker ---------------------------------------------------------------------------------
-    def work(self, *, concurrency: int, heartbeat_s: float, stalled_s: float, name: str | None = None) -> None:
-        """Run a worker until SIGINT/SIGTERM: take tasks, and put back those of workers silent for `stalled_s`."""
-        asyncio.run(self._work(concurrency=concurrency, heartbeat_s=heartbeat_s, stalled_s=stalled_s, name=name))
+    def work(
+        self,
+        *,
+        concurrency: int,
+        heartbeat_s: float,
+        stalled_s: float,
+        name: str | None = None,
+        resume: Callable[[], int] | None = None,
+        resume_every_s: float = 60.0,
+    ) -> None:
+        """Run a worker until SIGINT/SIGTERM: take tasks, put back those of workers silent for `stalled_s`, and
+        every `resume_every_s` call `resume` (queue again the unfinished jobs left with no live task)."""
+        asyncio.run(self._work(concurrency, heartbeat_s, stalled_s, name, resume, resume_every_s))
 
-    async def _work(self, *, concurrency: int, heartbeat_s: float, stalled_s: float, name: str | None) -> None:
+    async def _work(
+        self,
+        concurrency: int,
+        heartbeat_s: float,
+        stalled_s: float,
+        name: str | None,
+        resume: Callable[[], int] | None,
+        resume_every_s: float,
+    ) -> None:
         self._opened = False  # opening it async closes a sync connection `submit` opened
         async with self.app.open_async():
-            rescue = asyncio.create_task(self._rescue(heartbeat_s, stalled_s))
+            chores = [asyncio.create_task(self._rescue(heartbeat_s, stalled_s))]
+            if resume is not None:
+                chores.append(asyncio.create_task(self._resume(resume, resume_every_s)))
             try:
                 await self.app.run_worker_async(
                     concurrency=concurrency,
@@ -139,41 +160,67 @@ class PostgresJobQueue:
                     delete_jobs="successful",
                 )
             finally:
-                rescue.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await rescue
+                for chore in chores:
+                    chore.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await chore
 
     async def _rescue(self, every_s: float, stalled_s: float) -> None:
         """Requeue the tasks of stalled workers (their item restarts from scratch; nothing of it was stored)."""
         while True:
             await asyncio.sleep(every_s)
             try:
-                stalled = await self.app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_s)
+                await self._requeue_stalled(stalled_s)
             except Exception:
-                log.warning("could not look for stalled tasks", exc_info=True)
-                continue
-            for job in stalled:
+                log.warning("could not requeue stalled tasks", exc_info=True)
+
+    async def _requeue_stalled(self, stalled_s: float) -> None:
+        """One worker at a time (an advisory lock; the others skip this round): looking and requeueing in turns, a
+        task requeued and taken again by a live worker is never seen as stalled and requeued under it."""
+        async with await psycopg.AsyncConnection.connect(self._conninfo) as conn, conn.transaction():
+            cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_RESCUE_LOCK,))
+            got = await cur.fetchone()
+            if not got or not got[0]:
+                return
+            for job in await self.app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_s):
                 try:
                     await self.app.job_manager.retry_job(job)
                     log.warning("requeued task %s (%s) of a stalled worker", job.id, job.task_name)
-                except Exception:  # most often another worker requeued it first; said, never swallowed
+                except Exception:
                     log.warning("could not requeue task %s (%s)", job.id, job.task_name, exc_info=True)
+
+    async def _resume(self, resume: Callable[[], int], every_s: float) -> None:
+        """A job whose task failed for good (its database went away mid-step) has no live task left; queue it
+        again. A job under way is left alone (`submit` checks)."""
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                if queued := await asyncio.to_thread(resume):
+                    log.warning("queued %d unfinished job(s) with no live task again", queued)
+            except Exception:
+                log.warning("could not resume unfinished jobs", exc_info=True)
 
 
 class WaitForModel(procrastinate.BaseRetryStrategy):
     """An item that found no model is tried again for as long as the model stays away, the wait doubling from
-    `first_s` up to `max_s`; any other exception is not retried (the item step records real failures itself)."""
+    `first_s` up to `max_s`. A step cut off by its database (a restart, a failover) is tried again a few times.
+    Any other exception is not retried: the item step records real failures itself."""
 
-    def __init__(self, *, first_s: float, max_s: float) -> None:
-        self._first_s = first_s
-        self._max_s = max_s
+    def __init__(self, *, first_s: float, max_s: float, transient_attempts: int = 5) -> None:
+        self._first_s = max(1.0, first_s)
+        self._max_s = max(self._first_s, max_s)
+        self._transient_attempts = transient_attempts
 
     def get_retry_decision(self, *, exception: BaseException, job: procrastinate.jobs.Job) -> RetryDecision | None:
+        if isinstance(exception, _TRANSIENT) and job.attempts < self._transient_attempts:
+            return RetryDecision(retry_in={"seconds": int(self._first_s)})
         if not isinstance(exception, ModelWait):
             return None
         wait = min(self._max_s, self._first_s * 2 ** min(job.attempts, 16))
         return RetryDecision(retry_in={"seconds": int(wait)})
 
 
+_TRANSIENT = (psycopg.OperationalError, sqlalchemy.exc.OperationalError)
+_RESCUE_LOCK = zlib.crc32(b"dossier:requeue-stalled")
 _LIVE_TASKS = """SELECT 1 FROM procrastinate_jobs
 WHERE status IN ('todo', 'doing') AND task_name LIKE 'dossier.%%' AND args->>'job_id' = %s LIMIT 1"""

@@ -359,7 +359,8 @@ class JobQueue(Protocol):
 
     def submit(self, job_id: str, kind: JobKind) -> bool:
         """Run (or resume) the job; returns at once. Submitting a job twice does its work once: False when the job
-        was under way already (its tasks queued or running), so nothing more was queued."""
+        was under way already (its tasks queued or running), so nothing more was queued. A local runner cannot tell:
+        it says True, and a second run finds the job claimed."""
         ...
 
     def close(self) -> None:
