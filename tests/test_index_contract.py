@@ -61,6 +61,7 @@ def test_search_ranks_by_similarity_in_0_1(index: PassageIndex) -> None:
     assert all(0.0 <= score <= 1.0 for _, score in hits)
     assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
     assert len(index.search(EMBED.embed_query("missile"), 2, None)) == 2
+    assert len(index.search(EMBED.embed_query("missile"), 50, None)) == 4  # more asked than held: all of them
 
 
 def test_filters_and_delete(index: PassageIndex) -> None:

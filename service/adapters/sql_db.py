@@ -126,6 +126,13 @@ def _lexical_index(conn: Connection) -> None:
             conn.execute(table.insert(), rows)
 
 
+def _lexical_vocabulary(conn: Connection) -> None:
+    """FTS5's per-term document frequencies, so that a query on a large corpus can tell its common terms."""
+    from service.adapters.sql_lexical import create_vocabulary
+
+    create_vocabulary(conn)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("001_tables", _tables),
     ("002_source_keys", _source_keys),
@@ -134,6 +141,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("005_collections", _collections),
     ("006_job_kinds", _job_kinds),
     ("007_lexical_index", _lexical_index),
+    ("008_lexical_vocabulary", _lexical_vocabulary),
 ]
 
 

@@ -5,6 +5,12 @@ Each passage is one row of `lexical_passages` (its metadata, for filters, and `t
 content terms, so both engines rank the same tokens). On SQLite an FTS5 table indexes `terms` as external content,
 kept in step by triggers. Writing or deleting a document touches only its rows; nothing is rebuilt per corpus,
 and every replica reads the same index.
+
+On a large SQLite corpus (`large_corpus` passages or more) a query does not score every passage that shares a common
+word with it: as Lucene's common-terms query and Elasticsearch's `cutoff_frequency` do, terms found in more than
+`common_share` of the passages (from FTS5's own vocabulary table) only add to the score of passages that a rarer
+query term selected; a query of common terms only requires all of them. Below that size every term selects, as
+exact BM25 over all matches is cheap there.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import Date, Integer, String, Text, delete, func, select, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -51,6 +57,10 @@ SQLITE_DDL = [
     "CREATE TRIGGER IF NOT EXISTS lexical_ad AFTER DELETE ON lexical_passages BEGIN "
     "INSERT INTO lexical_fts(lexical_fts, rowid, terms) VALUES ('delete', old.rowid, old.terms); END",
 ]
+SQLITE_VOCAB_DDL = "CREATE VIRTUAL TABLE IF NOT EXISTS lexical_vocab USING fts5vocab(lexical_fts, 'row')"
+LARGE_CORPUS = 20_000  # passages: from here on, common query terms no longer select passages (module docstring)
+COMMON_SHARE = 0.01  # a term in more than this share of the passages is common
+SIZE_TTL_S = 60.0  # how long the passage count used for that decision is reused
 POSTGRES_DDL = [
     "ALTER TABLE lexical_passages ADD COLUMN IF NOT EXISTS tsv tsvector "
     "GENERATED ALWAYS AS (to_tsvector('simple', terms)) STORED",
@@ -65,6 +75,17 @@ def create_engine_index(conn: Connection) -> None:
         conn.execute(text(ddl))
 
 
+def create_vocabulary(conn: Connection) -> None:
+    """FTS5's table of document frequencies per term, read to tell common query terms (a migration step)."""
+    if conn.dialect.name == "sqlite":
+        conn.execute(text(SQLITE_VOCAB_DDL))
+
+
+def _fts_string(words: Sequence[str], op: str) -> str:
+    """Words as FTS5 strings (tokenised like `terms`), joined by `op`."""
+    return f" {op} ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
 def query_terms(terms: Sequence[str]) -> list[str]:
     """The distinct, non-empty terms (each is quoted for the engine, so `f-35`, `u.s` and `o'brie` stay terms)."""
     return list(dict.fromkeys(t for t in terms if t.strip()))
@@ -73,9 +94,12 @@ def query_terms(terms: Sequence[str]) -> list[str]:
 class SqlLexicalIndex:
     """LexicalIndex over the SQL database (see the module docstring)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, large_corpus: int = LARGE_CORPUS, common_share: float = COMMON_SHARE) -> None:
         self._engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
+        self._large_corpus = large_corpus
+        self._common_share = common_share
+        self._size = (0, -SIZE_TTL_S)  # (passages, when counted)
 
     def upsert(self, passages: Sequence[Passage]) -> None:
         """Insert or replace passages (by id), in one transaction."""
@@ -127,26 +151,65 @@ class SqlLexicalIndex:
         words = query_terms(terms)
         if not words:
             return []
-        if self._sqlite:
-            sql = ("SELECT p.* FROM lexical_fts JOIN lexical_passages p ON p.rowid = lexical_fts.rowid "
-                   "WHERE lexical_fts MATCH :q")  # fmt: skip
-            order = " ORDER BY bm25(lexical_fts), p.passage_id LIMIT :n"
-            quoted = ['"' + w.replace('"', '""') + '"' for w in words]  # an FTS5 string: tokenised like `terms`
-            params: dict[str, object] = {"q": " OR ".join(quoted), "n": n}
-        else:
-            sql = "SELECT p.* FROM lexical_passages p WHERE p.tsv @@ to_tsquery('simple', :q)"
-            order = " ORDER BY ts_rank(p.tsv, to_tsquery('simple', :q)) DESC, p.passage_id LIMIT :n"
-            params = {"q": " | ".join("'" + w.replace("\\", "\\\\").replace("'", "''") + "'" for w in words), "n": n}
         where, extra = _filter_sql(flt)
-        params.update(extra)
         with self._engine.connect() as conn:
-            rows = conn.execute(text(sql + where + order), params).mappings().all()
+            if self._sqlite:
+                rows = self._sqlite_search(conn, words, n, where, extra)
+            else:
+                sql = "SELECT p.* FROM lexical_passages p WHERE p.tsv @@ to_tsquery('simple', :q)"
+                order = " ORDER BY ts_rank(p.tsv, to_tsquery('simple', :q)) DESC, p.passage_id LIMIT :n"
+                q = " | ".join("'" + w.replace("\\", "\\\\").replace("'", "''") + "'" for w in words)
+                rows = list(conn.execute(text(sql + where + order), {"q": q, "n": n, **extra}).mappings())
         return [
             Passage(id=r["passage_id"], document_id=r["document_id"], index=r["idx"], start=r["start"], end=r["stop"],
                     text=r["text"], title=r["title"], source=r["source"], published=_date(r["published"]),
                     collection=r["collection"])
             for r in rows
         ]  # fmt: skip
+
+    def _sqlite_search(
+        self, conn: Connection, words: list[str], n: int, where: str, extra: dict[str, object]
+    ) -> list[RowMapping]:
+        """FTS5 `bm25()`: every term selects on a small corpus; on a large one, rare terms select and common ones
+        add to the score, or, with no rare term, all common terms are required."""
+        sql = ("SELECT p.* FROM lexical_fts JOIN lexical_passages p ON p.rowid = lexical_fts.rowid "
+               "WHERE lexical_fts MATCH :q")  # fmt: skip
+        order = " ORDER BY bm25(lexical_fts), p.passage_id LIMIT :n"
+
+        def run(q: str, limit: int) -> list[RowMapping]:
+            return list(conn.execute(text(sql + where + order), {"q": q, "n": limit, **extra}).mappings())
+
+        size = self._passages(conn)
+        if size < self._large_corpus:
+            return run(_fts_string(words, "OR"), n)
+        if not where:  # rank in the FTS5 table alone, then read only the `n` rows kept
+            sql = ("SELECT p.* FROM (SELECT rowid, bm25(lexical_fts) AS score FROM lexical_fts "
+                   "WHERE lexical_fts MATCH :q ORDER BY score, rowid LIMIT :n) f "
+                   "JOIN lexical_passages p ON p.rowid = f.rowid")  # fmt: skip
+            order = " ORDER BY f.score, f.rowid"
+        keys = {f"t{i}": w for i, w in enumerate(words)}
+        found = conn.execute(
+            text(f"SELECT term, doc FROM lexical_vocab WHERE term IN ({', '.join(':' + k for k in keys)})"), keys
+        )
+        df = {str(term): int(doc) for term, doc in found}
+        # A term missing from the vocabulary is kept as rare: FTS5 may tokenise it into a phrase (`f-35`).
+        common = [w for w in words if df.get(w, 0) > self._common_share * size]
+        rare = [w for w in words if w not in common]
+        if not common:
+            return run(_fts_string(words, "OR"), n)
+        rows = run(f"({_fts_string(rare, 'OR')}) AND ({_fts_string(words, 'OR')})", n) if rare else []
+        if len(rows) < n:
+            seen = {r["passage_id"] for r in rows}
+            rows += [r for r in run(_fts_string(common, "AND"), n) if r["passage_id"] not in seen][: n - len(rows)]
+        return rows
+
+    def _passages(self, conn: Connection) -> int:
+        """How many passages the index holds, counted at most once a minute."""
+        count, at = self._size
+        if time.monotonic() - at >= SIZE_TTL_S:
+            count = int(conn.execute(text("SELECT count(*) FROM lexical_passages")).scalar_one())
+            self._size = (count, time.monotonic())
+        return count
 
 
 def _date(value: object) -> dt.date | None:
