@@ -66,3 +66,12 @@ def test_filters_and_phrase_terms_on_a_large_corpus(pair: tuple[SqlLexicalIndex,
     assert hits and all(p.source == "Gulf Wire" for p in hits)
     assert texts(large.search(content_terms("the F-35 deal"), 1, None)) == [TEXTS[-1]]
     assert large.search(content_terms("Yongbyon"), 5, None) == []
+
+
+def test_too_many_common_matches_to_score_are_taken_newest_first(container: Container) -> None:
+    SqlLexicalIndex(container.engine).upsert(passages())
+    budget = SqlLexicalIndex(container.engine, large_corpus=10, common_share=0.3, score_budget=5)
+    got = budget.search(content_terms("Iran shipped"), 3, None)  # about 21 passages hold both: over 5
+    assert texts(got) == [TEXTS[37], TEXTS[19], TEXTS[18]]
+    filtered = budget.search(content_terms("Iran shipped"), 2, RetrievalFilter(source="Harbor Ledger"))
+    assert texts(filtered) == [TEXTS[18], TEXTS[16]]  # even positions are Harbor Ledger's

@@ -9,13 +9,15 @@ and every replica reads the same index.
 On a large SQLite corpus (`large_corpus` passages or more) a query does not score every passage that shares a common
 word with it: as Lucene's common-terms query and Elasticsearch's `cutoff_frequency` do, terms found in more than
 `common_share` of the passages (from FTS5's own vocabulary table) only add to the score of passages that a rarer
-query term selected; a query of common terms only requires all of them. Below that size every term selects, as
-exact BM25 over all matches is cheap there.
+query term selected; a query of common terms only requires all of them, and when even those would be more than
+`score_budget` passages to score, the newest of them are taken unranked (the vector search ranks alongside). Below
+that size every term selects, as exact BM25 over all matches is cheap there.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -60,6 +62,7 @@ SQLITE_DDL = [
 SQLITE_VOCAB_DDL = "CREATE VIRTUAL TABLE IF NOT EXISTS lexical_vocab USING fts5vocab(lexical_fts, 'row')"
 LARGE_CORPUS = 20_000  # passages: from here on, common query terms no longer select passages (module docstring)
 COMMON_SHARE = 0.01  # a term in more than this share of the passages is common
+SCORE_BUDGET = 10_000  # passages a common-terms-only query may score; beyond it, the newest that match
 SIZE_TTL_S = 60.0  # how long the passage count used for that decision is reused
 POSTGRES_DDL = [
     "ALTER TABLE lexical_passages ADD COLUMN IF NOT EXISTS tsv tsvector "
@@ -94,8 +97,15 @@ def query_terms(terms: Sequence[str]) -> list[str]:
 class SqlLexicalIndex:
     """LexicalIndex over the SQL database (see the module docstring)."""
 
-    def __init__(self, engine: Engine, large_corpus: int = LARGE_CORPUS, common_share: float = COMMON_SHARE) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        large_corpus: int = LARGE_CORPUS,
+        common_share: float = COMMON_SHARE,
+        score_budget: int = SCORE_BUDGET,
+    ) -> None:
         self._engine = engine
+        self._score_budget = score_budget
         self._sqlite = engine.dialect.name == "sqlite"
         self._large_corpus = large_corpus
         self._common_share = common_share
@@ -171,22 +181,16 @@ class SqlLexicalIndex:
         self, conn: Connection, words: list[str], n: int, where: str, extra: dict[str, object]
     ) -> list[RowMapping]:
         """FTS5 `bm25()`: every term selects on a small corpus; on a large one, rare terms select and common ones
-        add to the score, or, with no rare term, all common terms are required."""
-        sql = ("SELECT p.* FROM lexical_fts JOIN lexical_passages p ON p.rowid = lexical_fts.rowid "
-               "WHERE lexical_fts MATCH :q")  # fmt: skip
-        order = " ORDER BY bm25(lexical_fts), p.passage_id LIMIT :n"
+        add to the score, or, with no rare term, all common terms are required (module docstring)."""
 
-        def run(q: str, limit: int) -> list[RowMapping]:
-            return list(conn.execute(text(sql + where + order), {"q": q, "n": limit, **extra}).mappings())
+        def run(q: str, limit: int, ranked: bool = True) -> list[RowMapping]:
+            sql = _fts_sql(bool(where) or not large, ranked, where)
+            return list(conn.execute(text(sql), {"q": q, "n": limit, **extra}).mappings())
 
         size = self._passages(conn)
-        if size < self._large_corpus:
+        large = size >= self._large_corpus
+        if not large:
             return run(_fts_string(words, "OR"), n)
-        if not where:  # rank in the FTS5 table alone, then read only the `n` rows kept
-            sql = ("SELECT p.* FROM (SELECT rowid, bm25(lexical_fts) AS score FROM lexical_fts "
-                   "WHERE lexical_fts MATCH :q ORDER BY score, rowid LIMIT :n) f "
-                   "JOIN lexical_passages p ON p.rowid = f.rowid")  # fmt: skip
-            order = " ORDER BY f.score, f.rowid"
         keys = {f"t{i}": w for i, w in enumerate(words)}
         found = conn.execute(
             text(f"SELECT term, doc FROM lexical_vocab WHERE term IN ({', '.join(':' + k for k in keys)})"), keys
@@ -199,8 +203,12 @@ class SqlLexicalIndex:
             return run(_fts_string(words, "OR"), n)
         rows = run(f"({_fts_string(rare, 'OR')}) AND ({_fts_string(words, 'OR')})", n) if rare else []
         if len(rows) < n:
+            # Passages holding every common term; when they would be too many to score (estimated as if the
+            # terms were independent), the newest of them, unranked.
+            estimate = size * math.prod(df[w] / size for w in common)
+            more = run(_fts_string(common, "AND"), n, ranked=estimate <= self._score_budget)
             seen = {r["passage_id"] for r in rows}
-            rows += [r for r in run(_fts_string(common, "AND"), n) if r["passage_id"] not in seen][: n - len(rows)]
+            rows += [r for r in more if r["passage_id"] not in seen][: n - len(rows)]
         return rows
 
     def _passages(self, conn: Connection) -> int:
@@ -210,6 +218,21 @@ class SqlLexicalIndex:
             count = int(conn.execute(text("SELECT count(*) FROM lexical_passages")).scalar_one())
             self._size = (count, time.monotonic())
         return count
+
+
+def _fts_sql(join_first: bool, ranked: bool, where: str) -> str:
+    """The FTS5 query: joined to the rows before ranking when a filter needs their columns (or, on a small corpus,
+    to break ties by passage id), else ranked in the FTS5 table alone and only the kept rows read. Unranked: the
+    newest rows first (`rowid DESC`, which FTS5 reads in that order and stops after `n`)."""
+    if not ranked:
+        return (f"SELECT p.* FROM lexical_fts JOIN lexical_passages p ON p.rowid = lexical_fts.rowid "
+                f"WHERE lexical_fts MATCH :q{where} ORDER BY lexical_fts.rowid DESC LIMIT :n")  # fmt: skip
+    if join_first:
+        return (f"SELECT p.* FROM lexical_fts JOIN lexical_passages p ON p.rowid = lexical_fts.rowid "
+                f"WHERE lexical_fts MATCH :q{where} ORDER BY bm25(lexical_fts), p.passage_id LIMIT :n")  # fmt: skip
+    return ("SELECT p.* FROM (SELECT rowid, bm25(lexical_fts) AS score FROM lexical_fts WHERE lexical_fts MATCH :q "
+            "ORDER BY score, rowid LIMIT :n) f JOIN lexical_passages p ON p.rowid = f.rowid "
+            "ORDER BY f.score, f.rowid")  # fmt: skip
 
 
 def _date(value: object) -> dt.date | None:
