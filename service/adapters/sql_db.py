@@ -13,8 +13,9 @@ import importlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, create_engine, delete, inspect, select, text
+from sqlalchemy import Column, DateTime, MetaData, String, Table, create_engine, delete, event, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase
@@ -185,11 +186,21 @@ def _migrate(engine: Engine) -> list[str]:
     return done
 
 
+def _sqlite_pragmas(dbapi_conn: Any, _record: object) -> None:
+    """Write-ahead log: readers (the API, other processes) never wait for a writer, and a commit appends to the
+    log instead of syncing the database file (`synchronous=NORMAL`: still atomic, and durable at checkpoints)."""
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 def make_engine(url: str) -> Engine:
     """Engine for `url`, migrated to this version (SQLite's folder is created when missing)."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True)
     migrate(engine)
