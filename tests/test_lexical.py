@@ -4,6 +4,8 @@ filters and phrase-like terms still work. The small-corpus path is the exact BM2
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from service.adapters.sql_lexical import SqlLexicalIndex
@@ -75,3 +77,28 @@ def test_too_many_common_matches_to_score_are_taken_newest_first(container: Cont
     assert texts(got) == [TEXTS[37], TEXTS[19], TEXTS[18]]
     filtered = budget.search(content_terms("Iran shipped"), 2, RetrievalFilter(source="Harbor Ledger"))
     assert texts(filtered) == [TEXTS[18], TEXTS[16]]  # even positions are Harbor Ledger's
+
+
+def test_rare_selected_passages_keep_plain_bm25_order(container: Container) -> None:
+    """Common terms are scored as often as the rare ones in the selecting query, so the passages a rare term
+    selects come in plain BM25's order (common terms in about 35% of passages, rare ones in about 12%)."""
+    rng = random.Random(1)
+    common_words, rare_words = ["iran", "panel", "shipped", "missile"], ["centrifuges", "frigates", "drones"]
+    rows = []
+    for i in range(80):
+        words = [w for w in common_words if rng.random() < 0.35] + [w for w in rare_words if rng.random() < 0.12]
+        words += ["filler"] * rng.randint(0, 6)  # lengths vary, so length normalisation matters
+        rng.shuffle(words)
+        t = " ".join(words) + " end."
+        rows.append(Passage(id=f"doc_r{i:03d}:00000", document_id=f"doc_r{i:03d}", index=0, start=0, end=len(t),
+                            text=t, title="r"))  # fmt: skip
+    exact = SqlLexicalIndex(container.engine)
+    exact.upsert(rows)
+    large = SqlLexicalIndex(container.engine, large_corpus=10, common_share=0.25)
+    for query in ("iran panel centrifuges", "shipped missile frigates drones", "iran shipped missile drones"):
+        terms = content_terms(query)
+        rare = [t for t in terms if t in content_terms(" ".join(rare_words))]
+        selected = {p.id for p in exact.search(rare, 80, None)}
+        plain = [p for p in exact.search(terms, 80, None) if p.id in selected]
+        assert len(selected) >= 5 and len(plain) == len(selected), query
+        assert texts(large.search(terms, len(selected), None)) == texts(plain), query

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 
@@ -63,7 +64,9 @@ SQLITE_VOCAB_DDL = "CREATE VIRTUAL TABLE IF NOT EXISTS lexical_vocab USING fts5v
 LARGE_CORPUS = 20_000  # passages: from here on, common query terms no longer select passages (module docstring)
 COMMON_SHARE = 0.01  # a term in more than this share of the passages is common
 SCORE_BUDGET = 10_000  # passages a common-terms-only query may score; beyond it, the newest that match
-SIZE_TTL_S = 60.0  # how long the passage count used for that decision is reused
+SIZE_TTL_S = 60.0  # how long the passage count and term frequencies used for that decision are reused
+DF_CACHE_SIZE = 50_000  # tokens whose frequency is kept; the cache starts again beyond it
+_TOKEN = re.compile(r"[^\W_]+")  # FTS5 unicode61's tokens: runs of letters and digits
 POSTGRES_DDL = [
     "ALTER TABLE lexical_passages ADD COLUMN IF NOT EXISTS tsv tsvector "
     "GENERATED ALWAYS AS (to_tsvector('simple', terms)) STORED",
@@ -110,6 +113,7 @@ class SqlLexicalIndex:
         self._large_corpus = large_corpus
         self._common_share = common_share
         self._size = (0, -SIZE_TTL_S)  # (passages, when counted)
+        self._df: dict[str, tuple[int, float]] = {}  # token -> (passages holding it, when counted)
 
     def upsert(self, passages: Sequence[Passage]) -> None:
         """Insert or replace passages (by id), in one transaction."""
@@ -191,17 +195,14 @@ class SqlLexicalIndex:
         large = size >= self._large_corpus
         if not large:
             return run(_fts_string(words, "OR"), n)
-        keys = {f"t{i}": w for i, w in enumerate(words)}
-        found = conn.execute(
-            text(f"SELECT term, doc FROM lexical_vocab WHERE term IN ({', '.join(':' + k for k in keys)})"), keys
-        )
-        df = {str(term): int(doc) for term, doc in found}
-        # A term missing from the vocabulary is kept as rare: FTS5 may tokenise it into a phrase (`f-35`).
-        common = [w for w in words if df.get(w, 0) > self._common_share * size]
+        df = self._document_frequencies(conn, words)
+        common = [w for w in words if df[w] > self._common_share * size]
         rare = [w for w in words if w not in common]
         if not common:
             return run(_fts_string(words, "OR"), n)
-        rows = run(f"({_fts_string(rare, 'OR')}) AND ({_fts_string(words, 'OR')})", n) if rare else []
+        # bm25() adds a score per phrase of the query: the common terms are written twice in the second group, as
+        # the rare ones are in both, so every score is twice plain BM25's and the order is the same.
+        rows = run(f"({_fts_string(rare, 'OR')}) AND ({_fts_string(rare + common + common, 'OR')})", n) if rare else []
         if len(rows) < n:
             # Passages holding every common term; when they would be too many to score (estimated as if the
             # terms were independent), the newest of them, unranked.
@@ -210,6 +211,22 @@ class SqlLexicalIndex:
             seen = {r["passage_id"] for r in rows}
             rows += [r for r in more if r["passage_id"] not in seen][: n - len(rows)]
         return rows
+
+    def _document_frequencies(self, conn: Connection, words: list[str]) -> dict[str, int]:
+        """Passages holding each word, from FTS5's vocabulary (FTS5 reads a term's whole list to count it, so each
+        count is kept a minute). A word FTS5 splits into tokens (`f-35`, `u.s`) is a phrase: at most as frequent
+        as its rarest token. A word it never saw counts 0."""
+        now = time.monotonic()
+        if len(self._df) > DF_CACHE_SIZE:
+            self._df.clear()
+        tokens = {t for w in words for t in _TOKEN.findall(w)}
+        missing = [t for t in tokens if t not in self._df or now - self._df[t][1] >= SIZE_TTL_S]
+        if missing:
+            keys = {f"t{i}": t for i, t in enumerate(missing)}
+            sql = f"SELECT term, doc FROM lexical_vocab WHERE term IN ({', '.join(':' + k for k in keys)})"
+            found = {str(term): int(doc) for term, doc in conn.execute(text(sql), keys)}
+            self._df.update({t: (found.get(t, 0), now) for t in missing})
+        return {w: min((self._df[t][0] for t in _TOKEN.findall(w)), default=0) for w in words}
 
     def _passages(self, conn: Connection) -> int:
         """How many passages the index holds, counted at most once a minute."""
