@@ -226,7 +226,8 @@ class SqlLexicalIndex:
             sql = f"SELECT term, doc FROM lexical_vocab WHERE term IN ({', '.join(':' + k for k in keys)})"
             found = {str(term): int(doc) for term, doc in conn.execute(text(sql), keys)}
             self._df.update({t: (found.get(t, 0), now) for t in missing})
-        return {w: min((self._df[t][0] for t in _TOKEN.findall(w)), default=0) for w in words}
+        known = {t: self._df.get(t, (0, now))[0] for t in tokens}  # another thread may clear the cache meanwhile
+        return {w: min((known[t] for t in _TOKEN.findall(w)), default=0) for w in words}
 
     def _passages(self, conn: Connection) -> int:
         """How many passages the index holds, counted at most once a minute."""
