@@ -149,7 +149,7 @@ class ChromaPassageIndex:
 
     def search(self, vector: Sequence[float], k: int, flt: RetrievalFilter | None) -> list[tuple[Passage, float]]:
         # Chroma (1.x) returns what it has when asked for more, or nothing from an empty collection: counting
-        # first cost a scan of its records on every query (25 ms at 100k passages).
+        # first cost a scan of its records on every query (15 ms at 100k passages, 110 ms at a million).
         hits = self._store.similarity_search_by_vector_with_relevance_scores(
             list(vector), k=k, filter=where_clause(flt)
         )

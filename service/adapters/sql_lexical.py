@@ -242,12 +242,12 @@ def _fts_sql(join_first: bool, ranked: bool, where: str) -> str:
     """The FTS5 query: joined to the rows before ranking when a filter needs their columns (or, on a small corpus,
     to break ties by passage id), else ranked in the FTS5 table alone and only the kept rows read. Unranked: the
     newest rows first (`rowid DESC`, which FTS5 reads in that order and stops after `n`)."""
+    joined = ("SELECT p.* FROM lexical_fts JOIN lexical_passages p ON p.rowid = lexical_fts.rowid "
+              f"WHERE lexical_fts MATCH :q{where}")  # fmt: skip
     if not ranked:
-        return (f"SELECT p.* FROM lexical_fts JOIN lexical_passages p ON p.rowid = lexical_fts.rowid "
-                f"WHERE lexical_fts MATCH :q{where} ORDER BY lexical_fts.rowid DESC LIMIT :n")  # fmt: skip
+        return joined + " ORDER BY lexical_fts.rowid DESC LIMIT :n"
     if join_first:
-        return (f"SELECT p.* FROM lexical_fts JOIN lexical_passages p ON p.rowid = lexical_fts.rowid "
-                f"WHERE lexical_fts MATCH :q{where} ORDER BY bm25(lexical_fts), p.passage_id LIMIT :n")  # fmt: skip
+        return joined + " ORDER BY bm25(lexical_fts), p.passage_id LIMIT :n"
     return ("SELECT p.* FROM (SELECT rowid, bm25(lexical_fts) AS score FROM lexical_fts WHERE lexical_fts MATCH :q "
             "ORDER BY score, rowid LIMIT :n) f JOIN lexical_passages p ON p.rowid = f.rowid "
             "ORDER BY f.score, f.rowid")  # fmt: skip
