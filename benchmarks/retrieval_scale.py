@@ -28,9 +28,9 @@ import numpy as np  # noqa: E402
 from rank_bm25 import BM25Okapi  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
+from service.adapters.sql_lexical import query_terms  # noqa: E402
 from service.config import Settings  # noqa: E402
 from service.container import Container  # noqa: E402
-from service.core.text import content_terms  # noqa: E402
 from service.domain.models import Document, Passage  # noqa: E402
 
 ACTORS = ["Iran", "North Korea", "the UN panel", "Ruritania", "Acme Corporation", "the Defence Ministry",
@@ -125,10 +125,10 @@ def run(size: int, queries: int, store: Path | None, old: bool) -> None:
             everything = c.index.all_passages()
             fetch_s = time.perf_counter() - t
             t = time.perf_counter()
-            bm25 = BM25Okapi([content_terms(p.text) or ["∅"] for p in everything])
+            bm25 = BM25Okapi([query_terms(p.text) or ["∅"] for p in everything])
             old_s = fetch_s + time.perf_counter() - t
             t = time.perf_counter()
-            bm25.get_scores(content_terms(QUESTIONS[0]))
+            bm25.get_scores(query_terms(QUESTIONS[0]))
             old_query_ms = (time.perf_counter() - t) * 1000
             del bm25, everything
             gc.collect()
@@ -155,12 +155,12 @@ def breakdown(c: Container, queries: int) -> dict[str, float]:
     vectors = {q: c.embedder.embed_query(q) for q in QUESTIONS}
     with c.engine.connect() as conn:
         matched = [conn.execute(text("SELECT count(*) FROM lexical_fts WHERE lexical_fts MATCH :q"),
-                                {"q": " OR ".join(f'"{t}"' for t in dict.fromkeys(content_terms(q)))}).scalar_one()
+                                {"q": " OR ".join(f'"{t}"' for t in query_terms(q))}).scalar_one()
                    for q in QUESTIONS]  # fmt: skip
     return {
         "embed question": median_ms(c.embedder.embed_query),
         "vector search": median_ms(lambda q: c.index.search(vectors[q], cand, None)),
-        "lexical search": median_ms(lambda q: c.lexical.search(content_terms(q), cand, None)),
+        "lexical search": median_ms(lambda q: c.lexical.search(q, cand, None)),
         "passages matched by the lexical query": statistics.median(matched),
     }
 

@@ -33,6 +33,7 @@ from service.domain.access import DEFAULT_COLLECTION, Role
 from service.domain.errors import DossierError
 from service.domain.models import DocumentMeta, RetrievalFilter
 from service.domain.summaries import Job
+from service.evaluation.calibrate import calibrate_command
 from service.evaluation.command import eval_command
 from service.extract.schemas import get_schema
 from service.ingest.service import IngestFailure, IngestResult, expand_paths
@@ -99,18 +100,26 @@ def ask(
     source: Annotated[str | None, typer.Option()] = None,
     collection: Annotated[list[str] | None, typer.Option(help="Search only this collection (repeat)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full JSON answer")] = False,
+    min_confidence: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Confidence a sentence must reach (default: configured)")
+    ] = None,
 ) -> None:
-    """Ask a question; prints the answer and its verified citations."""
+    """Ask a question; prints the answer, its confidence and its verified citations (or what was held back)."""
     c = _container()
     try:
         flt = RetrievalFilter(document_ids=doc or None, source=source, collections=collection or None)
-        answer = c.qa.ask(question, flt if (doc or source or collection) else None)
+        answer = c.qa.ask(question, flt if (doc or source or collection) else None, min_confidence=min_confidence)
     finally:
         c.close()
     if as_json:
         out.print_json(answer.model_dump_json())
         return
     out.print(f"[bold]{answer.answer}[/bold]")
+    if answer.confidence is not None:
+        out.print(f"  confidence {answer.confidence:.2f} (threshold {answer.min_confidence:.2f})")
+    if answer.held_back is not None:
+        held = answer.held_back
+        out.print(f"  held back: {held.text!r} ({held.reason})")
     for cit in answer.citations:
         out.print(f"  [{cit.passage_number}] {cit.title} [{cit.start}:{cit.end}] “{cit.quote}”")
     m = answer.meta
@@ -376,6 +385,7 @@ def topology(
 
 
 app.command("eval")(eval_command)
+app.command("calibrate")(calibrate_command)
 keys = typer.Typer(no_args_is_help=True, help="API keys: create, list, revoke.")
 app.add_typer(keys, name="keys")
 

@@ -108,15 +108,16 @@ class Settings(BaseSettings):
         default=0.25, description="Abstain without a model call when no passage is this similar."
     )
 
-    qa_second_chance: bool = Field(
-        default=True,
-        description="When the model abstains but one shown sentence holds the question's terms, ask it for the "
-        "answering words of that sentence alone (checked like any answer).",
+    qa_min_confidence: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Answer only with sentences whose calibrated confidence reaches this; below it, abstain and show "
+        "the best candidate held back. Default: the calibrator's own threshold, chosen on dev data. A request's "
+        "`min_confidence` overrides it.",
     )
-    qa_answer_check: bool = Field(
-        default=True,
-        description="Ask the model whether the passages an answer cites state the answer to this question (one "
-        "short call); drop the answer when they don't.",
+    qa_calibrator_version: int | None = Field(
+        default=None, description="prompts/qa_calibrator/v<N>.yaml to score answers with; default the newest."
     )
     verify_citations: bool = Field(
         default=True, description="Drop answer sentences their citations don't support (off only to test the gate)."
@@ -191,8 +192,8 @@ class Settings(BaseSettings):
             "qa_passages",
             "min_similarity",
             "verify_citations",
-            "qa_second_chance",
-            "qa_answer_check",
+            "qa_min_confidence",
+            "qa_calibrator_version",
             "extract_window_chars",
             "summary_window_chars",
         }

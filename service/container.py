@@ -26,6 +26,7 @@ from service.ask.chat import Conversation
 from service.ask.retrieval import HybridRetriever
 from service.ask.service import QAService
 from service.config import Settings
+from service.core.calibration import Calibrator
 from service.domain.errors import ConfigurationError
 from service.domain.ports import ChatModel, Embedder, JobQueue, JobSteps, PassageIndex
 from service.domain.summaries import JobKind
@@ -154,14 +155,14 @@ class Container:
             self.retriever,
             self.repo,
             self.chat,
-            self.prompts,
+            self.prompts.get("qa"),
+            Calibrator(self.prompts.calibrator("qa_calibrator", s.qa_calibrator_version)),
             settings_hash=s.settings_hash(),
             passages=s.qa_passages,
             min_similarity=s.min_similarity,
             max_question_chars=s.max_question_chars,
+            min_confidence=s.qa_min_confidence,
             verify=s.verify_citations,
-            second_chance=s.qa_second_chance,
-            answer_check=s.qa_answer_check,
         )
 
     @cached_property

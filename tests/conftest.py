@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +29,28 @@ def make_settings(tmp: Path, **overrides: object) -> Settings:
     base: dict[str, object] = {"data_dir": tmp, "models_dir": MODELS_DIR}
     base.update(overrides)
     return Settings(**base)  # type: ignore[arg-type]
+
+
+JUDGED_CALIBRATOR = """id: qa_calibrator
+version: 1
+description: A test calibrator whose decision follows the stub's P(yes) alone (and says 0.88 without it).
+target: tests
+threshold: 0.5
+models:
+- {name: full, features: [p_supported], mean: [0.5], scale: [0.25], coef: [2.0], intercept: 0.0}
+- {name: no_logprobs, features: [cover], mean: [0.5], scale: [1.0], coef: [0.0], intercept: 2.0}
+"""
+
+
+def judged_prompts(tmp: Path) -> Path:
+    """The shipped prompts with a calibrator that follows the judge's P(yes) alone, so a test decides the outcome
+    by what the stub answers (`stub.judge_yes`); the shipped calibrator is fit and tested by the eval."""
+    folder = tmp / "prompts"
+    shutil.copytree(ROOT / "prompts", folder)
+    shutil.rmtree(folder / "qa_calibrator")
+    (folder / "qa_calibrator").mkdir()
+    (folder / "qa_calibrator" / "v1.yaml").write_text(JUDGED_CALIBRATOR, encoding="utf-8")
+    return folder
 
 
 @pytest.fixture

@@ -8,6 +8,11 @@ Each incoming chat request takes the next step of the script (the last step repe
   ("cut", text[, share])      -> streamed requests: the first half (or `share`) of `text`, then the connection drops
   a callable                  -> called with the request body; returns one of the steps above
 
+A yes/no judgement (a request asking for `top_logprobs`) is answered outside the script: "Yes" with log-probabilities
+giving P(yes) = `stub.judge_yes` (a number, or a callable of the request body), or, with `stub.logprobs = False`,
+"Yes" with no log-probabilities at all (an endpoint that does not return them); these requests are kept in
+`stub.judged`, not in `stub.requests`.
+
 A request with `stream: true` gets its content as SSE chunks of a few characters (then a usage chunk and
 `[DONE]`); `stub.pause_after` (a text) and `stub.resume` (an Event) hold the stream once that text was sent.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 import threading
 import time
@@ -25,13 +31,19 @@ from typing import Any
 Step = Any  # a tuple as above, or a callable(body) -> tuple
 
 
-def completion(text: str, model: str = "stub") -> dict[str, Any]:
+def completion(text: str, model: str = "stub", yes: float | None = None) -> dict[str, Any]:
+    choice: dict[str, Any] = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+    if yes is not None:
+        top = [{"token": "Yes", "logprob": math.log(max(yes, 1e-9)), "bytes": None},
+               {"token": "No", "logprob": math.log(max(1.0 - yes, 1e-9)), "bytes": None}]  # fmt: skip
+        choice["logprobs"] = {"content": [{"token": "Yes", "logprob": top[0]["logprob"], "bytes": None,
+                                           "top_logprobs": top}]}  # fmt: skip
     return {
         "id": "chatcmpl-stub",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+        "choices": [choice],
         "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
     }
 
@@ -42,6 +54,9 @@ class StubServer:
     def __init__(self, script: list[Step]) -> None:
         self.script = list(script)
         self.requests: list[dict[str, Any]] = []
+        self.judged: list[dict[str, Any]] = []
+        self.judge_yes: float | Any = 0.95
+        self.logprobs = True
         self.pause_after: str | None = None
         self.resume = threading.Event()
         self.paused = threading.Event()
@@ -55,6 +70,13 @@ class StubServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
+                if body.get("top_logprobs") and not body.get("stream"):
+                    with stub._lock:
+                        stub.judged.append(body)
+                    yes = stub.judge_yes(body) if callable(stub.judge_yes) else stub.judge_yes
+                    self.send_response(200)
+                    self._send(json.dumps(completion("Yes", yes=yes if stub.logprobs else None)).encode())
+                    return
                 with stub._lock:
                     stub.requests.append(body)
                     i = len(stub.requests) - 1
@@ -157,9 +179,8 @@ class StubServer:
 
 
 def by_schema(**replies: str) -> Step:
-    """A step answering each request by its JSON schema's name (`qa_answer=...`, `summary=...`). Unless given,
-    the relation check says the passages answer (`qa_check`) and the second chance finds no words (`qa_span`)."""
-    table = {"qa_check": json.dumps({"answers": True}), "qa_span": json.dumps({"answer": ""}), **replies}
+    """A step answering each request by its JSON schema's name (`qa_answer=...`, `summary=...`)."""
+    table = dict(replies)
 
     def step(body: dict[str, Any]) -> tuple[str, str]:
         name = (body.get("response_format") or {}).get("json_schema", {}).get("name", "")
@@ -196,9 +217,7 @@ def quoting(summary_s: float = 0.0) -> Step:
             lines = numbered_lines(body)
             n = max(range(len(lines)), key=lambda i: len(words & set(re.findall(r"\w+", lines[i].lower())))) + 1
             sentence = lines[n - 1].split(". ")[0].rstrip(".") + "."
-            return ("content", json.dumps({"answerable": True, "sentences": [{"text": sentence, "passages": [n]}]}))
-        if name == "qa_check":
-            return ("content", json.dumps({"answers": True}))
-        return ("content", json.dumps({"answer": ""}))
+            return ("content", json.dumps({"sentences": [{"text": sentence, "passages": [n]}]}))
+        return ("content", json.dumps({}))
 
     return step

@@ -103,8 +103,8 @@ def test_openapi_docs(api: LiveServer) -> None:
     assert {"/v1/documents", "/v1/documents/{document_id}", "/v1/ask", "/healthz", "/readyz"} <= set(paths)
 
 
-def _answer(sentences: list[dict[str, object]], answerable: bool = True) -> str:
-    return json.dumps({"answerable": answerable, "sentences": sentences})
+def _answer(sentences: list[dict[str, object]]) -> str:
+    return json.dumps({"sentences": sentences})
 
 
 def test_verification_drops_unsupported_sentences(tmp_path: Path) -> None:
@@ -126,7 +126,7 @@ def test_verification_drops_unsupported_sentences(tmp_path: Path) -> None:
     assert "numbers not in cited passages" in reasons["Russia paid 40 million dollars for the parts."]
     for c in body["citations"]:
         assert c["quote"] == REPORT[c["start"] : c["end"]]
-    assert "Passages:" in stub.requests[0]["messages"][1]["content"]
+    assert "Sentences:" in stub.requests[0]["messages"][1]["content"]
 
 
 def test_nothing_supported_means_abstention(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ class FakeQA:
     def __init__(self) -> None:
         self.asked: list[tuple[str, RetrievalFilter | None]] = []
 
-    def ask(self, question: str, flt: RetrievalFilter | None = None) -> Answer:
+    def ask(self, question: str, flt: RetrievalFilter | None = None, min_confidence: float | None = None) -> Answer:
         self.asked.append((question, flt))
         meta = RunMeta(prompt_id="qa", prompt_version=1, model="fake", settings_hash="h")
         return Answer(

@@ -146,4 +146,4 @@ def test_each_failed_question_is_attributed_to_one_stage(
     got = qa_failure_stage(row, candidates, shown, [(D, 12, 18)], rejected, [["2019"]])
     assert got == stage and got in STAGES
     counts = failure_counts([row | {"passed": False, "stage": got, "split": "heldout"}])
-    assert counts["heldout"][stage] == 1 and sum(counts["heldout"].values()) == 1
+    assert counts["qa:heldout"][stage] == 1 and sum(counts["qa:heldout"].values()) == 1

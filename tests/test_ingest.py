@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from service.container import Container
-from service.core.text import content_terms
 from service.domain.errors import EmbeddingModelMismatch, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from service.domain.models import DocumentMeta, RetrievalFilter
 from service.ingest.service import document_id
@@ -92,10 +91,10 @@ def test_the_lexical_index_is_written_per_document_and_never_rebuilt(container: 
     other = container.ingest.ingest_text("Pyongyang denied buying drones. The ministry said so.", DocumentMeta(), "k2")
     counts = container.lexical.counts()
     assert counts[first.id] == rows_before[first.id] and counts[other.document.id] == other.document.sentence_count
-    assert [p.document_id for p in container.lexical.search(content_terms("drones"), 5, None)] == [other.document.id]
+    assert [p.document_id for p in container.lexical.search("drones", 5, None)] == [other.document.id]
     container.ingest.delete(other.document.id)
     assert container.lexical.counts() == rows_before
-    assert container.lexical.search(content_terms("drones"), 5, None) == []
+    assert container.lexical.search("drones", 5, None) == []
 
 
 def test_filters(container: Container) -> None:
@@ -155,7 +154,7 @@ def test_embedding_model_mismatch_is_a_clear_error(tmp_path: Path) -> None:
 def test_lexical_terms_with_hyphens_dots_and_apostrophes_are_found(container: Container) -> None:
     doc = container.ingest.ingest_text(HARD_TERMS, DocumentMeta(), "hard").document
     for query in ("F-35 deal", "COVID-19 rollout", "the U.S. order", "O'Brien"):
-        hits = container.lexical.search(content_terms(query), 3, None)
+        hits = container.lexical.search(query, 3, None)
         assert hits and hits[0].document_id == doc.id, query
 
 

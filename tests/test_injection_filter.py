@@ -74,7 +74,7 @@ def test_every_injection_report_has_its_instruction_withheld() -> None:
 def test_withheld_sentences_never_reach_the_model(tmp_path: Path) -> None:
     """Over real HTTP to an OpenAI-compatible stub: neither the QA nor the extraction prompt carries
     the injected sentence, and the answer says what was withheld and why."""
-    qa = json.dumps({"answerable": True, "sentences": [{"text": "The broker is Viktor Lasko.", "passages": [1]}]})
+    qa = json.dumps({"sentences": [{"text": "The broker is Viktor Lasko.", "passages": [1]}]})
     facts = json.dumps({"entities": [], "events": [], "claims": [], "quantities": []})
 
     with StubServer([by_schema(qa_answer=qa, report_facts=facts)]) as stub:

@@ -40,11 +40,7 @@ def model(body: dict[str, Any]) -> tuple[str, str]:
     prompt = body["messages"][-1]["content"]
     lines = _numbered(prompt)
     if name == "qa_answer":
-        return ("content", json.dumps({"answerable": True, "sentences": [{"text": lines[1], "passages": [1]}]}))
-    if name == "qa_check":
-        return ("content", json.dumps({"answers": True}))
-    if name == "qa_span":
-        return ("content", json.dumps({"answer": ""}))
+        return ("content", json.dumps({"sentences": [{"text": lines[1], "passages": [1]}]}))
     if name == "report_facts":
         tanker = next(t for t in (A_MARK, B_MARK) if t in prompt.split("Sentences:")[-1])
         entity = {"name": tanker, "type": "other", "aliases": [], "sentences": [1]}

@@ -10,7 +10,6 @@ import pytest
 
 from service.adapters.sql_lexical import SqlLexicalIndex
 from service.container import Container
-from service.core.text import content_terms
 from service.domain.models import Passage, RetrievalFilter
 
 # 40 passages: "Iran" in all of them, "shipped" in half, "centrifuges" in three (one also "shipped").
@@ -44,38 +43,38 @@ def texts(hits: list[Passage]) -> list[str]:
 
 def test_common_terms_only_score_what_a_rare_term_selected(pair: tuple[SqlLexicalIndex, SqlLexicalIndex]) -> None:
     exact, large = pair
-    terms = content_terms("Which ships did Iran send with centrifuges?")
+    terms = "Which ships did Iran send with centrifuges?"
     got = large.search(terms, 3, None)
     assert texts(got) == texts(exact.search(terms, 3, None))  # the passages both rank first
     assert all("centrifuges" in t for t in texts(got))
     # When the rare term selects fewer than asked, passages holding every common term follow.
-    more = large.search(content_terms("Iran shipped centrifuges"), 5, None)
-    assert texts(more) == texts(exact.search(content_terms("Iran shipped centrifuges"), 5, None))
+    more = large.search("Iran shipped centrifuges", 5, None)
+    assert texts(more) == texts(exact.search("Iran shipped centrifuges", 5, None))
     assert all("centrifuges" in t for t in texts(more)[:3])
     assert all("Iran shipped" in t for t in texts(more)[3:]) and len(more) == 5
 
 
 def test_a_query_of_common_terms_requires_them_all(pair: tuple[SqlLexicalIndex, SqlLexicalIndex]) -> None:
     exact, large = pair
-    got = large.search(content_terms("Iran shipped"), 50, None)
+    got = large.search("Iran shipped", 50, None)
     assert got and all("Iran shipped" in t for t in texts(got)) and len(got) == 21
-    assert len(exact.search(content_terms("Iran shipped"), 50, None)) == 40  # every passage has "Iran"
+    assert len(exact.search("Iran shipped", 50, None)) == 40  # every passage has "Iran"
 
 
 def test_filters_and_phrase_terms_on_a_large_corpus(pair: tuple[SqlLexicalIndex, SqlLexicalIndex]) -> None:
     _, large = pair
-    hits = large.search(content_terms("Iran centrifuges"), 10, RetrievalFilter(source="Gulf Wire"))
+    hits = large.search("Iran centrifuges", 10, RetrievalFilter(source="Gulf Wire"))
     assert hits and all(p.source == "Gulf Wire" for p in hits)
-    assert texts(large.search(content_terms("the F-35 deal"), 1, None)) == [TEXTS[-1]]
-    assert large.search(content_terms("Yongbyon"), 5, None) == []
+    assert texts(large.search("the F-35 deal", 1, None)) == [TEXTS[-1]]
+    assert large.search("Yongbyon", 5, None) == []
 
 
 def test_too_many_common_matches_to_score_are_taken_newest_first(container: Container) -> None:
     SqlLexicalIndex(container.engine).upsert(passages())
     budget = SqlLexicalIndex(container.engine, large_corpus=10, common_share=0.3, score_budget=5)
-    got = budget.search(content_terms("Iran shipped"), 3, None)  # about 21 passages hold both: over 5
+    got = budget.search("Iran shipped", 3, None)  # about 21 passages hold both: over 5
     assert texts(got) == [TEXTS[37], TEXTS[19], TEXTS[18]]
-    filtered = budget.search(content_terms("Iran shipped"), 2, RetrievalFilter(source="Harbor Ledger"))
+    filtered = budget.search("Iran shipped", 2, RetrievalFilter(source="Harbor Ledger"))
     assert texts(filtered) == [TEXTS[18], TEXTS[16]]  # even positions are Harbor Ledger's
 
 
@@ -96,9 +95,8 @@ def test_rare_selected_passages_keep_plain_bm25_order(container: Container) -> N
     exact.upsert(rows)
     large = SqlLexicalIndex(container.engine, large_corpus=10, common_share=0.25)
     for query in ("iran panel centrifuges", "shipped missile frigates drones", "iran shipped missile drones"):
-        terms = content_terms(query)
-        rare = [t for t in terms if t in content_terms(" ".join(rare_words))]
+        rare = " ".join(w for w in query.split() if w in rare_words)
         selected = {p.id for p in exact.search(rare, 80, None)}
-        plain = [p for p in exact.search(terms, 80, None) if p.id in selected]
+        plain = [p for p in exact.search(query, 80, None) if p.id in selected]
         assert len(selected) >= 5 and len(plain) == len(selected), query
-        assert texts(large.search(terms, len(selected), None)) == texts(plain), query
+        assert texts(large.search(query, len(selected), None)) == texts(plain), query

@@ -15,15 +15,13 @@ from tests.conftest import LiveServer, make_settings
 from tests.stub_openai import StubServer
 from tests.test_extract import OUTPUT, REPORT
 
-QA = json.dumps({"answerable": True, "sentences": [{"text": "Iran denied the report.", "passages": [1]}]})
+QA = json.dumps({"sentences": [{"text": "Iran denied the report.", "passages": [1]}]})
 SHORT = "Iran denied the report. The panel cited a member state. The shipment took place in 2020."
 
 
 def _slow(seconds: float, text: str = QA) -> object:
     def step(body: dict[str, object]) -> tuple[str, float, str]:
-        name = body["response_format"]["json_schema"]["name"]  # type: ignore[index]
-        reply = {"qa_check": json.dumps({"answers": True}), "qa_span": json.dumps({"answer": ""})}.get(name, text)
-        return ("sleep", seconds, reply)
+        return ("sleep", seconds, text)
 
     return step
 
@@ -31,7 +29,7 @@ def _slow(seconds: float, text: str = QA) -> object:
 def test_a_full_model_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
     with StubServer([_slow(1.5)]) as stub:
         settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0,
-                                 model_queue_depth=2, qa_answer_check=False)  # fmt: skip
+                                 model_queue_depth=2)  # fmt: skip
         with LiveServer(settings, start_llm=False, real_store=False) as api:
             httpx.post(f"{api.url}/v1/documents", json={"text": SHORT})
             results: list[httpx.Response] = []
@@ -72,7 +70,7 @@ def test_rate_limit_per_key(tmp_path: Path) -> None:
 def test_time_budget_gives_504_and_keeps_the_slot_until_the_work_ends(tmp_path: Path) -> None:
     with StubServer([_slow(2.0)]) as stub:
         settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0,
-                                 request_budget_s=0.5, model_queue_depth=1, qa_answer_check=False)  # fmt: skip
+                                 request_budget_s=0.5, model_queue_depth=1)  # fmt: skip
         with LiveServer(settings, start_llm=False, real_store=False) as api:
             httpx.post(f"{api.url}/v1/documents", json={"text": SHORT})
             r = httpx.post(f"{api.url}/v1/ask", json={"question": "Did Iran deny the report?"}, timeout=60)

@@ -101,6 +101,8 @@ def test_2_streamed_answer_and_a_citation_highlighted_in_its_report(page: Any) -
     # The first verified sentence was on the page before the answer event (it came while the model wrote).
     first, done = (float(page.get_attribute("#answer", a) or "nan") for a in ("data-first-sentence-s", "data-answer-s"))
     assert first <= done
+    assert re.fullmatch(r"Confidence \d+% \(threshold \d+%\)", page.inner_text("#confidence"))  # the decision, shown
+    assert page.query_selector("#answer .sentence .confidence")
     page.click("#why-not summary")  # the "why not" details open
     shot(page, "ask")
     cite = page.query_selector("#answer .cite")

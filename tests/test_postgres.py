@@ -10,7 +10,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.core.text import content_terms
 from service.domain.models import DocumentMeta, RetrievalFilter
 from service.topology.postgres import PostgresServer
 from tests.conftest import EXAMPLES, LiveServer, make_container, make_settings
@@ -29,11 +28,11 @@ def test_lexical_index_in_postgres_full_text_search(pg: PostgresServer, tmp_path
     assert c.engine.dialect.name == "postgresql"
     results, failures = c.ingest.ingest_paths(sorted(EXAMPLES.glob("*.txt")))
     assert not failures and len(results) == 10
-    hits = c.lexical.search(content_terms("Mavic drones shown at the parade"), 5, None)
+    hits = c.lexical.search("Mavic drones shown at the parade", 5, None)
     assert hits and "Mavic" in hits[0].text
-    harbor = c.lexical.search(content_terms("missile cooperation"), 30, RetrievalFilter(source="Harbor Ledger"))
+    harbor = c.lexical.search("missile cooperation", 30, RetrievalFilter(source="Harbor Ledger"))
     assert harbor and {h.source for h in harbor} == {"Harbor Ledger"}
-    assert c.lexical.search(content_terms("missile"), 5, RetrievalFilter(collections=["elsewhere"])) == []
+    assert c.lexical.search("missile", 5, RetrievalFilter(collections=["elsewhere"])) == []
     fused = c.retriever.retrieve("Which company made the parade drones?", 5)
     assert any(h.bm25_rank for h in fused)
     doc = c.ingest.ingest_text(REPORT, DocumentMeta(title="t"), "k").document
@@ -52,7 +51,7 @@ def test_terms_that_need_quoting_and_a_concurrent_ingest_of_one_text(pg: Postgre
     doc_id = results[0].document.id
     assert {r.document.id for r in results} == {doc_id} and c.lexical.counts()[doc_id] == 3
     for query in ("F-35 deal", "COVID-19 rollout", "the U.S. order", "O'Brien", "Tehran's reply"):
-        hits = c.lexical.search(content_terms(query), 3, None)
+        hits = c.lexical.search(query, 3, None)
         assert hits and hits[0].document_id == doc_id, query
     c.close()
 
@@ -65,7 +64,7 @@ def test_two_replicas_share_one_postgres(pg: PostgresServer, tmp_path: Path) -> 
         assert r.status_code == 201, r.text
         doc_id = r.json()["id"]
         assert httpx.get(f"{b.url}/v1/documents/{doc_id}").status_code == 200
-        found = b.container.lexical.search(content_terms("frigates"), 5, None)
+        found = b.container.lexical.search("frigates", 5, None)
         assert [p.document_id for p in found] == [doc_id]
         assert httpx.delete(f"{b.url}/v1/documents/{doc_id}").status_code == 204
-        assert a.container.lexical.search(content_terms("frigates"), 5, None) == []
+        assert a.container.lexical.search("frigates", 5, None) == []

@@ -13,9 +13,27 @@ from tests.conftest import ROOT
 
 def test_every_shipped_prompt_loads_with_its_declared_variables() -> None:
     store = YamlPromptStore(ROOT / "prompts")
-    for task in ("qa", "qa_check", "qa_span", "condense", "referent", "extract", "summarize", "digest"):
+    for task in ("qa", "condense", "extract", "summarize", "digest"):
         tpl = store.get(task)
         assert tpl.variables and tpl.ref == f"{task}/v{tpl.version}"
+    qa = store.get("qa")
+    assert set(qa.judges) == {"supported", "answerable"}
+    cal = store.calibrator("qa_calibrator")
+    assert cal.ref == f"qa_calibrator/v{cal.version}" and 0.0 <= cal.threshold <= 1.0
+    assert {m.name for m in cal.models} == {"full", "no_logprobs"}
+    assert not any(f.startswith("p_") for f in cal.models[-1].features)  # the fallback needs no log-probabilities
+
+
+def test_a_judge_asks_on_the_answer_prompt_s_own_prefix() -> None:
+    qa = YamlPromptStore(ROOT / "prompts").get("qa")
+    values = {"passages": "[1] A sentence.", "question": "What?"}
+    answer = qa.render(**values)
+    after = qa.judge("supported", '{"sentences": []}', **values)
+    before = qa.judge("answerable", **values)
+    assert after[: len(answer)] == answer and after[-2]["role"] == "assistant" and after[-1]["role"] == "user"
+    assert before[0] == answer[0]
+    shared = answer[1]["content"].split("Reply with JSON")[0]
+    assert before[1]["content"].startswith(shared) and before[1]["content"] != answer[1]["content"]
 
 
 def test_an_undeclared_placeholder_is_refused(tmp_path: Path) -> None:

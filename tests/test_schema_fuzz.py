@@ -22,7 +22,7 @@ from tests.stub_openai import StubServer, by_schema
 
 REPORT = "Iran denied the report. The panel cited a member state. The shipment took place in 2020."
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,ignored_auth"
-QA = json.dumps({"answerable": True, "sentences": [{"text": "Iran denied the report.", "passages": [1]}]})
+QA = json.dumps({"sentences": [{"text": "Iran denied the report.", "passages": [1]}]})
 FACTS = json.dumps({"entities": [], "events": [], "claims": [], "quantities": []})
 SUMMARY = json.dumps({"sentences": [{"text": "Iran denied the report.", "sentences": [1]}] * 3})
 DIGEST = json.dumps({"new": [], "agreements": [], "contradictions": []})

@@ -18,8 +18,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from service.ask.chat import candidates
-from tests.conftest import LiveServer, make_settings
+from tests.conftest import LiveServer, judged_prompts, make_settings
 from tests.sse import read_events
 from tests.stub_openai import StubServer
 
@@ -39,23 +38,18 @@ def _numbers(body: dict[str, Any]) -> dict[str, int]:
     return {text.strip(): int(n) for n, text in re.findall(r"^\[(\d+)\] (.*)$", prompt, flags=re.M)}
 
 
-def model(check: bool = True) -> Any:
-    """The stub's answers by schema: both sentences cited by their numbers, and the relation check's verdict."""
+def model() -> Any:
+    """The stub's answers by schema: both sentences cited by their numbers, and a standalone rewrite."""
 
     def step(body: dict[str, Any]) -> tuple[str, str]:
         name = (body.get("response_format") or {}).get("json_schema", {}).get("name", "")
         if name == "qa_answer":
             n = _numbers(body)
-            out = {"answerable": True, "sentences": [{"text": FIRST, "passages": [n[FIRST]]},
-                                                     {"text": SECOND, "passages": [n[SECOND]]}]}  # fmt: skip
+            out = {"sentences": [{"text": FIRST, "passages": [n[FIRST]]}, {"text": SECOND, "passages": [n[SECOND]]}]}
             return ("content", json.dumps(out))
-        if name == "qa_check":
-            return ("content", json.dumps({"answers": check}))
         if name == "condense":
-            return ("content", json.dumps({"question": "Where did inspectors find them?"}))
-        if name == "referent":
-            return ("content", json.dumps({"choice": 1}))
-        return ("content", json.dumps({"answer": ""}))
+            return ("content", json.dumps({"question": "Where did inspectors find the centrifuges?"}))
+        return ("content", json.dumps({}))
 
     return step
 
@@ -63,7 +57,8 @@ def model(check: bool = True) -> Any:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[LiveServer, StubServer, str]]:
     with StubServer([model()]) as stub:
-        settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0)
+        settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0,
+                                 prompts_dir=judged_prompts(tmp_path))  # fmt: skip
         with LiveServer(settings, start_llm=False, real_store=True, real_embedder=False) as api:
             r = httpx.post(f"{api.url}/v1/documents", json={"text": REPORT, "title": "Acme shipment"}, timeout=60)
             assert r.status_code == 201, r.text
@@ -95,7 +90,11 @@ def test_a_sentence_is_sent_while_the_model_still_writes(world: tuple[LiveServer
     assert [n for n, _ in got] == ["passages", "sentence", "sentence", "answer"]
     answer = got[-1][1]["answer"]
     assert [s["text"] for s in answer["sentences"]] == [FIRST, SECOND]
-    assert [g[1]["sentence"] for g in got[1:3]] == answer["sentences"]
+    # a streamed sentence is scored before the judgements (the calibrator's no-log-probabilities model); the
+    # answer carries the final confidence of the same sentence and citations
+    sent = [g[1]["sentence"] for g in got[1:3]]
+    assert [(s["text"], s["citations"]) for s in sent] == [(s["text"], s["citations"]) for s in answer["sentences"]]
+    assert all(s["confidence"] >= answer["min_confidence"] for s in sent + answer["sentences"])
     for s in answer["sentences"]:
         for c in s["citations"]:
             assert REPORT[c["start"] : c["end"]] == c["quote"] and c["document_id"] == doc_id
@@ -103,19 +102,40 @@ def test_a_sentence_is_sent_while_the_model_still_writes(world: tuple[LiveServer
     assert {**plain, "meta": None} == {**answer, "meta": None}
 
 
-def test_the_whole_answer_check_retracts_what_was_streamed(tmp_path: Path) -> None:
-    with StubServer([model(check=False)]) as stub:
+def test_the_judgement_after_the_answer_retracts_what_was_streamed(tmp_path: Path) -> None:
+    with StubServer([model()]) as stub:
+        stub.judge_yes = 0.02  # the model says its own answer is not stated by what it cites
         settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0,
-                                 qa_second_chance=False)  # fmt: skip
+                                 prompts_dir=judged_prompts(tmp_path))  # fmt: skip
         with LiveServer(settings, start_llm=False, real_store=True, real_embedder=False) as api:
             httpx.post(f"{api.url}/v1/documents", json={"text": REPORT, "title": "Acme"}, timeout=60)
             got = events(api.url, {"question": QUESTION})
     names = [n for n, _ in got]
-    assert names == ["passages", "sentence", "sentence", "retracted", "retracted", "rejected", "rejected", "answer"]
+    assert names == ["passages", "sentence", "sentence", "retracted", "retracted", "answer"]
     assert {d["index"] for n, d in got if n == "retracted"} == {0, 1}
     answer = got[-1][1]["answer"]
     assert answer["abstained"] and answer["sentences"] == []
-    assert all("relation check" in d["reason"] for n, d in got if n == "retracted")
+    assert all("below the threshold" in d["reason"] for n, d in got if n == "retracted")
+    held = answer["held_back"]
+    assert held["text"] == f"{FIRST} {SECOND}" and held["confidence"] < 0.5
+    assert [s["confidence"] for s in held["sentences"]] == [held["confidence"]] * 2
+    assert answer["signals"]["p_supported"] == 0.02
+
+
+def test_an_endpoint_without_log_probabilities_is_scored_by_the_fallback(tmp_path: Path) -> None:
+    with StubServer([model()]) as stub:
+        stub.logprobs = False  # the endpoint ignores `logprobs`: the judge replies carry none
+        settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0,
+                                 prompts_dir=judged_prompts(tmp_path))  # fmt: skip
+        with LiveServer(settings, start_llm=False, real_store=True, real_embedder=False) as api:
+            httpx.post(f"{api.url}/v1/documents", json={"text": REPORT, "title": "Acme"}, timeout=60)
+            body = httpx.post(f"{api.url}/v1/ask", json={"question": QUESTION}, timeout=60).json()
+            strict = httpx.post(f"{api.url}/v1/ask", json={"question": QUESTION, "min_confidence": 0.95},
+                                timeout=60).json()  # fmt: skip
+    assert not body["abstained"] and [s["text"] for s in body["sentences"]] == [FIRST, SECOND]
+    assert body["confidence"] == 0.8808 and body["signals"]["p_supported"] is None
+    assert body["meta"]["calibrator"] == "qa_calibrator/v1" and len(stub.judged) == 2  # one judge per ask, no more
+    assert strict["abstained"] and strict["held_back"]["confidence"] == 0.8808 and strict["min_confidence"] == 0.95
 
 
 def live(got: list[tuple[str, Any]]) -> list[dict[str, Any]]:
@@ -142,7 +162,7 @@ def test_a_stream_cut_mid_answer_is_retried_and_an_outage_ends_in_an_error_event
 
     with StubServer([cut_once]) as stub:
         settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0,
-                                 llm_backoff_max_s=0.05)  # fmt: skip
+                                 llm_backoff_max_s=0.05, prompts_dir=judged_prompts(tmp_path))  # fmt: skip
         with LiveServer(settings, start_llm=False, real_store=True, real_embedder=False) as api:
             httpx.post(f"{api.url}/v1/documents", json={"text": REPORT, "title": "Acme"}, timeout=60)
             got = events(api.url, {"question": QUESTION})
@@ -152,7 +172,8 @@ def test_a_stream_cut_mid_answer_is_retried_and_an_outage_ends_in_an_error_event
     assert names == ["passages", "sentence", "retracted", "sentence", "sentence", "answer"], names
     assert got[2][1]["reason"] == "the model started its answer again"
     final = got[-1][1]["answer"]["sentences"]
-    assert [s["text"] for s in final] == [FIRST, SECOND] and live(got) == final
+    assert [s["text"] for s in final] == [FIRST, SECOND]
+    assert [(s["text"], s["citations"]) for s in live(got)] == [(s["text"], s["citations"]) for s in final]
     assert [n for n, _ in failed] == ["passages", "error"]
     problem = failed[-1][1]
     assert problem["status"] == 503 and problem["code"] and "HTTP 500" in problem["detail"]
@@ -172,8 +193,7 @@ def test_a_client_that_goes_away_frees_its_place_in_the_queue(world: tuple[LiveS
     while queue.inside and time.monotonic() < deadline:
         time.sleep(0.05)
     assert queue.inside == 0
-    names = [(x.get("response_format") or {}).get("json_schema", {}).get("name") for x in stub.requests]
-    assert "qa_check" not in names  # the relation check was never asked: the work stopped
+    assert stub.judged == []  # no judgement was asked: the work stopped
 
 
 def test_an_outage_mid_chat_stream_raises_in_the_openai_client(world: tuple[LiveServer, StubServer, str]) -> None:
@@ -210,7 +230,7 @@ def test_chat_completions_carry_citations_streamed_or_not(world: tuple[LiveServe
         client.chat.completions.create(model="dossier", messages=[{"role": "user", "content": "x" * 600}])
 
 
-def test_a_follow_up_is_rewritten_and_its_pronoun_resolved_before_retrieval(
+def test_a_follow_up_is_rewritten_to_stand_alone_before_retrieval(
     world: tuple[LiveServer, StubServer, str],
 ) -> None:
     api, stub, _ = world
@@ -219,18 +239,9 @@ def test_a_follow_up_is_rewritten_and_its_pronoun_resolved_before_retrieval(
                {"role": "assistant", "content": f"{FIRST} [1]"},
                {"role": "user", "content": "Where did inspectors find them?"}]  # fmt: skip
     out = client.chat.completions.create(model="dossier", messages=history)  # type: ignore[arg-type]
-    # The stub's rewrite left "them"; the referent step picked the first candidate of the conversation.
-    assert (out.model_extra or {})["dossier"]["question"] == "Where did inspectors find Acme Corporation?"
+    assert (out.model_extra or {})["dossier"]["question"] == "Where did inspectors find the centrifuges?"
     names = [(r.get("response_format") or {}).get("json_schema", {}).get("name") for r in stub.requests]
-    assert names[-4:-2] == ["condense", "referent"]
-
-
-def test_referent_candidates_are_names_of_the_conversation_not_in_the_question() -> None:
-    history = ("user: Which Iranian research center received support from North Korean missile specialists?\n"
-               "assistant: The Shahid Haj Ali Movahed Research Center in Iran received support. [1]")  # fmt: skip
-    assert candidates(history, "What did the North Korean specialists help it develop?")[:2] == [
-        "Shahid Haj Ali Movahed Research Center", "Iran"]  # fmt: skip
-    assert candidates("user: hello\nassistant: nothing named here.", "What is it?") == []
+    assert names[-2:] == ["condense", "qa_answer"]
 
 
 def test_a_full_queue_refuses_a_stream_before_it_starts(world: tuple[LiveServer, StubServer, str]) -> None:

@@ -76,6 +76,20 @@ class RetryAfterOrJitter:
         return float(self.jitter(state))
 
 
+def _top_logprobs(choice: Any) -> list[dict[str, float]] | None:
+    """Per generated token, its alternatives and log-probabilities (OpenAI's `logprobs.content`); None when the
+    endpoint sent none."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    if not content:
+        return None
+    out: list[dict[str, float]] = []
+    for token in content:
+        alternatives = {alt.token: float(alt.logprob) for alt in token.top_logprobs or []}
+        alternatives.setdefault(token.token, float(token.logprob))
+        out.append(alternatives)
+    return out
+
+
 class OpenAIChatModel:
     """ChatModel adapter for any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp)."""
 
@@ -135,9 +149,11 @@ class OpenAIChatModel:
         schema_name: str = "output",
         max_tokens: int = 512,
         on_text: Callable[[str], None] | None = None,
+        top_logprobs: int | None = None,
     ) -> ChatResult:
         """One completion with bounded retries; see `is_retryable` for what is retried. With `on_text` the
-        completion is streamed (usage is asked for in the stream; servers that don't send it report none)."""
+        completion is streamed (usage is asked for in the stream; servers that don't send it report none). With
+        `top_logprobs` (non-streamed calls) the token alternatives the endpoint returns are kept."""
         kwargs: dict[str, Any] = {
             "model": self._model,
             "messages": list(messages),
@@ -148,6 +164,9 @@ class OpenAIChatModel:
             kwargs["seed"] = self._seed
         if json_schema is not None:
             kwargs["response_format"] = self._response_format(json_schema, schema_name)
+        if top_logprobs is not None and on_text is None:
+            kwargs["logprobs"] = True
+            kwargs["top_logprobs"] = top_logprobs
         attempts = 0
         retrying = Retrying(
             retry=retry_if_exception(is_retryable),
@@ -204,7 +223,8 @@ class OpenAIChatModel:
             usage = Usage(prompt_tokens=completion.usage.prompt_tokens,
                           completion_tokens=completion.usage.completion_tokens, calls=1)  # fmt: skip
         content = choices[0].message.content or ""
-        return ChatResult(content=content, model=completion.model or self._model, usage=usage, attempts=attempts)
+        return ChatResult(content=content, model=completion.model or self._model, usage=usage, attempts=attempts,
+                          top_logprobs=_top_logprobs(choices[0]))  # fmt: skip
 
     def _stream(self, kwargs: dict[str, Any], attempts: int, on_text: Callable[[str], None]) -> ChatResult:
         on_text("")  # a retry starts the text again

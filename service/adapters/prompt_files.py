@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from service.core.calibration import CalibratorFile
 from service.domain.errors import ConfigurationError
 from service.domain.ports import PromptTemplate
 
@@ -40,6 +41,22 @@ class YamlPromptStore:
             self._cache[key] = self._load(task, version)
         return self._cache[key]
 
+    def calibrator(self, task: str, version: int | None = None) -> CalibratorFile:
+        """A calibrator artefact, `prompts/<task>/v<N>.yaml` (the newest without `version`), validated."""
+        if version is None:
+            found = self.versions(task)
+            if not found:
+                raise ConfigurationError(f"no calibrator versions under {self._root / task}")
+            version = found[-1]
+        path = self._root / task / f"v{version}.yaml"
+        try:
+            spec = CalibratorFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        except (OSError, yaml.YAMLError, ValidationError) as exc:
+            raise ConfigurationError(f"invalid calibrator file {path}: {exc}") from exc
+        if spec.id != task or spec.version != version:
+            raise ConfigurationError(f"{path} declares {spec.ref}; expected {task}/v{version}")
+        return spec
+
     def _load(self, task: str, version: int) -> PromptTemplate:
         path = self._root / task / f"v{version}.yaml"
         if not path.exists():
@@ -53,7 +70,8 @@ class YamlPromptStore:
             raise ConfigurationError(
                 f"{path} declares id={tpl.id!r} version={tpl.version}; expected {task!r} v{version}"
             )
-        fields = {f for part in (tpl.system, tpl.user) for _, f, _, _ in string.Formatter().parse(part) if f}
+        parts = (tpl.system, tpl.user, tpl.reply, *(j.ask for j in tpl.judges.values()))
+        fields = {f for part in parts for _, f, _, _ in string.Formatter().parse(part) if f}
         if fields != set(tpl.variables):
             raise ConfigurationError(
                 f"{path} uses placeholders {sorted(fields)} but declares variables {sorted(tpl.variables)}"

@@ -50,10 +50,13 @@ class CachingChatModel:
         schema_name: str = "output",
         max_tokens: int = 512,
         on_text: Callable[[str], None] | None = None,
+        top_logprobs: int | None = None,
     ) -> ChatResult:
         """Return the stored completion for an identical request (shown whole to `on_text`), else call the model
         and store it. A streamed call is not stored: servers may report no token usage for streams."""
-        request = {"messages": list(messages), "json_schema": json_schema, "max_tokens": max_tokens}
+        request: dict[str, Any] = {"messages": list(messages), "json_schema": json_schema, "max_tokens": max_tokens}
+        if top_logprobs is not None:
+            request["top_logprobs"] = top_logprobs
         key = cache_key(self._identity, request)
         with self._lock:
             row = self._db.execute("SELECT result FROM responses WHERE key = ?", (key,)).fetchone()
@@ -66,7 +69,12 @@ class CachingChatModel:
             return cached
         self.misses += 1
         result = self._inner.chat(
-            messages, json_schema=json_schema, schema_name=schema_name, max_tokens=max_tokens, on_text=on_text
+            messages,
+            json_schema=json_schema,
+            schema_name=schema_name,
+            max_tokens=max_tokens,
+            on_text=on_text,
+            top_logprobs=top_logprobs,
         )
         if on_text is not None:
             return result

@@ -134,6 +134,14 @@ def _lexical_vocabulary(conn: Connection) -> None:
     create_vocabulary(conn)
 
 
+def _engine_stemmer(conn: Connection) -> None:
+    """The lexical index holds the passage text, tokenised and stemmed by the engine itself (FTS5 porter, Postgres
+    english); before, it held terms cut by Dossier's own stemmer and stopword list."""
+    from service.adapters.sql_lexical import rebuild_engine_index
+
+    rebuild_engine_index(conn)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("001_tables", _tables),
     ("002_source_keys", _source_keys),
@@ -143,6 +151,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("006_job_kinds", _job_kinds),
     ("007_lexical_index", _lexical_index),
     ("008_lexical_vocabulary", _lexical_vocabulary),
+    ("009_engine_stemmer", _engine_stemmer),
 ]
 
 

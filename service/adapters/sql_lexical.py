@@ -1,23 +1,23 @@
 """The lexical (BM25) index inside the SQL database, written per document: SQLite FTS5 with its `bm25()` for the
 embedded default, Postgres full-text search (`tsvector`, GIN index, `ts_rank`) when the database is Postgres.
 
-Each passage is one row of `lexical_passages` (its metadata, for filters, and `terms`: Dossier's own stemmed
-content terms, so both engines rank the same tokens). On SQLite an FTS5 table indexes `terms` as external content,
-kept in step by triggers. Writing or deleting a document touches only its rows; nothing is rebuilt per corpus,
+Each passage is one row of `lexical_passages` (its metadata, for filters, and `terms`: the passage's text, which the
+engine tokenises and stems itself: FTS5's `porter` tokenizer, Postgres's `english` configuration; Dossier keeps no
+stemmer or stopword list of its own). On SQLite an FTS5 table indexes `terms` as external content, kept in step by
+triggers. Writing or deleting a document touches only its rows; nothing is rebuilt per corpus,
 and every replica reads the same index.
 
 On a large SQLite corpus (`large_corpus` passages or more) a query does not score every passage that shares a common
-word with it: as Lucene's common-terms query and Elasticsearch's `cutoff_frequency` do, terms found in more than
-`common_share` of the passages (from FTS5's own vocabulary table) only add to the score of passages that a rarer
-query term selected; a query of common terms only requires all of them, and when even those would be more than
-`score_budget` passages to score, the newest of them are taken unranked (the vector search ranks alongside). Below
-that size every term selects, as exact BM25 over all matches is cheap there.
+word with it: as Lucene's common-terms query and Elasticsearch's `cutoff_frequency` do, terms found in more
+than `common_share` of the passages (counted by FTS5 itself, up to that cutoff) only add to the score of passages
+that a rarer query term selected; a query of common terms only requires all of them, and when even those would be
+more than `score_budget` passages to score, the newest of them are taken unranked (the vector search ranks
+alongside). Below that size every term selects, as exact BM25 over all matches is cheap there.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -28,7 +28,6 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from service.adapters.sql_db import Base, derived_from_document
-from service.core.text import content_terms
 from service.domain.models import Passage, RetrievalFilter
 
 
@@ -54,7 +53,7 @@ ATTEMPTS = 5
 
 SQLITE_DDL = [
     "CREATE VIRTUAL TABLE IF NOT EXISTS lexical_fts USING fts5(terms, content='lexical_passages', "
-    "content_rowid='rowid', tokenize='unicode61')",
+    "content_rowid='rowid', tokenize='porter unicode61')",
     "CREATE TRIGGER IF NOT EXISTS lexical_ai AFTER INSERT ON lexical_passages BEGIN "
     "INSERT INTO lexical_fts(rowid, terms) VALUES (new.rowid, new.terms); END",
     "CREATE TRIGGER IF NOT EXISTS lexical_ad AFTER DELETE ON lexical_passages BEGIN "
@@ -65,11 +64,11 @@ LARGE_CORPUS = 20_000  # passages: from here on, common query terms no longer se
 COMMON_SHARE = 0.01  # a term in more than this share of the passages is common
 SCORE_BUDGET = 10_000  # passages a common-terms-only query may score; beyond it, the newest that match
 SIZE_TTL_S = 60.0  # how long the passage count and term frequencies used for that decision are reused
-DF_CACHE_SIZE = 50_000  # tokens whose frequency is kept; the cache starts again beyond it
+DF_CACHE_SIZE = 50_000  # terms whose frequency is kept; the cache starts again beyond it
 _TOKEN = re.compile(r"[^\W_]+")  # FTS5 unicode61's tokens: runs of letters and digits
 POSTGRES_DDL = [
     "ALTER TABLE lexical_passages ADD COLUMN IF NOT EXISTS tsv tsvector "
-    "GENERATED ALWAYS AS (to_tsvector('simple', terms)) STORED",
+    "GENERATED ALWAYS AS (to_tsvector('english', terms)) STORED",
     "CREATE INDEX IF NOT EXISTS ix_lexical_tsv ON lexical_passages USING GIN (tsv)",
 ]
 
@@ -92,9 +91,29 @@ def _fts_string(words: Sequence[str], op: str) -> str:
     return f" {op} ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
-def query_terms(terms: Sequence[str]) -> list[str]:
-    """The distinct, non-empty terms (each is quoted for the engine, so `f-35`, `u.s` and `o'brie` stay terms)."""
-    return list(dict.fromkeys(t for t in terms if t.strip()))
+def query_terms(query: str) -> list[str]:
+    """The query's distinct words, lower-cased, split at white space and trimmed of punctuation at either end (each
+    is quoted for the engine, so `f-35` and `u.s` stay one term, a phrase of their tokens)."""
+    words = (w.strip("\"'.,;:!?()[]{}<>") for w in query.lower().split())
+    return list(dict.fromkeys(w for w in words if _TOKEN.search(w)))
+
+
+def rebuild_engine_index(conn: Connection) -> None:
+    """The engine's own tokenizer and stemmer index the passage text (a migration step): `terms` becomes the text,
+    and the FTS5 table (porter) or the Postgres `tsvector` (english) is built again from it."""
+    conn.execute(text("UPDATE lexical_passages SET terms = text"))
+    if conn.dialect.name == "sqlite":
+        for ddl in ("DROP TABLE IF EXISTS lexical_vocab", "DROP TRIGGER IF EXISTS lexical_ai",
+                    "DROP TRIGGER IF EXISTS lexical_ad", "DROP TABLE IF EXISTS lexical_fts"):  # fmt: skip
+            conn.execute(text(ddl))
+        for ddl in SQLITE_DDL:
+            conn.execute(text(ddl))
+        conn.execute(text("INSERT INTO lexical_fts(lexical_fts) VALUES ('rebuild')"))
+    else:
+        conn.execute(text("DROP INDEX IF EXISTS ix_lexical_tsv"))
+        conn.execute(text("ALTER TABLE lexical_passages DROP COLUMN IF EXISTS tsv"))
+        for ddl in POSTGRES_DDL:
+            conn.execute(text(ddl))
 
 
 class SqlLexicalIndex:
@@ -122,7 +141,7 @@ class SqlLexicalIndex:
         rows = [
             {"passage_id": p.id, "document_id": p.document_id, "collection": p.collection, "idx": p.index,
              "start": p.start, "stop": p.end, "text": p.text, "title": p.title, "source": p.source,
-             "published": p.published, "terms": " ".join(content_terms(p.text))}
+             "published": p.published, "terms": p.text}
             for p in passages
         ]  # fmt: skip
         table = Base.metadata.tables["lexical_passages"]
@@ -160,9 +179,9 @@ class SqlLexicalIndex:
             rows = s.execute(select(LexicalRow.document_id, func.count()).group_by(LexicalRow.document_id)).all()
         return {doc_id: int(n) for doc_id, n in rows}
 
-    def search(self, terms: Sequence[str], n: int, flt: RetrievalFilter | None) -> list[Passage]:
-        """The `n` best passages for `terms` by the engine's ranking, within the filter."""
-        words = query_terms(terms)
+    def search(self, query: str, n: int, flt: RetrievalFilter | None) -> list[Passage]:
+        """The `n` best passages for `query` by the engine's ranking, within the filter."""
+        words = query_terms(query)
         if not words:
             return []
         where, extra = _filter_sql(flt)
@@ -170,9 +189,10 @@ class SqlLexicalIndex:
             if self._sqlite:
                 rows = self._sqlite_search(conn, words, n, where, extra)
             else:
-                sql = "SELECT p.* FROM lexical_passages p WHERE p.tsv @@ to_tsquery('simple', :q)"
-                order = " ORDER BY ts_rank(p.tsv, to_tsquery('simple', :q)) DESC, p.passage_id LIMIT :n"
-                q = " | ".join("'" + w.replace("\\", "\\\\").replace("'", "''") + "'" for w in words)
+                sql = "SELECT p.* FROM lexical_passages p WHERE p.tsv @@ to_tsquery('english', :q)"
+                order = " ORDER BY ts_rank(p.tsv, to_tsquery('english', :q)) DESC, p.passage_id LIMIT :n"
+                tokens = dict.fromkeys(t for w in words for t in _TOKEN.findall(w))
+                q = " | ".join("'" + t.replace("'", "''") + "'" for t in tokens)
                 rows = list(conn.execute(text(sql + where + order), {"q": q, "n": n, **extra}).mappings())
         return [
             Passage(id=r["passage_id"], document_id=r["document_id"], index=r["idx"], start=r["start"], end=r["stop"],
@@ -195,7 +215,7 @@ class SqlLexicalIndex:
         large = size >= self._large_corpus
         if not large:
             return run(_fts_string(words, "OR"), n)
-        df = self._document_frequencies(conn, words)
+        df = self._document_frequencies(conn, words, int(self._common_share * size) + 1)
         common = [w for w in words if df[w] > self._common_share * size]
         rare = [w for w in words if w not in common]
         if not common:
@@ -204,30 +224,30 @@ class SqlLexicalIndex:
         # the rare ones are in both, so every score is twice plain BM25's and the order is the same.
         rows = run(f"({_fts_string(rare, 'OR')}) AND ({_fts_string(rare + common + common, 'OR')})", n) if rare else []
         if len(rows) < n:
-            # Passages holding every common term; when they would be too many to score (estimated as if the
-            # terms were independent), the newest of them, unranked.
-            estimate = size * math.prod(df[w] / size for w in common)
-            more = run(_fts_string(common, "AND"), n, ranked=estimate <= self._score_budget)
+            # Passages holding every common term; when they are too many to score (FTS5 counts them, up to one
+            # past the budget), the newest of them, unranked.
+            every = _fts_string(common, "AND")
+            many = _count(conn, every, self._score_budget + 1) > self._score_budget
+            more = run(every, n, ranked=not many)
             seen = {r["passage_id"] for r in rows}
             rows += [r for r in more if r["passage_id"] not in seen][: n - len(rows)]
         return rows
 
-    def _document_frequencies(self, conn: Connection, words: list[str]) -> dict[str, int]:
-        """Passages holding each word, from FTS5's vocabulary (FTS5 reads a term's whole list to count it, so each
-        count is kept a minute). A word FTS5 splits into tokens (`f-35`, `u.s`) is a phrase: at most as frequent
-        as its rarest token. A word it never saw counts 0."""
+    def _document_frequencies(self, conn: Connection, words: list[str], cap: int) -> dict[str, int]:
+        """Passages holding each word (stemmed by FTS5 as the index is), counted by FTS5 itself up to `cap`: past
+        the cutoff the exact count does not matter, so a common word costs at most `cap` rows to count. Each count
+        is kept a minute."""
         now = time.monotonic()
         if len(self._df) > DF_CACHE_SIZE:
             self._df.clear()
-        tokens = {t for w in words for t in _TOKEN.findall(w)}
-        missing = [t for t in tokens if t not in self._df or now - self._df[t][1] >= SIZE_TTL_S]
-        if missing:
-            keys = {f"t{i}": t for i, t in enumerate(missing)}
-            sql = f"SELECT term, doc FROM lexical_vocab WHERE term IN ({', '.join(':' + k for k in keys)})"
-            found = {str(term): int(doc) for term, doc in conn.execute(text(sql), keys)}
-            self._df.update({t: (found.get(t, 0), now) for t in missing})
-        known = {t: self._df.get(t, (0, now))[0] for t in tokens}  # another thread may clear the cache meanwhile
-        return {w: min((known[t] for t in _TOKEN.findall(w)), default=0) for w in words}
+        out: dict[str, int] = {}
+        for w in words:
+            hit = self._df.get(f"{cap}:{w}")  # another thread may clear the cache meanwhile: read it once
+            if hit is None or now - hit[1] >= SIZE_TTL_S:
+                hit = (_count(conn, _fts_string([w], "AND"), cap), now)
+                self._df[f"{cap}:{w}"] = hit
+            out[w] = hit[0]
+        return out
 
     def _passages(self, conn: Connection) -> int:
         """How many passages the index holds, counted at most once a minute."""
@@ -236,6 +256,12 @@ class SqlLexicalIndex:
             count = int(conn.execute(text("SELECT count(*) FROM lexical_passages")).scalar_one())
             self._size = (count, time.monotonic())
         return count
+
+
+def _count(conn: Connection, q: str, cap: int) -> int:
+    """Passages matching the FTS5 query `q`, counted up to `cap` (reading at most `cap` rows)."""
+    sql = "SELECT count(*) FROM (SELECT rowid FROM lexical_fts WHERE lexical_fts MATCH :q LIMIT :cap)"
+    return int(conn.execute(text(sql), {"q": q, "cap": cap}).scalar_one())
 
 
 def _fts_sql(join_first: bool, ranked: bool, where: str) -> str:

@@ -8,7 +8,6 @@ turns (`prompts/condense`), and that question is what retrieval and the answer s
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from typing import Any, Literal, TypeVar
@@ -23,62 +22,6 @@ from service.domain.ports import ChatModel, PromptStore
 ALL_COLLECTIONS = "dossier"
 HISTORY_TURNS = 6
 HISTORY_CHARS = 400
-# A pronoun left in a rewritten follow-up, and how its referent takes its place.
-PRONOUN = re.compile(r"\b(it|its|they|them|their|he|him|his|she|her)\b", re.IGNORECASE)
-POSSESSIVE = {"its", "their", "his"}
-NAME = re.compile(r"\b[A-Z][\w'.-]*(?:\s+(?:(?:of|al|and|de|the)\s+)?[A-Z0-9][\w'.-]*)*")
-STOP_NAMES = {
-    "The",
-    "A",
-    "An",
-    "What",
-    "Which",
-    "Who",
-    "Whom",
-    "Whose",
-    "When",
-    "Where",
-    "Why",
-    "How",
-    "Did",
-    "Does",
-    "Do",
-    "Is",
-    "Are",
-    "Was",
-    "Were",
-    "It",
-    "They",
-    "He",
-    "She",
-    "In",
-    "On",
-    "At",
-    "By",
-    "For",
-    "From",
-    "And",
-    "But",
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-}
 
 
 class ContentPart(BaseModel):
@@ -114,6 +57,9 @@ class ChatRequest(BaseModel):
     model: str = Field(min_length=1, max_length=64)
     messages: list[ChatMessage] = Field(min_length=1, max_length=100)
     stream: bool = False
+    min_confidence: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Dossier's own: the confidence an answer sentence must reach."
+    )
 
     @field_validator("messages")
     @classmethod
@@ -141,10 +87,6 @@ class _Standalone(BaseModel):
     question: str = Field(max_length=1000)
 
 
-class _Referent(BaseModel):
-    choice: int
-
-
 _Out = TypeVar("_Out", bound=BaseModel)
 
 
@@ -168,25 +110,7 @@ class Conversation:
         rewritten = self._ask(_Standalone, "condense", history=history, question=last)
         question = rewritten.question if rewritten else ""
         question = " ".join(question.split())
-        question = question if 0 < len(question) <= self._max_chars else last
-        return self._resolve(history, question)
-
-    def _resolve(self, history: str, question: str) -> str:
-        """Put the name a leftover pronoun refers to in its place: the model picks among the names written in the
-        conversation and not in the question; with no usable pick, the first name of the latest turn that has
-        one (the most salient)."""
-        found = PRONOUN.search(question)
-        names = candidates(history, question)
-        if found is None or not names:
-            return question
-        listed = "\n".join(f"{i}. {n}" for i, n in enumerate(names, 1))
-        out = self._ask(_Referent, "referent", history=history, question=question, pronoun=found.group(1),
-                        candidates=listed)  # fmt: skip
-        name = names[out.choice - 1] if out and 1 <= out.choice <= len(names) else names[0]
-        if found.group(1).lower() in POSSESSIVE:
-            name += "'s"
-        resolved = question[: found.start()] + name + question[found.end() :]
-        return resolved if len(resolved) <= self._max_chars else question
+        return question if 0 < len(question) <= self._max_chars else last
 
     def _ask(self, model: type[_Out], task: str, **values: str) -> _Out | None:
         prompt = self._prompts.get(task)
@@ -196,22 +120,6 @@ class Conversation:
         except ModelOutputInvalid:
             return None
         return out.value
-
-
-def candidates(history: str, question: str, limit: int = 8) -> list[str]:
-    """Proper names in the conversation (capitalised runs, "of"/"al"/"and" allowed inside), latest turn first,
-    leaving out those the question already names."""
-    asked = question.lower()
-    out: list[str] = []
-    for turn in reversed(history.splitlines()):
-        for m in NAME.finditer(turn.split(":", 1)[-1]):
-            words = m.group(0).rstrip(".,;:").removesuffix("'s").split()
-            while words and words[0] in STOP_NAMES:
-                words = words[1:]
-            name = " ".join(words)
-            if len(name) > 2 and name.lower() not in asked and name not in out:
-                out.append(name)
-    return out[:limit]
 
 
 def marked(answer: Answer) -> tuple[list[str], list[ChatCitation]]:

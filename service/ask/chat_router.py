@@ -69,7 +69,7 @@ async def chat_completions(
             raise Abandoned("the client closed the stream")
         # Streamed: the model call streams too, so a client that goes away stops it (its events go nowhere).
         quiet = None if emit is None else (lambda _name, _payload: None)
-        done = _Done(question=question, answer=qa.ask(question, flt, quiet, stop))
+        done = _Done(question=question, answer=qa.ask(question, flt, quiet, stop, body.min_confidence))
         if emit is not None:
             emit("done", done)
         return done

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from service.core.text import content_terms
 from service.domain.models import Passage, RetrievalFilter, ScoredPassage
 from service.domain.ports import DocumentRepository, Embedder, LexicalIndex, PassageIndex
 
@@ -47,8 +46,7 @@ class HybridRetriever:
     def retrieve(self, query: str, k: int, flt: RetrievalFilter | None = None) -> list[ScoredPassage]:
         """Top-k passages for `query`, best first. The lexical search runs in a thread beside the embedding and
         the vector search (both engines release the GIL), so the latency is the slower of the two, not the sum."""
-        terms = content_terms(query)
-        lexical_hits = self._pool.submit(self._lexical.search, terms, self._candidates, flt)
+        lexical_hits = self._pool.submit(self._lexical.search, query, self._candidates, flt)
         vector = self._embedder.embed_query(query)
         vhits = self._index.search(vector, self._candidates, flt)
         lexical = lexical_hits.result()

@@ -56,7 +56,9 @@ async def retrieval_filter(body: AskIn, repo: DocumentRepository, caller: Princi
         missing = [i for i in dict.fromkeys(body.document_ids) if i not in known]
         if missing:
             raise NotFound(f"unknown document ids: {', '.join(missing[:20])}")
-    flt = RetrievalFilter(**body.model_dump(exclude={"question", "collections", "stream"}), collections=visible)
+    flt = RetrievalFilter(
+        **body.model_dump(exclude={"question", "collections", "stream", "min_confidence"}), collections=visible
+    )
     return flt if any(v is not None for v in flt.model_dump().values()) else None
 
 
@@ -68,6 +70,9 @@ async def ask(request: Request, qa: QA, repo: Repo, caller: Reader, limits: AppL
     flt = await retrieval_filter(body, repo, caller)
     if body.stream:
         question = qa.checked(body.question)  # a refusal is a plain 422, not an event
-        return event_stream(stream_work(limits.model, limits.budget_s, partial(qa.ask, question, flt)))
-    answer: Answer = await limits.model.run(limits.budget_s, qa.ask, body.question, flt)
+        work = partial(qa.ask, question, flt, min_confidence=body.min_confidence)
+        return event_stream(stream_work(limits.model, limits.budget_s, work))
+    answer: Answer = await limits.model.run(
+        limits.budget_s, partial(qa.ask, body.question, flt, min_confidence=body.min_confidence)
+    )
     return answer

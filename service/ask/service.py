@@ -1,4 +1,5 @@
-"""Question answering with numbered passages, citation by number, and post-hoc verification."""
+"""Question answering: one answer call over numbered sentences, the model's own yes/no judgements on the same prefix,
+and one calibrated decision to answer or to abstain."""
 
 from __future__ import annotations
 
@@ -6,29 +7,28 @@ import threading
 
 from pydantic import BaseModel, Field
 
+from service.ask.evidence import Evidence, Grounded, render_passages, screen
 from service.ask.retrieval import HybridRetriever
-from service.ask.second_chance import SpanOutput, accept_span, confident_passage, in_context
 from service.ask.stream import Emit, PassagesEvent, SentenceWatcher, settle
-from service.core.injection import withheld as withheld_reason
+from service.core.calibration import Calibrator
+from service.core.judging import judge
 from service.core.structured import RunTimer, ask_structured
-from service.core.support import answers_type, cite, expected_answer_type, is_yes_no, verify_cited
-from service.domain.errors import InvalidInput, ModelOutputInvalid
+from service.domain.errors import InvalidInput
 from service.domain.models import (
     Answer,
     AnswerSentence,
     Citation,
-    Document,
+    HeldBack,
     RejectedSentence,
     RetrievalFilter,
     RunMeta,
-    ScoredPassage,
     WithheldPassage,
 )
-from service.domain.ports import ChatModel, DocumentRepository, PromptStore
+from service.domain.ports import ChatModel, DocumentRepository, PromptTemplate
 
 ABSTENTION = "The sources do not say."
-CHECK_FAILED = "the cited passages do not answer this question (relation check)"
-CHECK_NO_VERDICT = "the relation check gave no usable verdict, so the answer is not given"
+NOTHING_SHOWN = "no stored passage is similar enough to the question to be shown to the model"
+Signals = dict[str, float | None]
 
 
 class _ModelSentence(BaseModel):
@@ -36,50 +36,23 @@ class _ModelSentence(BaseModel):
     passages: list[int] = Field(default_factory=list, max_length=8)
 
 
-def _with_shown_neighbours(cited: list[int], hits: list[ScoredPassage]) -> list[int]:
-    """The cited passages and any shown passage next to one of them in its report ("She estimates ..." after the
-    sentence naming her)."""
-    near = {(hits[n - 1].passage.document_id, hits[n - 1].passage.index + d) for n in cited for d in (-1, 1)}
-    return sorted({*cited, *(m for m, h in enumerate(hits, 1) if (h.passage.document_id, h.passage.index) in near)})
-
-
-class CheckOutput(BaseModel):
-    """The relation check's verdict."""
-
-    answers: bool
-
-
 class QAOutput(BaseModel):
     """What the model must return for a question (the JSON schema sent with the request)."""
 
-    answerable: bool
     sentences: list[_ModelSentence] = Field(default_factory=list, max_length=6)
 
 
-def render_passages(passages: list[ScoredPassage]) -> str:
-    """Group numbered passages by report, in reading order within a report."""
-    numbered = list(enumerate(passages, start=1))
-    order: list[str] = []
-    for _, sp in numbered:
-        if sp.passage.document_id not in order:
-            order.append(sp.passage.document_id)
-    lines: list[str] = []
-    for doc_id in order:
-        group = sorted((n, sp) for n, sp in numbered if sp.passage.document_id == doc_id)
-        head = group[0][1].passage
-        extra = ", ".join(x for x in (head.source, head.published.isoformat() if head.published else None) if x)
-        lines.append(f'Report "{head.title}"' + (f" ({extra})" if extra else "") + ":")
-        lines.extend(f"[{n}] {sp.passage.text}" for n, sp in sorted(group, key=lambda t: t[1].passage.index))
-    return "\n".join(lines)
-
-
 class QAService:
-    """Answers questions with verified citations, or abstains.
+    """Answers questions with verified citations and a calibrated confidence, or abstains.
 
-    Retrieval gives sentence passages; the prompt numbers them; the model answers in JSON citing
-    numbers. Each answer sentence is kept only if it cites retrieved passages that support its names,
-    numbers and content (see `verify.check_support`). With nothing supported left, the answer is an
-    explicit abstention. Every citation's quote is `document.text[start:end]`.
+    Retrieval gives sentence passages (injected instructions withheld); the prompt numbers them; the model answers
+    in JSON, citing numbers, and always gives its best candidate. Each sentence is grounded structurally (it cites
+    shown sentences, states no number they lack, relays no link or request) and measured (coverage, fuzzy
+    alignment, retrieval similarity). Then the model is asked, on the same prompt prefix, whether its answer is
+    stated by what it cites and whether the sentences answer the question at all; its P(yes) for each, with the
+    measurements, go into the calibrator, which gives each sentence the probability that it is a correct, supported
+    answer. Sentences at or above the threshold are the answer; with none, Dossier abstains and shows the best
+    candidate it held back. Every citation's quote is `document.text[start:end]`.
     """
 
     def __init__(
@@ -87,37 +60,43 @@ class QAService:
         retriever: HybridRetriever,
         repo: DocumentRepository,
         chat: ChatModel,
-        prompts: PromptStore,
+        prompt: PromptTemplate,
+        calibrator: Calibrator,
         *,
         settings_hash: str,
         passages: int,
         min_similarity: float,
         max_question_chars: int,
+        min_confidence: float | None = None,
         verify: bool = True,
-        second_chance: bool = True,
-        answer_check: bool = True,
-        prompt_version: int | None = None,
     ) -> None:
         self._retriever = retriever
         self._repo = repo
         self._chat = chat
-        self._prompts = prompts
+        self._prompt = prompt
+        self._calibrator = calibrator
         self._settings_hash = settings_hash
         self._k = passages
         self._min_similarity = min_similarity
         self._max_chars = max_question_chars
-        self._prompt_version = prompt_version
+        self.min_confidence = calibrator.threshold if min_confidence is None else min_confidence
         self.verify = verify  # off only in a test configuration, to prove the eval gate catches it
-        self._second_chance = second_chance
-        self._answer_check = answer_check
 
-    def checked(self, question: str) -> str:
-        """The question stripped; 422 when it is empty or too long (a stream checks this before it starts)."""
+    @property
+    def calibrator_ref(self) -> str:
+        """The calibrator artefact answers are scored with (`<id>/v<N>`)."""
+        return self._calibrator.ref
+
+    def checked(self, question: str, min_confidence: float | None = None) -> str:
+        """The question stripped; 422 when it is empty or too long, or the threshold is not a probability (a stream
+        checks this before it starts)."""
         question = question.strip()
         if not question:
             raise InvalidInput("question is empty")
         if len(question) > self._max_chars:
             raise InvalidInput(f"question is {len(question)} characters; the limit is {self._max_chars}")
+        if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
+            raise InvalidInput(f"min_confidence is {min_confidence}; it must be between 0 and 1")
         return question
 
     def ask(
@@ -126,202 +105,147 @@ class QAService:
         flt: RetrievalFilter | None = None,
         on_event: Emit | None = None,
         stop: threading.Event | None = None,
+        min_confidence: float | None = None,
     ) -> Answer:
-        """Answer `question` from the stored reports (optionally filtered). With `on_event`, the steps are told as
-        they happen (see `stream`); the answer is the same either way. `stop` set (the client of a stream went
-        away) ends the work at its next step with `Abandoned`."""
+        """Answer `question` from the stored reports (optionally filtered), deciding with `min_confidence` (default:
+        the configured threshold). With `on_event`, the steps are told as they happen (see `stream`); the answer is
+        the same either way. `stop` set (the client of a stream went away) ends the work at its next step."""
+        question = self.checked(question, min_confidence)
+        threshold = self.min_confidence if min_confidence is None else min_confidence
         watcher = SentenceWatcher(on_event, stop) if on_event else None
-        answer = self._answer(question, flt, watcher)
+        answer = self._answer(question, flt, watcher, threshold)
         if on_event and watcher:
             settle(watcher, answer, on_event)
         return answer
 
-    def _answer(self, question: str, flt: RetrievalFilter | None, watcher: SentenceWatcher | None) -> Answer:
-        question = self.checked(question)
-        prompt = self._prompts.get("qa", self._prompt_version)
-        timer = RunTimer(prompt, self._chat.model_name, self._settings_hash)
+    def _answer(
+        self, question: str, flt: RetrievalFilter | None, watcher: SentenceWatcher | None, threshold: float
+    ) -> Answer:
+        timer = RunTimer(self._prompt, self._chat.model_name, self._settings_hash, self._calibrator.ref)
         retrieved = self._retriever.retrieve(question, self._k, flt)
         docs = {d: doc for d in {h.passage.document_id for h in retrieved} if (doc := self._repo.get(d))}
-        hits, withheld = self._screen(retrieved, docs)
+        hits, withheld = screen(retrieved, docs)
+        evidence = Evidence(question, hits, docs)
+        signals = evidence.answer_signals()
         if watcher:
-            check = lambda raw: self._verify_one(question, _ModelSentence.model_validate(raw), hits, docs)  # noqa: E731
-            watcher.start(PassagesEvent.of(hits, withheld), check)
-        best = max((h.similarity or 0.0 for h in hits), default=0.0)
-        if not hits or best < self._min_similarity:
-            return self._abstain(question, timer.done(), [], withheld)
-        messages = prompt.render(passages=render_passages(hits), question=question)
-        out = ask_structured(self._chat, messages, QAOutput, max_tokens=prompt.max_tokens, schema_name="qa_answer",
-                             on_text=watcher.feed if watcher else None)  # fmt: skip
+            watcher.start(PassagesEvent.of(hits, withheld), lambda raw: self._early(evidence, raw, signals, threshold))
+        if not hits or (signals["sim_top"] or 0.0) < self._min_similarity:
+            return self._abstain(question, timer.done(), threshold, [], withheld, signals, None, NOTHING_SHOWN)
+        values = {"passages": render_passages(hits), "question": question}
+        out = ask_structured(self._chat, self._prompt.render(**values), QAOutput, max_tokens=self._prompt.max_tokens,
+                             schema_name="qa_answer", on_text=watcher.feed if watcher else None)  # fmt: skip
         timer.record(out.usage, out.attempts, out.model)
         if watcher:
             watcher.check()
-            if out.value.answerable:
-                watcher.finish(list(out.value.sentences))
-        kept, rejected = self._verify(question, out.value, hits, docs)
-        kind = expected_answer_type(question)
-        if self.verify and kept and not any(answers_type(s.text, kind) for s in kept):
-            rejected += [
-                RejectedSentence(
-                    text=s.text,
-                    cited=[c.passage_number for c in s.citations],
-                    reason=f"does not state the {kind} the question asks for",
+            watcher.finish(list(out.value.sentences))
+        grounded = [evidence.ground(s.text, s.passages) for s in out.value.sentences if s.text.strip()]
+        if grounded and self.verify:
+            signals |= self._judgements(values, out.text, timer)
+        return self._decide(question, evidence, grounded, signals, threshold, timer.done(), withheld)
+
+    def _judgements(self, values: dict[str, str], answer: str, timer: RunTimer) -> Signals:
+        """The model's P(yes) for each judge of the prompt, on the answer's own prefix (None: no log-probabilities).
+        Judges that follow the answer go first: their prefix is exactly what the server has just evaluated."""
+        out: Signals = {}
+        for name, _ in sorted(self._prompt.judges.items(), key=lambda kv: not kv[1].after_answer):
+            p, usage = judge(self._chat, self._prompt.judge(name, answer, **values))
+            timer.record(usage, 1, self._chat.model_name)
+            out[f"p_{name}"] = p
+            if p is None:
+                break  # the endpoint gives no log-probabilities: the next judge would tell nothing either
+        return out
+
+    def _score(self, signals: Signals, g: Grounded) -> float | None:
+        scored = self._calibrator.score(signals | g.signals)
+        return None if scored is None else scored.confidence
+
+    def _sentence(self, evidence: Evidence, g: Grounded, confidence: float | None) -> AnswerSentence:
+        citations = [evidence.citation(n) for n in g.cited]
+        return AnswerSentence(text=g.text, citations=citations, confidence=confidence, citation_repaired=g.repaired,
+                              signals=g.signals)  # fmt: skip
+
+    def _early(self, evidence: Evidence, raw: object, signals: Signals, threshold: float) -> AnswerSentence | None:
+        """A streamed sentence, scored as soon as it is complete by the calibrator's model for what is known so far
+        (the judgements come after the whole answer); shown when it reaches the threshold, retracted later if the
+        final decision drops it."""
+        s = _ModelSentence.model_validate(raw)
+        g = evidence.ground(s.text, s.passages)
+        if g.problem or not g.cited:
+            return None
+        confidence = self._score(signals, g)
+        if self.verify and (confidence is None or confidence < threshold):
+            return None
+        return self._sentence(evidence, g, confidence)
+
+    def _decide(
+        self,
+        question: str,
+        evidence: Evidence,
+        grounded: list[Grounded],
+        signals: Signals,
+        threshold: float,
+        meta: RunMeta,
+        withheld: list[WithheldPassage],
+    ) -> Answer:
+        """Keep the sentences whose confidence reaches the threshold; the answer's confidence is its weakest kept
+        sentence's. With none kept, abstain and show the best candidate held back."""
+        rejected: list[RejectedSentence] = []
+        candidates: list[AnswerSentence] = []
+        for g in grounded:
+            if g.problem and self.verify:
+                rejected.append(
+                    RejectedSentence(
+                        text=g.text,
+                        cited=g.cited,
+                        reason=g.problem,
+                        confidence=self._score(signals, g),
+                        signals=signals | g.signals,
+                    )
                 )
-                for s in kept
-            ]
-            kept = []
-        if self.verify and self._answer_check:
-            kept = self._checked(question, kept, rejected, hits, docs, timer)
-        meta = timer.done()
-        shown = [h.passage.id for h in hits]
+            elif g.cited:
+                candidates.append(self._sentence(evidence, g, self._score(signals, g) if self.verify else None))
+        kept = [s for s in candidates if not self.verify or (s.confidence or 0.0) >= threshold]
+        low = [s for s in candidates if s not in kept]
+        shown = [h.passage.id for h in evidence.hits]
         if not kept:
-            return self._abstain(question, meta, rejected, withheld, shown)
+            best = max(candidates, key=lambda s: s.confidence or 0.0, default=None)
+            why = (f"confidence {best.confidence:.2f} is below the threshold {threshold:.2f}" if best and
+                   best.confidence is not None else "no sentence could be scored")  # fmt: skip
+            return self._abstain(question, meta, threshold, rejected, withheld, signals, best, why, shown, candidates)
+        rejected += [RejectedSentence(text=s.text, cited=[c.passage_number for c in s.citations],
+                                      reason=f"confidence {s.confidence or 0.0:.2f} is below the threshold "
+                                      f"{threshold:.2f}") for s in low]  # fmt: skip
         citations: dict[str, Citation] = {}
         for s in kept:
             for c in s.citations:
                 citations.setdefault(c.passage_id, c)
+        scores = [s.confidence for s in kept if s.confidence is not None]
         return Answer(
-            question=question,
-            answer=" ".join(s.text for s in kept),
-            abstained=False,
-            sentences=kept,
-            citations=list(citations.values()),
-            rejected=rejected,
-            withheld=withheld,
-            shown=shown,
-            meta=meta,
-        )
+            question=question, answer=" ".join(s.text for s in kept), abstained=False, sentences=kept,
+            citations=list(citations.values()), confidence=min(scores) if scores else None, min_confidence=threshold,
+            rejected=rejected, withheld=withheld, shown=shown, signals=signals, meta=meta,
+        )  # fmt: skip
 
     @staticmethod
-    def _screen(
-        hits: list[ScoredPassage], docs: dict[str, Document]
-    ) -> tuple[list[ScoredPassage], list[WithheldPassage]]:
-        """Withhold passages that address the model (prompt injection); the model never sees them."""
-        kept: list[ScoredPassage] = []
-        withheld: list[WithheldPassage] = []
-        for h in hits:
-            doc = docs.get(h.passage.document_id)
-            if doc is None:
-                continue  # deleted since it was retrieved: nothing to quote from
-            reason = withheld_reason(doc.text, h.passage.start, h.passage.end)
-            if reason is None:
-                kept.append(h)
-            else:
-                withheld.append(WithheldPassage(passage_id=h.passage.id, document_id=h.passage.document_id,
-                                                reason=reason))  # fmt: skip
-        return kept, withheld
-
     def _abstain(
-        self,
         question: str,
         meta: RunMeta,
+        threshold: float,
         rejected: list[RejectedSentence],
         withheld: list[WithheldPassage],
+        signals: Signals,
+        best: AnswerSentence | None,
+        reason: str,
         shown: list[str] | None = None,
+        candidates: list[AnswerSentence] | None = None,
     ) -> Answer:
+        held = None
+        if best is not None:
+            sentences = candidates or [best]
+            held = HeldBack(text=" ".join(s.text for s in sentences), sentences=sentences,
+                            confidence=best.confidence, reason=reason)  # fmt: skip
         return Answer(
-            question=question,
-            answer=ABSTENTION,
-            abstained=True,
-            sentences=[],
-            citations=[],
-            rejected=rejected,
-            withheld=withheld,
-            shown=shown or [],
-            meta=meta,
-        )
-
-    def _checked(
-        self,
-        question: str,
-        kept: list[AnswerSentence],
-        rejected: list[RejectedSentence],
-        hits: list[ScoredPassage],
-        docs: dict[str, Document],
-        timer: RunTimer,
-    ) -> list[AnswerSentence]:
-        """The relation check on a verified answer (dropped into `rejected` when it fails or gives no verdict), then
-        the second chance when nothing stands."""
-        refused: set[str] = set()
-        if kept:
-            verdict = self._answers(question, in_context([c for k in kept for c in k.citations], docs), timer)
-            if verdict:
-                return kept
-            reason = CHECK_FAILED if verdict is False else CHECK_NO_VERDICT
-            rejected += [RejectedSentence(text=k.text, cited=[c.passage_number for c in k.citations], reason=reason)
-                         for k in kept]  # fmt: skip
-            refused = {c.passage_id for k in kept for c in k.citations}
-        return self._rescue(question, hits, docs, timer, refused) if self._second_chance else []
-
-    def _rescue(
-        self, question: str, hits: list[ScoredPassage], docs: dict[str, Document], timer: RunTimer, refused: set[str]
-    ) -> list[AnswerSentence]:
-        """The second chance after an abstention (see `second_chance`): the answering words of the one passage
-        that holds the question's terms, cut from the stored text, or nothing. A passage the relation check
-        just refused is not asked again."""
-        sp = confident_passage(question, hits)
-        if sp is None or sp.passage.id in refused:
-            return []
-        prompt = self._prompts.get("qa_span")
-        messages = prompt.render(passage=sp.passage.text, question=question)
-        try:
-            out = ask_structured(self._chat, messages, SpanOutput, max_tokens=prompt.max_tokens, schema_name="qa_span")
-        except ModelOutputInvalid:
-            return []
-        timer.record(out.usage, out.attempts, out.model)
-        doc = docs[sp.passage.document_id]
-        span = accept_span(out.value.answer, question, doc, sp)
-        citation = self._citation(hits.index(sp) + 1, sp, docs)
-        if span is None or not self._answers(question, in_context([citation], docs), timer):
-            return []
-        return [AnswerSentence(text=doc.text[span.start : span.end], citations=[citation], extracted=True)]
-
-    def _answers(self, question: str, passages: str, timer: RunTimer) -> bool | None:
-        """The relation check: do the cited passages state the answer to this question, not a fact about
-        something else? One short model call (`prompts/qa_check`); None when its output was unusable."""
-        prompt = self._prompts.get("qa_check")
-        messages = prompt.render(passages=passages, question=question)
-        try:
-            out = ask_structured(self._chat, messages, CheckOutput, max_tokens=prompt.max_tokens,
-                                 schema_name="qa_check")  # fmt: skip
-        except ModelOutputInvalid:
-            return None
-        timer.record(out.usage, out.attempts, out.model)
-        return out.value.answers
-
-    @staticmethod
-    def _citation(number: int, sp: ScoredPassage, docs: dict[str, Document]) -> Citation:
-        p = sp.passage
-        return cite(number, docs[p.document_id], p.start, p.end, p.index)
-
-    def _verify(
-        self, question: str, out: QAOutput, hits: list[ScoredPassage], docs: dict[str, Document]
-    ) -> tuple[list[AnswerSentence], list[RejectedSentence]]:
-        kept: list[AnswerSentence] = []
-        rejected: list[RejectedSentence] = []
-        if not out.answerable:
-            return kept, rejected
-        for s in out.sentences:
-            verdict = self._verify_one(question, s, hits, docs)
-            if isinstance(verdict, AnswerSentence):
-                kept.append(verdict)
-            elif verdict is not None:
-                rejected.append(verdict)
-        return kept, rejected
-
-    def _verify_one(
-        self, question: str, s: _ModelSentence, hits: list[ScoredPassage], docs: dict[str, Document]
-    ) -> AnswerSentence | RejectedSentence | None:
-        """One model sentence checked against the passages it cites: kept with citations, rejected with a reason,
-        or None when it says nothing."""
-        verdict = verify_cited(
-            s.text, s.passages, lambda n: hits[n - 1].passage.text, len(hits),
-            no_citation="cites no retrieved passage", repair=True, minimal=True, check=self.verify,
-            given="" if is_yes_no(question) else question, widen=lambda valid: _with_shown_neighbours(valid, hits),
-            guard=question,
+            question=question, answer=ABSTENTION, abstained=True, sentences=[], citations=[], confidence=None,
+            min_confidence=threshold, held_back=held, rejected=rejected, withheld=withheld, shown=shown or [],
+            signals=signals, meta=meta,
         )  # fmt: skip
-        if verdict is None:
-            return None
-        if not verdict.kept:
-            return RejectedSentence(text=verdict.text, cited=verdict.cited, reason=verdict.reason)
-        citations = [self._citation(n, hits[n - 1], docs) for n in verdict.cited]
-        return AnswerSentence(text=verdict.text, citations=citations, citation_repaired=verdict.repaired)

@@ -2,8 +2,8 @@
 finished writing it.
 
 Order: `passages` (what the model is shown, and what was withheld), then a `sentence` for each sentence as soon as
-it is complete and verified, `retracted` for a streamed sentence that the whole-answer checks (answer type,
-relation check) later dropped, `rejected` for each sentence verification dropped, and last `answer`: the whole
+it is complete and verified, `retracted` for a streamed sentence that the final decision (with the model's judgements of
+the whole answer) later dropped, `rejected` for each sentence verification dropped, and last `answer`: the whole
 answer, the same object a non-streamed request returns.
 """
 
@@ -59,7 +59,7 @@ class SentenceEvent(BaseModel):
 
 
 class RetractedEvent(BaseModel):
-    """A streamed sentence that the whole-answer checks dropped after it was sent; it is not in the answer."""
+    """A streamed sentence that the final decision dropped after it was sent; it is not in the answer."""
 
     index: int
     text: str
@@ -110,7 +110,7 @@ class SentenceWatcher:
             partial = from_json(text, allow_partial=True)
         except ValueError:
             return
-        if not isinstance(partial, dict) or partial.get("answerable") is not True:
+        if not isinstance(partial, dict):
             return
         sentences = partial.get("sentences")
         if isinstance(sentences, list):
@@ -147,19 +147,26 @@ class SentenceWatcher:
         self._emit("sentence", SentenceEvent(index=index, sentence=sentence))
 
 
+def _same(a: AnswerSentence, b: AnswerSentence) -> bool:
+    """The same sentence on the same citations (its confidence may have been refined since it was shown)."""
+    return a.text == b.text and [c.passage_id for c in a.citations] == [c.passage_id for c in b.citations]
+
+
 def settle(watcher: SentenceWatcher, answer: Answer, emit: Emit) -> None:
-    """After the answer is final: retract what the checks dropped, send what was not streamed yet (a second-chance
-    answer), then the rejected sentences and the answer itself. What stays shown is then the answer's sentences,
-    in order."""
+    """After the answer is final: retract what the final decision dropped, send what was not streamed yet, then the
+    rejected sentences and the answer itself (whose sentences carry their final confidence). What stays shown is
+    then the answer's sentences, in order."""
     reasons = {r.text: r.reason for r in answer.rejected}
+    if answer.held_back is not None:
+        reasons |= {s.text: answer.held_back.reason for s in answer.held_back.sentences}
     for index, sentence in list(watcher.live):
-        if sentence not in answer.sentences:
-            reason = reasons.get(sentence.text, "dropped by the whole-answer checks")
+        if not any(_same(sentence, s) for s in answer.sentences):
+            reason = reasons.get(sentence.text, "dropped by the final decision")
             emit("retracted", RetractedEvent(index=index, text=sentence.text, reason=reason))
             watcher.live.remove((index, sentence))
     shown = [s for _, s in watcher.live]
     for sentence in answer.sentences:
-        if sentence not in shown:
+        if not any(_same(sentence, s) for s in shown):
             watcher.send(sentence)
     for r in answer.rejected:
         emit("rejected", r)

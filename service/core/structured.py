@@ -22,10 +22,10 @@ class RunTimer:
     """The one bookkeeping of RunMeta: started when a result starts, each model call's usage and attempts added,
     the latency stamped when it is done."""
 
-    def __init__(self, prompt: PromptTemplate, model: str, settings_hash: str) -> None:
+    def __init__(self, prompt: PromptTemplate, model: str, settings_hash: str, calibrator: str | None = None) -> None:
         self._t0 = time.monotonic()
         self.meta = RunMeta(prompt_id=prompt.id, prompt_version=prompt.version, model=model,
-                            settings_hash=settings_hash)  # fmt: skip
+                            settings_hash=settings_hash, calibrator=calibrator)  # fmt: skip
 
     def record(self, usage: Usage, attempts: int, model: str) -> None:
         self.meta.usage = self.meta.usage.add(usage)
@@ -39,12 +39,13 @@ class RunTimer:
 
 @dataclass
 class Structured(Generic[T]):
-    """A validated model output and what it cost."""
+    """A validated model output, the text it was parsed from, and what it cost."""
 
     value: T
     usage: Usage
     attempts: int
     model: str
+    text: str = ""
 
 
 def strip_fences(content: str) -> str:
@@ -77,7 +78,7 @@ def ask_json(
         usage = usage.add(result.usage)
         attempts += result.attempts
         try:
-            return Structured(parse(strip_fences(result.content)), usage, attempts, result.model)
+            return Structured(parse(strip_fences(result.content)), usage, attempts, result.model, result.content)
         except ValueError as exc:  # includes json.JSONDecodeError and pydantic.ValidationError
             last_error = str(exc).splitlines()[0] if isinstance(exc, json.JSONDecodeError) else str(exc)
             convo = [

@@ -119,21 +119,24 @@ class Usage(BaseModel):
 
 
 class ChatResult(BaseModel):
-    """Raw content of one chat completion, after transport retries."""
+    """Raw content of one chat completion, after transport retries. `top_logprobs` (when asked for and the endpoint
+    gives them): per generated token, its most likely alternatives and their log-probabilities."""
 
     content: str
     model: str
     usage: Usage
     attempts: int = 1
+    top_logprobs: list[dict[str, float]] | None = None
 
 
 class RunMeta(BaseModel):
-    """What produced a result: prompt, model, settings, cost."""
+    """What produced a result: prompt, calibrator, model, settings, cost."""
 
     prompt_id: str
     prompt_version: int
     model: str
     settings_hash: str
+    calibrator: str | None = Field(default=None, description="The calibrator artefact (`<id>/v<N>`) that scored it.")
     usage: Usage = Field(default_factory=Usage)
     attempts: int = 0
     latency_s: float = 0.0
@@ -152,13 +155,21 @@ class Citation(BaseModel):
 
 
 class AnswerSentence(BaseModel):
-    """One sentence of an answer with the citations that support it."""
+    """One sentence of an answer with the citations that support it, and how likely it is to be right."""
 
     text: str
     citations: list[Citation]
-    citation_repaired: bool = False
-    extracted: bool = Field(
-        default=False, description="Words copied from the cited sentence by the second-chance span prompt."
+    confidence: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Calibrated probability that this sentence is a correct answer, stated by the sentence it cites.",
+    )
+    citation_repaired: bool = Field(
+        default=False, description="The model cited another number; the citation is the shown sentence that holds it."
+    )
+    signals: dict[str, float | None] = Field(
+        default_factory=dict, description="This sentence's measured support (coverage, alignment, similarity)."
     )
 
 
@@ -168,6 +179,11 @@ class RejectedSentence(BaseModel):
     text: str
     cited: list[int]
     reason: str
+    confidence: float | None = Field(
+        default=None, description="What the calibrator gave it (for a sentence a structural check dropped: what it "
+        "would have given, for the record and the eval's ablations; it never revives the sentence)."
+    )  # fmt: skip
+    signals: dict[str, float | None] = Field(default_factory=dict)
 
 
 class WithheldPassage(BaseModel):
@@ -175,6 +191,15 @@ class WithheldPassage(BaseModel):
 
     passage_id: str
     document_id: str
+    reason: str
+
+
+class HeldBack(BaseModel):
+    """The best candidate answer that was withheld, and why: what an abstention would have said."""
+
+    text: str
+    sentences: list[AnswerSentence]
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     reason: str
 
 
@@ -186,6 +211,17 @@ class Answer(BaseModel):
     abstained: bool
     sentences: list[AnswerSentence]
     citations: list[Citation]
+    confidence: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Calibrated probability that the answer given is right (None: abstained).",
+    )
+    min_confidence: float | None = Field(default=None, description="The threshold this answer was decided with.")
+    held_back: HeldBack | None = Field(default=None, description="With an abstention: the best candidate withheld.")
+    signals: dict[str, float | None] = Field(
+        default_factory=dict, description="The measured signals the confidence was computed from (None: unavailable)."
+    )
     rejected: list[RejectedSentence] = Field(default_factory=list)
     withheld: list[WithheldPassage] = Field(default_factory=list)
     shown: list[str] = Field(

@@ -32,11 +32,14 @@ class ChatModel(Protocol):
         schema_name: str = "output",
         max_tokens: int = 512,
         on_text: Callable[[str], None] | None = None,
+        top_logprobs: int | None = None,
     ) -> ChatResult:
         """Return the completion's text. Raises ModelUnavailable / ModelRequestRejected.
 
         With `on_text`, the completion is streamed and `on_text` is called with the whole text so far each time
-        it grows; a retry that restarts the completion starts the text again from the beginning."""
+        it grows; a retry that restarts the completion starts the text again from the beginning. With
+        `top_logprobs`, the result carries that many alternatives per token when the endpoint returns them (None
+        when it does not: callers must work without)."""
         ...
 
 
@@ -92,8 +95,9 @@ class LexicalIndex(Protocol):
         """Remove every passage of a document."""
         ...
 
-    def search(self, terms: Sequence[str], n: int, flt: RetrievalFilter | None) -> list[Passage]:
-        """The `n` best passages for the query's content terms, best first, within the filter."""
+    def search(self, query: str, n: int, flt: RetrievalFilter | None) -> list[Passage]:
+        """The `n` best passages for the query text, best first, within the filter: the engine's own tokenizer,
+        stemmer and ranking decide (no word list of Dossier's)."""
         ...
 
     def counts(self) -> dict[str, int]:
@@ -146,6 +150,17 @@ class DocumentRepository(Protocol):
         ...
 
 
+class Judge(BaseModel):
+    """A yes/no question asked on a prompt's own prefix, answered with one token whose probability is read.
+
+    `after_answer`: asked as a new turn after the model's answer (e.g. "is your answer stated by the sentences it
+    cites?"); otherwise in place of the reply instruction, before any answer (e.g. "do these sentences state the
+    answer?"). Either way the server reuses the tokens it has already evaluated for the shared prefix."""
+
+    ask: str = Field(min_length=1)
+    after_answer: bool = False
+
+
 class PromptTemplate(BaseModel):
     """A validated prompt file: `prompts/<task>/v<N>.yaml`."""
 
@@ -154,6 +169,8 @@ class PromptTemplate(BaseModel):
     description: str = ""
     system: str
     user: str
+    reply: str = Field(default="", description="The reply instruction appended to `user` for the answer itself.")
+    judges: dict[str, Judge] = Field(default_factory=dict)
     variables: list[str] = Field(description="The placeholders `system` and `user` use, declared beside them.")
     max_tokens: int = 512
 
@@ -163,10 +180,22 @@ class PromptTemplate(BaseModel):
 
     def render(self, **values: str) -> list[dict[str, str]]:
         """Fill both templates. Static text goes first so servers can reuse the cached prefix."""
-        return [
-            {"role": "system", "content": self.system.format(**values).strip()},
-            {"role": "user", "content": self.user.format(**values).strip()},
-        ]
+        return self._messages(self.reply, values)
+
+    def judge(self, name: str, answer: str | None = None, **values: str) -> list[dict[str, str]]:
+        """The messages of judge `name`: the answer prompt's own prefix, then its question (after `answer`, the
+        model's reply to `render(**values)`, when the judge follows the answer)."""
+        judge = self.judges[name]
+        if not judge.after_answer:
+            return self._messages(judge.ask, values)
+        return [*self.render(**values), {"role": "assistant", "content": answer or ""},
+                {"role": "user", "content": judge.ask.format(**values).strip()}]  # fmt: skip
+
+    def _messages(self, tail: str, values: dict[str, str]) -> list[dict[str, str]]:
+        user = self.user.format(**values).strip()
+        if tail.strip():
+            user += "\n\n" + tail.format(**values).strip()
+        return [{"role": "system", "content": self.system.format(**values).strip()}, {"role": "user", "content": user}]
 
 
 class PromptStore(Protocol):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from service.config import REPO_ROOT, Settings
 from service.evaluation import gate as g
-from service.evaluation.golden import load_golden
+from service.evaluation.golden import Golden, load_golden
 from service.evaluation.report import write_report
 from service.evaluation.runner import SUITES, EvalRunner
 
@@ -20,7 +20,7 @@ console = Console(stderr=True)
 
 
 def eval_command(
-    suite: Annotated[str, typer.Option(help="qa, extract, summary, injection or all")] = "all",
+    suite: Annotated[str, typer.Option(help="qa, squad, extract, summary, injection, or a comma list, or all")] = "all",
     subset: Annotated[str | None, typer.Option(help="ci: the fixed stratified CI subset; default everything")] = None,
     split: Annotated[str | None, typer.Option(help="dev (tuned on) or heldout (only reported); default both")] = None,
     gate: Annotated[bool, typer.Option("--gate", help="Exit 1 when a metric is under its floor or regressed")] = False,
@@ -36,7 +36,7 @@ def eval_command(
     thresholds: Annotated[Path, typer.Option(help="Floors and tolerances")] = EVALS / "thresholds.toml",
 ) -> None:
     """Score answers, citations, abstentions, extractions, summaries and injection resistance."""
-    suites = list(SUITES) if suite == "all" else [suite]
+    suites = list(SUITES) if suite == "all" else [x.strip() for x in suite.split(",") if x.strip()]
     if any(s not in SUITES for s in suites):
         console.print(f"[red]unknown suite {suite!r}; choose one of {', '.join(SUITES)} or all[/red]")
         raise typer.Exit(2)
@@ -46,6 +46,37 @@ def eval_command(
     settings = Settings()
     golden = load_golden(golden_dir, examples_dir).split(split)
     cache = None if no_cache else cache_dir / "responses.sqlite"
+    result, _, outcome, base = run_and_report(settings, golden, suites, subset=subset, cache=cache,
+                                                   reports_dir=reports_dir, baseline=baseline, thresholds=thresholds,
+                                                   gate=gate)  # fmt: skip
+    for name, value in result["metrics"].items():
+        ref = base["metrics"].get(name) if base else None
+        shown = "n/a" if value is None else f"{value:.3f}"
+        delta = "" if value is None or ref is None else f" ({value - ref:+.3f})"
+        console.print(f"  {name:42s} {shown}{delta}")
+    if accept:
+        key = g.accept(baseline, result)
+        console.print(f"baseline {baseline} updated for {key}")
+    if gate:
+        _print_gate(outcome, base is not None)
+        if not outcome.passed:
+            raise typer.Exit(1)
+
+
+def run_and_report(
+    settings: Settings,
+    golden: Golden,
+    suites: list[str],
+    *,
+    subset: str | None = None,
+    cache: Path | None = None,
+    reports_dir: Path = EVALS / "reports",
+    baseline: Path = EVALS / "baseline.json",
+    thresholds: Path = EVALS / "thresholds.toml",
+    gate: bool = False,
+) -> tuple[dict[str, Any], Path, g.GateOutcome, dict[str, Any] | None]:
+    """Run `suites` over `golden` with a progress bar, write the report folder; the results, the folder, the gate's
+    outcome and the baseline entry compared with (used by `dossier eval` and benchmarks/tutorial_rag.py)."""
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as bar:
@@ -63,18 +94,7 @@ def eval_command(
     outcome = g.check(result, base_all, th)
     folder = write_report(reports_dir, result, base, th, outcome if gate else None, outcome)
     console.print(f"report: {folder / 'report.md'} (chart: {folder / 'chart.png'}) in {result['wall_s']:.0f} s")
-    for name, value in result["metrics"].items():
-        ref = base["metrics"].get(name) if base else None
-        shown = "n/a" if value is None else f"{value:.3f}"
-        delta = "" if value is None or ref is None else f" ({value - ref:+.3f})"
-        console.print(f"  {name:42s} {shown}{delta}")
-    if accept:
-        key = g.accept(baseline, result)
-        console.print(f"baseline {baseline} updated for {key}")
-    if gate:
-        _print_gate(outcome, base is not None)
-        if not outcome.passed:
-            raise typer.Exit(1)
+    return result, folder, outcome, base
 
 
 def _print_gate(outcome: g.GateOutcome, has_baseline: bool) -> None:

@@ -8,10 +8,11 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from service.core.segment import segment
 from service.domain.errors import ConfigurationError
 
 Split = Literal["dev", "heldout"]
-Category = Literal["single", "multi", "numeric", "date", "attribution", "contradiction", "unanswerable"]
+Category = Literal["single", "multi", "numeric", "date", "attribution", "contradiction", "unanswerable", "squad"]
 Stance = Literal["asserts", "denies", "assesses", "reports"]
 
 
@@ -23,7 +24,8 @@ class GoldEvidence(BaseModel):
 
 
 class QAItem(BaseModel):
-    """One golden question. Answerable items carry a reference answer, key facts and gold evidence."""
+    """One golden question. Answerable items carry a reference answer, key facts and gold evidence. `collection` is
+    where its corpus was ingested (the reports: `default`; a SQuAD article: its own)."""
 
     id: str
     question: str
@@ -31,6 +33,7 @@ class QAItem(BaseModel):
     answerable: bool
     ci: bool = False
     split: Split = "dev"
+    collection: str = "default"
     reference: str | None = None
     key_facts: list[list[str]] = Field(default_factory=list, description="Each fact: accepted variants.")
     evidence: list[GoldEvidence] = Field(default_factory=list)
@@ -117,10 +120,29 @@ class InjectionCase(BaseModel):
     collection: str = "default"  # the paraphrased set lives in its own collection (the QA corpus stays as it was)
 
 
+class SquadParagraph(BaseModel):
+    """A paragraph of a SQuAD 2.0 article: ingested as one document of the article's collection."""
+
+    id: str
+    title: str
+    text: str
+
+
+class SquadArticle(BaseModel):
+    """A SQuAD 2.0 article (its paragraphs, a collection of their own) and the questions sampled from it."""
+
+    title: str
+    split: Split
+    collection: str
+    paragraphs: list[SquadParagraph]
+
+
 class Golden(BaseModel):
     """The whole golden set plus where its report files live."""
 
     qa: list[QAItem]
+    squad: list[QAItem] = Field(default_factory=list)
+    articles: list[SquadArticle] = Field(default_factory=list)
     extraction: list[ExtractionGold]
     summaries: list[SummaryGold]
     injection: list[InjectionCase]
@@ -136,6 +158,7 @@ class Golden(BaseModel):
         return self.model_copy(
             update={
                 "qa": [i for i in self.qa if i.split == name],
+                "squad": [i for i in self.squad if i.split == name],
                 "extraction": [e for e in self.extraction if e.split == name],
                 "summaries": [s for s in self.summaries if s.split == name],
                 "injection": self.injection if name == "dev" else [],
@@ -156,6 +179,7 @@ class Golden(BaseModel):
         return self.model_copy(
             update={
                 "qa": [i for i in self.qa if i.ci],
+                "squad": [i for i in self.squad if i.ci],
                 "extraction": [e for e in self.extraction if e.ci],
                 "summaries": [s for s in self.summaries if s.ci],
                 "injection": cases,
@@ -198,14 +222,54 @@ def report_texts(dirs: list[Path]) -> dict[str, str]:
     return texts
 
 
+def load_squad(folder: Path, split: Split) -> tuple[list[SquadArticle], list[QAItem]]:
+    """Every SQuAD 2.0 article in `folder` (`<name>.json` as shipped, beside `<name>.sample.json`: the seeded sample
+    of its questions, and which of them are in the CI subset) and its sampled questions. An answerable question's
+    key fact is its set of crowd answers (any one counts); its evidence is the sentence holding the first answer."""
+    articles: list[SquadArticle] = []
+    items: list[QAItem] = []
+    for sample_path in sorted(folder.glob("*.sample.json")) if folder.is_dir() else []:
+        name = sample_path.name.removesuffix(".sample.json")
+        try:
+            sample = json.loads(sample_path.read_text(encoding="utf-8"))
+            raw = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigurationError(f"SQuAD article {name}: {exc}") from exc
+        collection = "squad-" + name.replace("_", "-")[:40]
+        paragraphs = [SquadParagraph.model_validate(p) for p in raw["paragraphs"]]
+        texts = {p.id: p.text for p in paragraphs}
+        by_id = {q["id"]: q for q in raw["questions"]}
+        ci = set(sample.get("ci", []))
+        for qid in sample["ids"]:
+            q = by_id[qid]
+            evidence = []
+            if q["answerable"]:
+                text, start = texts[q["para"]], q["answer_starts"][0]
+                sentence = next(s for s in segment(text) if s.start <= start < s.end)
+                evidence = [GoldEvidence(document=q["para"], quote=text[sentence.start : sentence.end])]
+            items.append(QAItem(
+                id=f"{name}:{qid}", question=" ".join(q["question"].split()), answerable=q["answerable"],
+                category="squad" if q["answerable"] else "unanswerable", ci=qid in ci, split=split,
+                collection=collection, reference=q["answers"][0] if q["answerable"] else None,
+                key_facts=[sorted(set(q["answers"]))] if q["answerable"] else [], evidence=evidence,
+            ))  # fmt: skip
+        articles.append(SquadArticle(title=raw["title"], split=split, collection=collection, paragraphs=paragraphs))
+    return articles, items
+
+
 def load_golden(root: Path, examples: Path) -> Golden:
     """Load and check every golden file: ids unique, documents exist, every quote verbatim.
 
-    The dev split (tuned on) is `root/*.jsonl` over `examples`; the held-out split (never tuned on) is
-    `root/heldout/*.jsonl` over its own reports in `root/heldout/reports/`.
+    The dev split (tuned on) is `root/*.jsonl` over `examples` and `root/reports`, and the SQuAD articles of
+    `root/squad`; the held-out split (never tuned on) is `root/heldout/*.jsonl` over its own reports in
+    `root/heldout/reports/`, and the articles of `root/heldout/squad`.
     """
     held = root / "heldout"
+    dev_articles, dev_squad = load_squad(root / "squad", "dev")
+    held_articles, held_squad = load_squad(held / "squad", "heldout")
     golden = Golden(
+        squad=dev_squad + held_squad,
+        articles=dev_articles + held_articles,
         qa=_jsonl(root / "qa.jsonl", QAItem, "dev") + _jsonl(held / "qa.jsonl", QAItem, "heldout", False),
         extraction=_jsonl(root / "extraction.jsonl", ExtractionGold, "dev")
         + _jsonl(held / "extraction.jsonl", ExtractionGold, "heldout", False),
@@ -216,11 +280,12 @@ def load_golden(root: Path, examples: Path) -> Golden:
             c.model_copy(update={"set": "paraphrased", "collection": PARAPHRASED_COLLECTION})
             for c in _jsonl(root / PARAPHRASED_DIR / "cases.jsonl", InjectionCase, required=False)
         ],
-        corpus_dirs=[examples, root / "injection"] + ([held / "reports"] if (held / "reports").is_dir() else []),
+        corpus_dirs=[examples, root / "injection"] + [d for d in (root / "reports", held / "reports") if d.is_dir()],
         collection_dirs={PARAPHRASED_COLLECTION: root / PARAPHRASED_DIR} if (root / PARAPHRASED_DIR).is_dir() else {},
     )
     texts = report_texts(golden.corpus_dirs + list(golden.collection_dirs.values()))
-    ids = [i.id for i in golden.qa]
+    texts |= {p.id: p.text for a in golden.articles for p in a.paragraphs}
+    ids = [i.id for i in golden.qa + golden.squad]
     if len(ids) != len(set(ids)):
         raise ConfigurationError("qa.jsonl: duplicate ids")
 
@@ -230,7 +295,7 @@ def load_golden(root: Path, examples: Path) -> Golden:
         if quote not in texts[doc]:
             raise ConfigurationError(f"{where}: quote is not verbatim in {doc}: {quote[:60]!r}")
 
-    for i in golden.qa:
+    for i in golden.qa + golden.squad:
         for ev in i.evidence:
             check(f"qa {i.id}", ev.document, ev.quote)
     for e in golden.extraction:

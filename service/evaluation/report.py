@@ -71,6 +71,7 @@ def render_markdown(
             )
         if suite == "qa" and result.get("failures"):
             lines += _failure_table(result["failures"])
+    lines += _selective_lines(result.get("selective") or {})
     if gate is not None and gate.failures:
         lines += ["", "## Gate", ""]
         lines += [f"- **{f.metric}**: {f.reason}" for f in gate.failures]
@@ -101,6 +102,27 @@ def render_markdown(
     return "\n".join(lines) + "\n"
 
 
+def _selective_lines(selective: dict[str, dict[str, Any]]) -> list[str]:
+    """Where the shipped threshold sits on each risk-coverage curve, and the curve at a few coverages."""
+    if not selective:
+        return []
+    lines = ["", "## Selective answering (risk-coverage)", "",
+             "Each curve sweeps the confidence threshold: the share of questions answered (coverage), the accuracy of "
+             "those answered, and right decisions (right answers plus declined unanswerables) over all questions.",
+             "", "| suite:split | threshold | coverage | accuracy of answered | right decisions | best right decisions "
+             "(threshold) |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for key, data in selective.items():
+        at, pts = data.get("at_threshold"), data.get("curve") or []
+        if not at or not pts:
+            continue
+        best = max(pts, key=lambda p: p["right_decisions"])
+        lines.append(
+            f"| {key} | {data['threshold']:.2f} | {at['coverage']:.3f} | {at['accuracy']:.3f} | "
+            f"{at['right_decisions']:.3f} | {best['right_decisions']:.3f} ({best['threshold']:.2f}) |"
+        )
+    return lines
+
+
 def _failure_table(failures: dict[str, dict[str, int]]) -> list[str]:
     """Failed QA items per stage and split: where to push."""
     names = sorted(failures)
@@ -114,7 +136,7 @@ def _failure_table(failures: dict[str, dict[str, int]]) -> list[str]:
 def _detail(item: dict[str, Any]) -> str:
     if item.get("error"):
         text = f"error: {item['error']}"
-    elif item["suite"] == "qa":
+    elif item["suite"] in ("qa", "squad"):
         text = f"[{item.get('stage', '?')}] answer: {item['answer']}"
         if item.get("rejected"):
             text += " · rejected: " + "; ".join(f"{r['text']} ({r['reason']})" for r in item["rejected"])
@@ -139,8 +161,13 @@ def render_chart(result: dict[str, Any], base: dict[str, Any] | None, path: Path
 
     names = [n for n, v in result["metrics"].items() if is_score(n) and v is not None]
     ref: dict[str, float | None] = base["metrics"] if base else {}
-    height = max(3.0, 0.32 * len(names) + 1.2)
-    fig, ax = plt.subplots(figsize=(9, height))
+    height = max(4.0, 0.32 * len(names) + 1.2)
+    selective: dict[str, dict[str, Any]] = result.get("selective") or {}
+    fig, axes = plt.subplots(1, 2 if selective else 1, figsize=(15 if selective else 9, height), squeeze=False,
+                             gridspec_kw={"width_ratios": [3, 2]} if selective else None)  # fmt: skip
+    ax = axes[0][0]
+    if selective:
+        _draw_curves(axes[0][1], selective)
     ys = range(len(names))
     bars = ax.barh([y + 0.2 for y in ys], [result["metrics"][n] for n in names], height=0.4, label="this run")
     ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=2)
@@ -153,6 +180,25 @@ def render_chart(result: dict[str, Any], base: dict[str, Any] | None, path: Path
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _draw_curves(ax: Any, selective: dict[str, dict[str, Any]]) -> None:
+    """Accuracy of the answered against coverage, one line per suite and split; a dot at the shipped threshold."""
+    for key, data in selective.items():
+        pts = data.get("curve") or []
+        if not pts:
+            continue
+        (line,) = ax.plot([p["coverage"] for p in pts], [p["accuracy"] for p in pts], label=key, lw=1.4)
+        at = data.get("at_threshold")
+        if at:
+            ax.plot([at["coverage"]], [at["accuracy"]], "o", color=line.get_color())
+    ax.set_xlabel("coverage (share of questions answered)", fontsize=8)
+    ax.set_ylabel("accuracy of the answered", fontsize=8)
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.set_title("risk-coverage (dot: shipped threshold)", fontsize=9)
+    ax.legend(fontsize=7, loc="lower left")
 
 
 def write_report(

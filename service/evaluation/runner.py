@@ -14,11 +14,12 @@ from service.adapters.loaders import SUPPORTED
 from service.config import REPO_ROOT, Settings
 from service.container import Container
 from service.domain.errors import ConfigurationError, DossierError
-from service.domain.models import Document, RetrievalFilter, RunMeta, Usage
+from service.domain.models import Answer, Document, DocumentMeta, RetrievalFilter, RunMeta, Usage
 from service.evaluation import metrics as m
 from service.evaluation.golden import Golden, QAItem
 from service.evaluation.machine import machine_info
 from service.evaluation.scoring import (
+    curves,
     denominators,
     failure_counts,
     gold_span,
@@ -31,8 +32,7 @@ from service.evaluation.scoring import (
 from service.extract.schemas import REPORT_FACTS
 from service.ingest.service import IngestFailure, IngestResult, expand_paths
 
-CORPUS = RetrievalFilter(collections=["default"])  # the QA corpus; other collections hold their own suites' reports
-SUITES = ("qa", "extract", "summary", "injection")
+SUITES = ("qa", "squad", "extract", "summary", "injection")
 Progress = Callable[[str, int, int], None]
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -84,6 +84,7 @@ class EvalRunner:
                     "model": c.chat.model_name,
                     "settings_hash": settings.settings_hash(),
                     "prompts": {t: c.prompts.get(t).ref for t in ("qa", "extract", "summarize")},
+                    "calibrator": c.qa.calibrator_ref,
                     "git": _git_head(),
                     "cache": {"hits": cache.hits, "misses": cache.misses} if cache else None,
                     "machine": machine_info(settings.llm_base_url, settings.local_threads, settings.local_batch),
@@ -91,6 +92,7 @@ class EvalRunner:
                     "counts": denominators(items, suites, k=settings.qa_passages),
                     "splits": totals_by_split(items, suites, k=settings.qa_passages),
                     "failures": failure_counts(items),
+                    "selective": curves(items, c.qa.min_confidence),
                     "items": items,
                 }
             finally:
@@ -116,30 +118,41 @@ class EvalRunner:
             _, failures = c.ingest.ingest_paths(files, on_progress=step, collection=collection)
             if failures:
                 raise ConfigurationError(f"eval corpus failed to ingest: {failures[0].path}: {failures[0].error}")
+        asked = {i.collection for i in self._golden.squad}
+        paragraphs = [(a, p) for a in self._golden.articles if a.collection in asked for p in a.paragraphs]
+        for n, (article, para) in enumerate(paragraphs, start=1):
+            meta = DocumentMeta(title=f"{article.title} ({para.id})", source="SQuAD 2.0")
+            docs[para.id] = c.ingest.ingest_text(para.text, meta, para.id, article.collection).document
+            self._progress("ingest squad", n, len(paragraphs))
         return docs
 
     # -- suites ------------------------------------------------------------------------------------
-    def _qa(self, c: Container, docs: dict[str, Document]) -> list[dict[str, Any]]:
+    def _qa(self, c: Container, docs: dict[str, Document], suite: str = "qa") -> list[dict[str, Any]]:
         out = []
-        for n, item in enumerate(self._golden.qa, start=1):
+        items = self._golden.qa if suite == "qa" else self._golden.squad
+        for n, item in enumerate(items, start=1):
             before = _cache_counts(c)
-            out.append(self._qa_item(c, docs, item) | {"cached": _from_cache(c, before)})
-            self._progress("qa", n, len(self._golden.qa))
+            out.append(self._qa_item(c, docs, item, suite) | {"cached": _from_cache(c, before)})
+            self._progress(suite, n, len(items))
         return out
 
-    def _qa_item(self, c: Container, docs: dict[str, Document], item: QAItem) -> dict[str, Any]:
+    def _squad(self, c: Container, docs: dict[str, Document]) -> list[dict[str, Any]]:
+        return self._qa(c, docs, "squad")
+
+    def _qa_item(self, c: Container, docs: dict[str, Document], item: QAItem, suite: str) -> dict[str, Any]:
         gold = [gold_span(docs[ev.document], ev.quote) for ev in item.evidence]
         k = c.settings.qa_passages
-        pool = c.retriever.retrieve(item.question, max(k, c.settings.retrieval_candidates), CORPUS)
+        flt = RetrievalFilter(collections=[item.collection])
+        pool = c.retriever.retrieve(item.question, max(k, c.settings.retrieval_candidates), flt)
         ranked = [(h.passage.document_id, h.passage.start, h.passage.end) for h in pool[:k]]
-        answer, error = _attempt(c.qa.ask, item.question, CORPUS)
+        answer, error = _attempt(c.qa.ask, item.question, flt)
         shown_ids = set(answer.shown) if answer else set()
         shown = [(h.passage.document_id, h.passage.start, h.passage.end) for h in pool if h.passage.id in shown_ids]
         cited = [(x.document_id, x.start, x.end) for x in answer.citations] if answer else []
         abstained = answer.abstained if answer else False
         text = answer.answer if answer else ""
         row: dict[str, Any] = {
-            "suite": "qa", "id": f"qa:{item.id}", "split": item.split, "category": item.category,
+            "suite": suite, "id": f"{suite}:{item.id}", "split": item.split, "category": item.category,
             "answerable": item.answerable,
             "question": item.question, "answer": text, "abstained": abstained, "error": error,
             "citations": [{"document": _stem(docs, d), "start": s, "end": e, "gold": m.overlaps_any((d, s, e), gold)}
@@ -157,6 +170,7 @@ class EvalRunner:
             row["passed"] = row["correct"]
         else:
             row["passed"] = abstained
+        row |= _decision(answer, item)
         rejected = [r.text for r in answer.rejected] if answer else []
         row["rejected"] = [{"text": r.text, "reason": r.reason} for r in answer.rejected] if answer else []
         if not row["passed"]:
@@ -230,6 +244,35 @@ class EvalRunner:
         return out
 
 
+def _decision(answer: Answer | None, item: QAItem) -> dict[str, Any]:
+    """What the calibrated decision saw: each candidate sentence (given or held back) with its confidence, signals
+    and whether it alone is a right answer; the answer's confidence (its best candidate's) and whether the whole
+    candidate is right, answered or not. These rows are what `dossier calibrate` fits on and the selective metrics
+    (risk-coverage, AUROC, calibration error) are computed from."""
+    if answer is None:
+        return {"confidence": None, "candidate": "", "candidate_correct": False, "sentences": [], "signals": {}}
+    given = answer.sentences or (answer.held_back.sentences if answer.held_back else [])
+    text = " ".join(s.text for s in given)
+    right = item.answerable and bool(given) and m.answer_correct(text, False, item.key_facts)
+    scores = [s.confidence for s in given if s.confidence is not None]
+    sentences = [{"text": s.text, "confidence": s.confidence, "signals": answer.signals | s.signals,
+                  "correct": item.answerable and m.answer_correct(s.text, False, item.key_facts)}
+                 for s in given]  # fmt: skip
+    ruled = [
+        {
+            "text": r.text,
+            "reason": r.reason,
+            "confidence": r.confidence,
+            "signals": r.signals,
+            "correct": item.answerable and m.answer_correct(r.text, False, item.key_facts),
+        }
+        for r in answer.rejected
+        if r.signals
+    ]  # dropped by a structural check: for the ablations
+    return {"confidence": max(scores) if scores else None, "candidate": text, "candidate_correct": right,
+            "sentences": sentences, "ruled_out": ruled, "signals": answer.signals}  # fmt: skip
+
+
 def _cache_counts(c: Container) -> tuple[int, int] | None:
     """(cache hits, cache misses) so far; None without a response cache."""
     return (c.response_cache.hits, c.response_cache.misses) if c.response_cache is not None else None
@@ -253,8 +296,8 @@ def _meta(meta: RunMeta | None) -> dict[str, Any] | None:
     """What produced a row: prompt id and version, model, settings hash."""
     if meta is None:
         return None
-    return {"prompt": f"{meta.prompt_id}/v{meta.prompt_version}", "model": meta.model,
-            "settings_hash": meta.settings_hash}  # fmt: skip
+    return {"prompt": f"{meta.prompt_id}/v{meta.prompt_version}", "calibrator": meta.calibrator,
+            "model": meta.model, "settings_hash": meta.settings_hash}  # fmt: skip
 
 
 def _attempt(run: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> tuple[T | None, str | None]:

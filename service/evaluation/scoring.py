@@ -9,6 +9,7 @@ from service.domain.facts import Extraction
 from service.domain.models import Document
 from service.domain.summaries import Summary
 from service.evaluation import metrics as m
+from service.evaluation import selective
 from service.evaluation.golden import ExtractionGold, SummaryGold
 
 KINDS = ("entities", "events", "claims", "quantities")
@@ -111,25 +112,30 @@ def _cost_metrics(prefix: str, rows: Sequence[dict[str, Any]]) -> dict[str, floa
     }
 
 
+def _qa_totals(prefix: str, qa: Sequence[dict[str, Any]], k: int) -> dict[str, float | None]:
+    ans = [i for i in qa if i["answerable"]]
+    ab = m.abstention([(i["answerable"], i["abstained"]) for i in qa])
+    cit = m.citation_scores([(_spans(i["cited"]), _spans(i["gold"])) for i in ans])
+    ret = m.retrieval_scores([(_spans(i["retrieved"])[:k], _spans(i["gold"])) for i in ans])
+    return {
+        f"{prefix}.answer_accuracy": _r(m.ratio(sum(i["correct"] for i in ans), len(ans))),
+        f"{prefix}.abstention_precision": _r(ab.precision),
+        f"{prefix}.abstention_recall": _r(ab.recall),
+        f"{prefix}.citation_precision": _r(cit.precision),
+        f"{prefix}.citation_recall": _r(cit.recall),
+        f"{prefix}.retrieval_recall_at_{k}": _r(ret.recall_at_k),
+        f"{prefix}.retrieval_mrr": _r(ret.mrr),
+        **selective.metrics(prefix, qa),
+        **_cost_metrics(prefix, qa),
+    }
+
+
 def totals(items: Sequence[dict[str, Any]], suites: Sequence[str], k: int) -> dict[str, float | None]:
     """Every metric of the run, named `<suite>.<metric>` (definitions: evals/README.md)."""
     out: dict[str, float | None] = {}
-    if "qa" in suites:
-        qa = [i for i in items if i["suite"] == "qa"]
-        ans = [i for i in qa if i["answerable"]]
-        ab = m.abstention([(i["answerable"], i["abstained"]) for i in qa])
-        cit = m.citation_scores([(_spans(i["cited"]), _spans(i["gold"])) for i in ans])
-        ret = m.retrieval_scores([(_spans(i["retrieved"])[:k], _spans(i["gold"])) for i in ans])
-        out |= {
-            "qa.answer_accuracy": _r(m.ratio(sum(i["correct"] for i in ans), len(ans))),
-            "qa.abstention_precision": _r(ab.precision),
-            "qa.abstention_recall": _r(ab.recall),
-            "qa.citation_precision": _r(cit.precision),
-            "qa.citation_recall": _r(cit.recall),
-            f"qa.retrieval_recall_at_{k}": _r(ret.recall_at_k),
-            "qa.retrieval_mrr": _r(ret.mrr),
-            **_cost_metrics("qa", qa),
-        }
+    for suite in ("qa", "squad"):
+        if suite in suites:
+            out |= _qa_totals(suite, [i for i in items if i["suite"] == suite], k)
     if "extract" in suites:
         docs = [i["counts"] for i in items if i["suite"] == "extract" and "counts" in i]
 
@@ -183,17 +189,22 @@ def denominators(items: Sequence[dict[str, Any]], suites: Sequence[str], k: int)
     """How many items (or citations, facts, points) each gated metric is a ratio over: the gate allows a
     metric to drop by one of them (see service/evaluation/gate.py)."""
     out: dict[str, int] = {}
-    if "qa" in suites:
-        qa = [i for i in items if i["suite"] == "qa"]
+    for p in ("qa", "squad"):
+        if p not in suites:
+            continue
+        qa = [i for i in items if i["suite"] == p]
         ans = [i for i in qa if i["answerable"]]
         out |= {
-            "qa.answer_accuracy": len(ans),
-            "qa.abstention_precision": sum(1 for i in qa if i["abstained"]),
-            "qa.abstention_recall": sum(1 for i in qa if not i["answerable"]),
-            "qa.citation_precision": sum(len(i["cited"]) for i in ans),
-            "qa.citation_recall": len(ans),
-            f"qa.retrieval_recall_at_{k}": len(ans),
-            "qa.retrieval_mrr": len(ans),
+            f"{p}.answer_accuracy": len(ans),
+            f"{p}.abstention_precision": sum(1 for i in qa if i["abstained"]),
+            f"{p}.abstention_recall": sum(1 for i in qa if not i["answerable"]),
+            f"{p}.citation_precision": sum(len(i["cited"]) for i in ans),
+            f"{p}.citation_recall": len(ans),
+            f"{p}.retrieval_recall_at_{k}": len(ans),
+            f"{p}.retrieval_mrr": len(ans),
+            f"{p}.right_decisions": len(qa),
+            f"{p}.unanswerable_declined": sum(1 for i in qa if not i["answerable"]),
+            f"{p}.wrong_of_answered": sum(1 for i in qa if not i["abstained"]),
         }
     if "extract" in suites:
         docs = [i["counts"] for i in items if i["suite"] == "extract" and "counts" in i]
@@ -261,9 +272,9 @@ def failure_counts(items: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]
     """Failed QA items per split and stage (every stage listed, zeros included)."""
     out: dict[str, dict[str, int]] = {}
     for i in items:
-        if i["suite"] != "qa":
+        if i["suite"] not in ("qa", "squad"):
             continue
-        counts = out.setdefault(split_of(i), dict.fromkeys(STAGES, 0))
+        counts = out.setdefault(f"{i['suite']}:{split_of(i)}", dict.fromkeys(STAGES, 0))
         if not i["passed"]:
             counts[str(i.get("stage") or "error")] += 1
     return out
@@ -273,3 +284,15 @@ def totals_by_split(items: Sequence[dict[str, Any]], suites: Sequence[str], k: i
     """Every metric over each split's items alone (dev: tuned on; heldout: never tuned on)."""
     splits = sorted({split_of(i) for i in items})
     return {s: totals([i for i in items if split_of(i) == s], suites, k) for s in splits}
+
+
+def curves(items: Sequence[dict[str, Any]], threshold: float) -> dict[str, dict[str, Any]]:
+    """The risk-coverage curve of each QA suite and split (`qa:heldout`, ...), with the point of `threshold`, the
+    threshold answers were decided with."""
+    out: dict[str, dict[str, Any]] = {}
+    for key in sorted({f"{i['suite']}:{split_of(i)}" for i in items if i["suite"] in ("qa", "squad")}):
+        rows = [i for i in items if f"{i['suite']}:{split_of(i)}" == key]
+        points = selective.curve(rows)
+        shipped = next((p for p in points if p["threshold"] >= threshold), points[-1] if points else None)
+        out[key] = {"threshold": threshold, "at_threshold": shipped, "curve": points}
+    return out

@@ -53,8 +53,14 @@ function citeButton(c) {
     `[${c.passage_number}]`);
 }
 
+function confidenceBadge(value) {
+  if (value === null || value === undefined) return "";
+  const pct = Math.round(value * 100);
+  return el("span", { class: "confidence", title: "calibrated probability that this sentence is right and stated by its source" }, `${pct}%`);
+}
+
 function sentenceNode(s, extra = "") {
-  return el("span", { class: `sentence ${extra}` }, s.text, " ", s.citations.map(citeButton), " ");
+  return el("span", { class: `sentence ${extra}` }, s.text, " ", s.citations.map(citeButton), " ", confidenceBadge(s.confidence), " ");
 }
 
 async function* sseEvents(response) {
@@ -152,14 +158,22 @@ async function ask(form, out) {
 }
 
 function renderAnswer(box, out, answer) {
-  if (answer.abstained) box.replaceChildren(el("p", { class: "abstained" }, answer.answer));
-  else box.replaceChildren(...answer.sentences.map((s) => sentenceNode(s)));
+  const threshold = answer.min_confidence === null ? "" : ` (threshold ${Math.round(answer.min_confidence * 100)}%)`;
+  if (answer.abstained) {
+    const held = answer.held_back;
+    box.replaceChildren(el("p", { class: "abstained" }, answer.answer),
+      ...(held ? [el("p", { class: "held-back muted", id: "held-back" }, "Held back: ", el("q", {}, held.text),
+        ` — ${held.reason}${threshold}`)] : []));
+  } else {
+    box.replaceChildren(...answer.sentences.map((s) => sentenceNode(s)),
+      el("p", { class: "muted", id: "confidence" }, `Confidence ${Math.round((answer.confidence ?? 0) * 100)}%${threshold}`));
+  }
   const why = el("details", { id: "why-not" }, el("summary", {}, `Why not (${answer.rejected.length} rejected, ${answer.withheld.length} withheld)`));
   if (answer.rejected.length) why.append(el("h3", {}, "Rejected sentences"),
     el("ul", {}, answer.rejected.map((r) => el("li", {}, el("q", {}, r.text), " — ", el("span", { class: "muted" }, r.reason)))));
   if (answer.withheld.length) why.append(el("h3", {}, "Withheld passages"),
     el("ul", {}, answer.withheld.map((w) => el("li", {}, el("code", {}, w.passage_id), " — ", w.reason))));
-  const meta = el("p", { class: "muted" }, `${answer.meta.prompt_id} v${answer.meta.prompt_version} · ${answer.meta.model} · settings ${answer.meta.settings_hash}`);
+  const meta = el("p", { class: "muted" }, `${answer.meta.prompt_id} v${answer.meta.prompt_version} · calibrator ${answer.meta.calibrator} · ${answer.meta.model} · settings ${answer.meta.settings_hash}`);
   $("#why-not", out)?.remove();
   out.append(why, meta);
 }

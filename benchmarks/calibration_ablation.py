@@ -1,0 +1,114 @@
+"""Ablations of the answer decision, from eval runs' rows (no model calls): which signals and rules earn their place.
+
+Fit on the dev rows of one run (reports + SQuAD Rhine), measured on the held-out rows of another (or the same) run:
+for each variant, the calibrator is refit on dev (scikit-learn logistic regression, as `dossier calibrate` does), its
+threshold chosen on dev by the same rule, and the held-out questions decided with it. Printed per held-out suite:
+AUROC of confidence for right against wrong candidates, right decisions, answerable accuracy, unanswerable
+declined, wrong of answered, ECE. Variants:
+- `shipped`: the calibrator's features; `- <feature>`: without that one; `only <feature>`: that one alone;
+- `mean of judges (uncalibrated)`: the two P(yes) averaged, threshold chosen on dev (the issue's first anchor);
+- `+ digits rule off`: sentences the structural number check dropped become candidates scored like any other.
+
+Usage: python benchmarks/calibration_ablation.py DEV_RESULTS.json [HELDOUT_RESULTS.json] [--max-risk 0.15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from service.evaluation import selective  # noqa: E402
+from service.evaluation.calibrate import FULL, choose_threshold, fit_model  # noqa: E402
+
+Row = dict[str, Any]
+
+
+def qa_rows(path: Path, split: str) -> list[Row]:
+    result = json.loads(path.read_text(encoding="utf-8"))
+    return [i for i in result["items"] if i["suite"] in ("qa", "squad") and i.get("split", "dev") == split]
+
+
+def score(q: Row, fn: Any, rule_off: bool) -> float | None:
+    cands = q.get("sentences", []) + (q.get("ruled_out", []) if rule_off else [])
+    scores = [s for x in cands if (s := fn(x["signals"])) is not None]
+    return max(scores) if scores else None
+
+
+def decide(rows: list[Row], fn: Any, threshold: float, rule_off: bool) -> list[Row]:
+    out = []
+    for q in rows:
+        c = score(q, fn, rule_off)
+        right = q["candidate_correct"]
+        if rule_off and q.get("ruled_out") and not q.get("sentences"):
+            right = q["answerable"] and any(x["correct"] for x in q["ruled_out"])
+        answered = c is not None and c >= threshold
+        out.append(q | {"confidence": c, "candidate_correct": right, "abstained": not answered,
+                        "correct": answered and right})  # fmt: skip
+    return out
+
+
+def variant(name: str, dev: list[Row], held: list[Row], features: list[str] | None, max_risk: float,
+            rule_off: bool = False) -> dict[str, Any]:  # fmt: skip
+    if features is None:  # the uncalibrated mean of the two judges
+
+        def fn(s: dict[str, Any]) -> float | None:
+            ps = [s.get("p_supported"), s.get("p_answerable")]
+            return None if None in ps else sum(ps) / 2  # type: ignore[arg-type]
+    else:
+        sentences = [x for q in dev for x in q.get("sentences", []) + (q.get("ruled_out", []) if rule_off else [])]
+        model = fit_model(name, features, sentences, 1.0)
+
+        def fn(s: dict[str, Any]) -> float | None:
+            return model.probability(s) if model.applies(s) else None
+
+    dev_scored = [q | {"confidence": score(q, fn, rule_off)} for q in dev]
+    threshold = choose_threshold(dev_scored, max_risk)
+    out: dict[str, Any] = {"variant": name, "threshold": threshold}
+    for suite in ("qa", "squad"):
+        part = [q for q in held if q["suite"] == suite]
+        if part:
+            out[suite] = selective.metrics(suite, decide(part, fn, threshold, rule_off)) | {
+                f"{suite}.answer_accuracy": _acc(decide(part, fn, threshold, rule_off))
+            }
+    return out
+
+
+def _acc(rows: list[Row]) -> float | None:
+    ans = [r for r in rows if r["answerable"]]
+    return round(sum(bool(r["correct"]) for r in ans) / len(ans), 4) if ans else None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dev", type=Path)
+    ap.add_argument("heldout", type=Path, nargs="?")
+    ap.add_argument("--max-risk", type=float, default=0.15)
+    args = ap.parse_args()
+    dev = qa_rows(args.dev, "dev")
+    held = qa_rows(args.heldout or args.dev, "heldout")
+    variants = [("shipped", FULL, False), ("mean of judges (uncalibrated)", None, False)]
+    variants += [(f"- {f}", [g for g in FULL if g != f], False) for f in FULL]
+    variants += [(f"only {f}", [f], False) for f in FULL]
+    variants += [("shipped + digits rule off", FULL, True)]
+    results = [variant(n, dev, held, f, args.max_risk, r) for n, f, r in variants]
+    cols = ["auroc", "right_decisions", "answer_accuracy", "unanswerable_declined", "wrong_of_answered", "ece"]
+    for suite in ("qa", "squad"):
+        if not any(suite in r for r in results):
+            continue
+        print(f"\n### held-out {suite} ({sum(q['suite'] == suite for q in held)} questions)\n")
+        print("| variant | threshold | " + " | ".join(cols) + " |")
+        print("|---" * (len(cols) + 2) + "|")
+        for r in results:
+            m = r.get(suite, {})
+            cells = ["n/a" if m.get(f"{suite}.{c}") is None else f"{m[f'{suite}.{c}']:.3f}" for c in cols]
+            print(f"| {r['variant']} | {r['threshold']:.2f} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""`dossier calibrate`: fit the answer calibrator on the dev rows of an eval run.
+
+Every QA row of an eval run records each candidate sentence (given or held back) with its signals and whether it
+alone is a right answer. The calibrator is logistic regression (scikit-learn, on standardised signals) from those
+signals to that label, fit on the dev split only (held-out rows are refused). Two models are fit: `full` (with the
+model's own P(yes) judgements) and `no_logprobs` (retrieval and span measures only), the documented fallback for an
+endpoint that returns no log-probabilities, and what scores a streamed sentence before the judgements exist. The
+default threshold maximises right decisions on the same dev rows, among those whose wrong answers stay within
+`--max-risk` of the answered.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+
+from service.config import REPO_ROOT
+from service.core.calibration import Calibrator, CalibratorFile, LogisticModel
+from service.evaluation import selective
+
+FULL = ["p_supported", "p_answerable", "sim_top", "cover", "partial", "cited_sim"]
+NO_LOGPROBS = ["sim_top", "cover", "partial", "cited_sim"]
+console = Console(stderr=True)
+
+
+def fit_model(name: str, features: list[str], rows: list[dict[str, Any]], c: float) -> LogisticModel:
+    """Logistic regression of `correct` on `features` over the sentence rows that have them all."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    usable = [r for r in rows if all(r["signals"].get(f) is not None for f in features)]
+    x = [[float(r["signals"][f]) for f in features] for r in usable]
+    y = [bool(r["correct"]) for r in usable]
+    if len(set(y)) < 2:
+        raise typer.BadParameter(f"model {name}: the rows hold only one label; run more dev questions")
+    scaler = StandardScaler().fit(x)
+    lr = LogisticRegression(C=c, max_iter=1000).fit(scaler.transform(x), y)
+    scale = [float(s) if s > 0 else 1.0 for s in scaler.scale_]
+    return LogisticModel(name=name, features=features, mean=[round(float(v), 6) for v in scaler.mean_],
+                         scale=[round(v, 6) for v in scale], coef=[round(float(v), 6) for v in lr.coef_[0]],
+                         intercept=round(float(lr.intercept_[0]), 6))  # fmt: skip
+
+
+def rescored(questions: list[dict[str, Any]], cal: Calibrator) -> list[dict[str, Any]]:
+    """Each QA row with its confidence recomputed by `cal` (the best candidate sentence's)."""
+    out = []
+    for q in questions:
+        scores = [s.confidence for x in q["sentences"] if (s := cal.score(x["signals"])) is not None]
+        out.append(q | {"confidence": max(scores) if scores else None})
+    return out
+
+
+def choose_threshold(questions: list[dict[str, Any]], max_risk: float) -> float:
+    """The threshold with the most right decisions among those whose answered are at most `max_risk` wrong."""
+    best = (-1.0, 1.0)
+    for point in selective.curve(questions):
+        if point["coverage"] == 0 or 1.0 - point["accuracy"] <= max_risk:
+            best = max(best, (point["right_decisions"], -point["threshold"]))
+    return round(min(1.0, -best[1]), 4)
+
+
+def calibrate_command(
+    run: Annotated[Path, typer.Argument(help="An eval run's results.json (evals/reports/<run>/results.json)")],
+    out: Annotated[Path | None, typer.Option(help="Where to write; default the next prompts/qa_calibrator/vN")] = None,
+    max_risk: Annotated[float, typer.Option(min=0.0, max=1.0, help="Most wrong of answered at the threshold")] = 0.15,
+    c: Annotated[float, typer.Option("--c", min=1e-4, help="Inverse regularisation strength")] = 1.0,
+) -> None:
+    """Fit prompts/qa_calibrator/vN.yaml on an eval run's dev QA rows (reports and SQuAD)."""
+    result = json.loads(run.read_text(encoding="utf-8"))
+    questions = [i for i in result["items"] if i["suite"] in ("qa", "squad") and i.get("split", "dev") == "dev"]
+    if not questions:
+        raise typer.BadParameter(f"{run} holds no dev QA rows (held-out rows are never fit on)")
+    sentences = [s for q in questions for s in q.get("sentences", [])]
+    models = [fit_model("full", FULL, sentences, c), fit_model("no_logprobs", NO_LOGPROBS, sentences, c)]
+    folder = REPO_ROOT / "prompts" / "qa_calibrator"
+    version = int(out.stem.removeprefix("v")) if out else 1 + max(
+        (int(p.stem[1:]) for p in folder.glob("v*.yaml")), default=0)  # fmt: skip
+    spec = CalibratorFile(
+        id="qa_calibrator", version=version, threshold=0.5, models=models,
+        description="Confidence of an answer sentence from the model's P(yes) judgements, retrieval similarity and "
+        "span support; logistic regression fit by `dossier calibrate`.",
+        target="P(the sentence is a right answer to the question, stated by the sentences it cites)",
+        fit={"run": result.get("run"), "git": result.get("git"), "model": result.get("model"),
+             "prompt": result.get("prompts", {}).get("qa"), "data": "dev split: report questions and SQuAD Rhine",
+             "questions": len(questions), "sentences": len(sentences),
+             "right_sentences": sum(bool(s["correct"]) for s in sentences),
+             "library": "scikit-learn LogisticRegression on StandardScaler", "C": c,
+             "threshold_rule": f"most right decisions on the fit rows with wrong of answered <= {max_risk}"},
+    )  # fmt: skip
+    scored = rescored(questions, Calibrator(spec))
+    spec.threshold = choose_threshold(scored, max_risk)
+    decided = []
+    for q in scored:
+        answered = q["confidence"] is not None and q["confidence"] >= spec.threshold
+        decided.append(q | {"abstained": not answered, "correct": answered and q["candidate_correct"]})
+    stats = selective.metrics("dev", decided)
+    spec.fit["in_sample"] = {k: v for k, v in stats.items() if v is not None}
+    target = out or folder / f"v{version}.yaml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False, width=110), encoding="utf-8")
+    console.print(f"wrote {target}: threshold {spec.threshold}, in-sample {spec.fit['in_sample']}")
