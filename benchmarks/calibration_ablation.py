@@ -2,14 +2,16 @@
 
 Fit on the dev rows of one run (reports + SQuAD Rhine), measured on the held-out rows of another (or the same) run:
 for each variant, the calibrator is refit on dev (scikit-learn logistic regression, as `dossier calibrate` does), its
-threshold chosen on dev by the same rule, and the held-out questions decided with it. Printed per held-out suite:
-AUROC of confidence for right against wrong candidates, right decisions, answerable accuracy, unanswerable
-declined, wrong of answered, ECE. Variants:
-- `shipped`: the calibrator's features; `- <feature>`: without that one; `only <feature>`: that one alone;
+threshold chosen on 5-fold out-of-fold dev confidences by the same rule, and the held-out questions decided with it.
+The dev table (out-of-fold) is what a choice may be made on; the held-out tables only report. Columns: AUROC of
+confidence for right against wrong candidates, right decisions, answerable accuracy, unanswerable declined, wrong
+of answered, ECE. Variants:
+- `shipped`: the calibrator's features (the two judges); `only <f>`: one judge; `+ <f>`: a retrieval or span signal
+  added; `all six signals`: every signal;
 - `mean of judges (uncalibrated)`: the two P(yes) averaged, threshold chosen on dev (the issue's first anchor);
-- `+ digits rule off`: sentences the structural number check dropped become candidates scored like any other.
+- `shipped + digits rule off`: sentences the structural number check dropped become candidates scored like any other.
 
-Usage: python benchmarks/calibration_ablation.py DEV_RESULTS.json [HELDOUT_RESULTS.json] [--max-risk 0.15]
+Usage: python benchmarks/calibration_ablation.py DEV_RESULTS.json [HELDOUT_RESULTS.json] [--max-risk 1.0]
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from service.evaluation import selective  # noqa: E402
-from service.evaluation.calibrate import FULL, choose_threshold, fit_model  # noqa: E402
+from service.evaluation.calibrate import FOLDS, FULL, choose_threshold, decided, fit_model, out_of_fold  # noqa: E402
 
 Row = dict[str, Any]
+OTHERS = ["sim_top", "cover", "partial", "cited_sim"]
 
 
 def qa_rows(path: Path, split: str) -> list[Row]:
@@ -34,48 +37,52 @@ def qa_rows(path: Path, split: str) -> list[Row]:
     return [i for i in result["items"] if i["suite"] in ("qa", "squad") and i.get("split", "dev") == split]
 
 
-def score(q: Row, fn: Any, rule_off: bool) -> float | None:
-    cands = q.get("sentences", []) + (q.get("ruled_out", []) if rule_off else [])
-    scores = [s for x in cands if (s := fn(x["signals"])) is not None]
-    return max(scores) if scores else None
-
-
-def decide(rows: list[Row], fn: Any, threshold: float, rule_off: bool) -> list[Row]:
+def with_rule_off(rows: list[Row]) -> list[Row]:
+    """Sentences the structural number check dropped become candidates scored like any other."""
     out = []
     for q in rows:
-        c = score(q, fn, rule_off)
         right = q["candidate_correct"]
-        if rule_off and q.get("ruled_out") and not q.get("sentences"):
+        if q.get("ruled_out") and not q.get("sentences"):
             right = q["answerable"] and any(x["correct"] for x in q["ruled_out"])
-        answered = c is not None and c >= threshold
-        out.append(q | {"confidence": c, "candidate_correct": right, "abstained": not answered,
-                        "correct": answered and right})  # fmt: skip
+        out.append(q | {"sentences": q.get("sentences", []) + q.get("ruled_out", []), "candidate_correct": right})
     return out
+
+
+def score(q: Row, fn: Any) -> float | None:
+    scores = [s for x in q.get("sentences", []) if (s := fn(x["signals"])) is not None]
+    return max(scores) if scores else None
 
 
 def variant(name: str, dev: list[Row], held: list[Row], features: list[str] | None, max_risk: float,
             rule_off: bool = False) -> dict[str, Any]:  # fmt: skip
-    if features is None:  # the uncalibrated mean of the two judges
+    if rule_off:
+        dev, held = with_rule_off(dev), with_rule_off(held)
+    if features is None:  # the uncalibrated mean of the two judges: nothing is fit, the threshold is chosen on dev
 
         def fn(s: dict[str, Any]) -> float | None:
             ps = [s.get("p_supported"), s.get("p_answerable")]
             return None if None in ps else sum(ps) / 2  # type: ignore[arg-type]
+
+        oof = [q | {"confidence": score(q, fn)} for q in dev]
     else:
-        sentences = [x for q in dev for x in q.get("sentences", []) + (q.get("ruled_out", []) if rule_off else [])]
-        model = fit_model(name, features, sentences, 1.0)
+        model = fit_model(name, features, [x for q in dev for x in q.get("sentences", [])], 1.0)
 
         def fn(s: dict[str, Any]) -> float | None:
             return model.probability(s) if model.applies(s) else None
 
-    dev_scored = [q | {"confidence": score(q, fn, rule_off)} for q in dev]
-    threshold = choose_threshold(dev_scored, max_risk)
-    out: dict[str, Any] = {"variant": name, "threshold": threshold}
+        oof = out_of_fold(dev, features, 1.0)
+    threshold = choose_threshold(oof, max_risk)
+    out: dict[str, Any] = {
+        "variant": name,
+        "threshold": threshold,
+        "dev": selective.metrics("dev", decided(oof, threshold)),
+    }
+    out["dev"]["dev.answer_accuracy"] = _acc(decided(oof, threshold))
     for suite in ("qa", "squad"):
-        part = [q for q in held if q["suite"] == suite]
+        part = [q | {"confidence": score(q, fn)} for q in held if q["suite"] == suite]
         if part:
-            out[suite] = selective.metrics(suite, decide(part, fn, threshold, rule_off)) | {
-                f"{suite}.answer_accuracy": _acc(decide(part, fn, threshold, rule_off))
-            }
+            rows = decided(part, threshold)
+            out[suite] = selective.metrics(suite, rows) | {f"{suite}.answer_accuracy": _acc(rows)}
     return out
 
 
@@ -88,20 +95,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dev", type=Path)
     ap.add_argument("heldout", type=Path, nargs="?")
-    ap.add_argument("--max-risk", type=float, default=0.15)
+    ap.add_argument("--max-risk", type=float, default=1.0)
     args = ap.parse_args()
     dev = qa_rows(args.dev, "dev")
     held = qa_rows(args.heldout or args.dev, "heldout")
     variants = [("shipped", FULL, False), ("mean of judges (uncalibrated)", None, False)]
-    variants += [(f"- {f}", [g for g in FULL if g != f], False) for f in FULL]
     variants += [(f"only {f}", [f], False) for f in FULL]
-    variants += [("shipped + digits rule off", FULL, True)]
+    variants += [(f"+ {f}", [*FULL, f], False) for f in OTHERS]
+    variants += [("all six signals", FULL + OTHERS, False), ("shipped + digits rule off", FULL, True)]
     results = [variant(n, dev, held, f, args.max_risk, r) for n, f, r in variants]
     cols = ["auroc", "right_decisions", "answer_accuracy", "unanswerable_declined", "wrong_of_answered", "ece"]
-    for suite in ("qa", "squad"):
+    for suite in ("dev", "qa", "squad"):
         if not any(suite in r for r in results):
             continue
-        print(f"\n### held-out {suite} ({sum(q['suite'] == suite for q in held)} questions)\n")
+        title = f"dev, {FOLDS}-fold out-of-fold (" if suite == "dev" else f"held-out {suite} ("
+        print(f"\n### {title}{len(dev) if suite == 'dev' else sum(q['suite'] == suite for q in held)} questions)\n")
         print("| variant | threshold | " + " | ".join(cols) + " |")
         print("|---" * (len(cols) + 2) + "|")
         for r in results:

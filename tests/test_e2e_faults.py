@@ -18,9 +18,8 @@ pytestmark = pytest.mark.e2e
 
 # One question per signal: a question asked before would hit llama.cpp's prompt cache and finish too soon.
 QUESTIONS = {
-    "SIGKILL": "Which Iranian facility did the UN panel say received technical assistance from North Korean "
-    "specialists?",
-    "SIGSEGV": "What drone model did the UN panel identify among the drones shown at the parade?",
+    "SIGKILL": "What did DJI's spokesperson Wen Lu say about sales to North Korea?",
+    "SIGSEGV": "What period does the UN panel's report cover?",
 }
 REPORTS = [EXAMPLES / "01_panel_findings.txt", EXAMPLES / "05_drones_dji.txt"]
 
@@ -63,10 +62,19 @@ def _ready_again(server: LiveServer, restarts: int) -> dict[str, Any]:
 
 
 def _assert_verified(answer: dict[str, Any], texts: dict[str, str]) -> None:
-    """The seed reports answer every question asked here: an abstention fails."""
-    assert not answer["abstained"], answer
-    assert answer["citations"], answer
-    for c in answer["citations"]:
+    """The model answered after the crash and Dossier decided on that answer: an answer with verbatim citations, or
+    (the calibrated confidence under the threshold) the candidate held back, cited verbatim, with the judges'
+    probabilities measured. An abstention with no candidate (the model never answered) fails."""
+    assert answer["signals"]["p_supported"] is not None, answer
+    if answer["abstained"]:
+        held = answer["held_back"]
+        assert held and held["confidence"] is not None and held["confidence"] < answer["min_confidence"], answer
+        citations = [c for s in held["sentences"] for c in s["citations"]]
+    else:
+        assert answer["confidence"] >= answer["min_confidence"], answer
+        citations = answer["citations"]
+    assert citations, answer
+    for c in citations:
         assert c["quote"] == texts[c["document_id"]][c["start"] : c["end"]]
 
 
@@ -99,7 +107,6 @@ def test_model_server_dies_during_ask(api: tuple[LiveServer, dict[str, str]], si
     # The next question succeeds with verified citations, with no restart of Dossier itself.
     nxt = httpx.post(f"{server.url}/v1/ask", json={"question": question}, timeout=900)
     assert nxt.status_code == 200, nxt.text
-    assert not nxt.json()["abstained"], nxt.json()
     _assert_verified(nxt.json(), texts)
     assert server.thread.is_alive()
 

@@ -13,14 +13,21 @@ from tests.conftest import LiveServer
 pytestmark = pytest.mark.e2e
 
 ANSWERABLE = [
-    # question, a fact the answer must state, evidence the cited quote must contain
-    ("In what year did the most recent shipment take place?", "2020", "most recent shipment"),
+    # question, a fact the answer must state, evidence the cited quote must contain. Each is stated by one seed
+    # sentence, in words close to the question's: the calibrated decision answers these (confidence 0.65-0.75 on
+    # the 1.5B); a loosely worded one ("What type of drones ...?") is held back at 0.44 with the right candidate shown.
+    (
+        "When did the most recent shipment linked to Iran-North Korea missile cooperation take place, according to "
+        "the panel?",
+        "2020",
+        "most recent shipment",
+    ),
     (
         "Which Iranian research center received support from North Korean missile specialists?",
         "Shahid Haj Ali Movahed",
         "Shahid Haj Ali Movahed Research Center",
     ),
-    ("What type of drones did North Korea display at the October parade?", "Mavic 2 Pro", "Mavic 2 Pro"),
+    ("What drone model did the UN panel identify among the drones shown at the parade?", "Mavic 2 Pro", "Mavic 2 Pro"),
 ]
 
 

@@ -31,10 +31,19 @@ def texts(e2e_api: LiveServer, seeds: list[Path]) -> dict[str, str]:
 
 
 def _comparable(answer: dict[str, Any]) -> dict[str, Any]:
-    """The answer without what measures the run rather than the answer: latency, and token counts (llama.cpp
-    reports none for streamed completions)."""
+    """The answer without what measures the run rather than the answer: latency, token counts (llama.cpp reports
+    none for streamed completions), and the judges' probabilities with the confidences made of them. llama.cpp's
+    log-probabilities for the same prompt move with what its KV cache held (tokens evaluated one at a time while
+    generating, or in a batch): P(yes) of one judgement measured 0.860 on a cold ask and 0.884 on every repeat,
+    stream or not. The decision, sentences and citations must match; each side's confidence is checked against
+    its threshold instead."""
     meta = {k: v for k, v in answer["meta"].items() if k not in ("latency_s", "usage")}
-    return {**answer, "meta": {**meta, "calls": answer["meta"]["usage"]["calls"]}}
+    measured = ("confidence", "signals")
+    sentences = [{k: v for k, v in s.items() if k not in measured} for s in answer["sentences"]]
+    for s in answer["sentences"]:
+        assert s["confidence"] >= answer["min_confidence"]
+    rest = {k: v for k, v in answer.items() if k not in measured and k != "sentences"}
+    return {**rest, "sentences": sentences, "meta": {**meta, "calls": answer["meta"]["usage"]["calls"]}}
 
 
 def test_sse_order_citations_and_final_answer(e2e_api: LiveServer, texts: dict[str, str]) -> None:
@@ -113,7 +122,7 @@ def test_openai_follow_up_resolves_the_pronoun(client: OpenAI, texts: dict[str, 
     history = [
         {"role": "user", "content": QUESTION},
         {"role": "assistant", "content": first.choices[0].message.content or ""},
-        {"role": "user", "content": "What did the North Korean specialists help it develop?"},
+        {"role": "user", "content": "Where is that research center?"},
     ]
     follow = client.chat.completions.create(model="dossier", messages=history)  # type: ignore[arg-type]
     extra = follow.model_extra or {}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from service.ask.evidence import Evidence as AskEvidence
 from service.core.dates import normalise_date
 from service.core.spans import narrow
 from service.domain.facts import Evidence, Fact
+from service.domain.models import Passage, ScoredPassage
 from service.extract.merge import merge_duplicates, merge_entities
 
 TEXT = "Intro. The drones were a “Mavic 2 Pro type” made by China’s SZ DJI Technology Co. Ltd. in Shenzhen."
@@ -91,3 +93,36 @@ def test_duplicate_claims_collapse_with_all_evidence() -> None:
     merged = merge_duplicates([a, b, c], "statement")
     assert len(merged) == 2
     assert [e.start for e in merged[0].evidence] == [0, 9] and merged[0].fields["speaker"] == "Iran"
+
+
+def _shown(sentences: list[str]) -> AskEvidence:
+    hits = [
+        ScoredPassage(
+            passage=Passage(id=f"d:{i:05d}", document_id="d", index=i, start=0, end=len(t), text=t, title="d"),
+            score=1.0,
+            similarity=0.5,
+        )
+        for i, t in enumerate(sentences)
+    ]
+    return AskEvidence("q", hits, {})
+
+
+def test_a_miscited_sentence_is_grounded_on_the_passage_that_states_it() -> None:
+    """The model numbered its source wrong: the shown passage that covers the sentence (and holds its number) takes
+    the citation, flagged repaired, and the number check passes on it."""
+    ev = _shown(["Sanctions were renewed in May.", "The most recent shipment took place in 2020, the panel wrote."])
+    g = ev.ground("The most recent shipment took place in 2020.", [1])
+    assert g.cited == [2] and g.repaired and not g.problem
+    assert g.signals["cover"] == 1.0
+
+
+def test_a_sentence_citing_its_source_is_left_alone() -> None:
+    ev = _shown(["The most recent shipment took place in 2020.", "Sanctions were renewed in May 2020."])
+    g = ev.ground("The most recent shipment took place in 2020.", [1])
+    assert g.cited == [1] and not g.repaired and not g.problem
+
+
+def test_a_number_no_shown_passage_states_stays_a_problem() -> None:
+    ev = _shown(["The most recent shipment took place last year.", "Sanctions were renewed in May."])
+    g = ev.ground("The most recent shipment took place in 2019.", [2])
+    assert g.problem == "numbers not in cited passages: 2019" and 1 in g.cited and g.repaired

@@ -27,8 +27,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-component-update", "--disable-sync"]  # fmt: skip
 REPORT = EXAMPLES / "05_drones_dji.txt"
 QUESTIONS = [  # the first that the model answers (rather than abstains on) is the one whose citation is clicked
-    "What type of drones did North Korea display at the October parade?",
-    "Which company made the drones shown at the parade?",
+    "What did DJI's spokesperson Wen Lu say about sales to North Korea?",
+    "What drone model did the UN panel identify among the drones shown at the parade?",
 ]
 
 

@@ -72,3 +72,10 @@ def test_calibrate_fits_on_dev_rows_only(tmp_path: Path) -> None:
     spec = CalibratorFile.model_validate(yaml.safe_load((tmp_path / "v9.yaml").read_text()))
     assert spec.ref == "qa_calibrator/v9" and [m.name for m in spec.models] == ["full", "no_logprobs"]
     assert spec.fit["run"] == "r" and spec.fit["questions"] == 12 and 0.0 < spec.threshold < 1.0
+    assert spec.models[0].features == ["p_supported", "p_answerable"]
+    assert "dev.auroc" in spec.fit["cross_validated"]  # type: ignore[operator]  # the threshold's out-of-fold evidence
+    with pytest.raises(typer.BadParameter, match="unknown signals"):
+        calibrate_command(run, out=tmp_path / "v9.yaml", features="p_supported,p_nonsense")
+    calibrate_command(run, out=tmp_path / "v9.yaml", features="p_supported,cover", c=1.0)
+    spec = CalibratorFile.model_validate(yaml.safe_load((tmp_path / "v9.yaml").read_text()))
+    assert spec.models[0].features == ["p_supported", "cover"]

@@ -83,17 +83,20 @@ class Evidence:
 
     def ground(self, text: str, numbers: list[int]) -> Grounded:
         """Check one sentence structurally (it cites shown passages, relays no link or request, states no number
-        they lack) and measure its support. A sentence citing no shown passage is given the one that covers it
-        best (flagged `repaired`); cited passages that add no coverage to the best one are dropped."""
+        they lack) and measure its support. The shown passage that covers the sentence best joins its citations
+        when it covers more than they do (a small model often numbers its source wrong); cited passages that add
+        no coverage are dropped. A sentence whose citations end up other than the model's is flagged `repaired`."""
         text = text.strip()
-        valid = sorted({n for n in numbers if 1 <= n <= len(self.hits)})
-        repaired = False
-        if not valid and self.hits:
+        given = sorted({n for n in numbers if 1 <= n <= len(self.hits)})
+        valid = given
+        if self.hits:
             best = max(range(1, len(self.hits) + 1), key=lambda n: self._cover(text, [n]))
-            valid, repaired = [best], True
+            if best not in valid and (not valid or self._cover(text, [best]) > self._cover(text, valid)):
+                valid = sorted({*valid, best})
         if (relayed := relayed_directive(text, self.question)) is not None:
-            return Grounded(text, valid, repaired, {}, relayed)
+            return Grounded(text, valid, valid != given, {}, relayed)
         valid = self._minimal(text, valid)
+        repaired = valid != given
         cited_texts = [self.texts[n - 1] for n in valid]
         signals: dict[str, float | None] = {
             "cover": round(grounding.coverage(text, cited_texts, self.weights), 4),

@@ -2,11 +2,13 @@
 
 Every QA row of an eval run records each candidate sentence (given or held back) with its signals and whether it
 alone is a right answer. The calibrator is logistic regression (scikit-learn, on standardised signals) from those
-signals to that label, fit on the dev split only (held-out rows are refused). Two models are fit: `full` (with the
-model's own P(yes) judgements) and `no_logprobs` (retrieval and span measures only), the documented fallback for an
-endpoint that returns no log-probabilities, and what scores a streamed sentence before the judgements exist. The
-default threshold maximises right decisions on the same dev rows, among those whose wrong answers stay within
-`--max-risk` of the answered.
+signals to that label, fit on the dev split only (held-out rows are refused). Two models are fit: `full` (the
+model's own P(yes) judgements, by default nothing else: on dev in 5-fold cross-validation the retrieval and span
+features added no separation, see docs/evaluation.md) and `no_logprobs` (retrieval and span measures only), the
+documented fallback for an endpoint that returns no log-probabilities, and what scores a streamed sentence before the
+judgements exist. The default threshold maximises right decisions on out-of-fold confidences (5 folds of questions:
+each question scored by a model fit without it), among thresholds whose answered stay within `--max-risk` wrong;
+choosing it on in-sample confidences would pick a threshold the fit itself flatters.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from service.config import REPO_ROOT
 from service.core.calibration import Calibrator, CalibratorFile, LogisticModel
 from service.evaluation import selective
 
-FULL = ["p_supported", "p_answerable", "sim_top", "cover", "partial", "cited_sim"]
+FULL = ["p_supported", "p_answerable"]
+FOLDS = 5
 NO_LOGPROBS = ["sim_top", "cover", "partial", "cited_sim"]
 console = Console(stderr=True)
 
@@ -44,6 +47,36 @@ def fit_model(name: str, features: list[str], rows: list[dict[str, Any]], c: flo
     return LogisticModel(name=name, features=features, mean=[round(float(v), 6) for v in scaler.mean_],
                          scale=[round(v, 6) for v in scale], coef=[round(float(v), 6) for v in lr.coef_[0]],
                          intercept=round(float(lr.intercept_[0]), 6))  # fmt: skip
+
+
+def out_of_fold(
+    questions: list[dict[str, Any]], features: list[str], c: float, folds: int = FOLDS, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Each question scored by a model fit on the other folds (questions dealt into `folds` by a seeded shuffle)."""
+    import random
+
+    order = list(range(len(questions)))
+    random.Random(seed).shuffle(order)
+    fold = {i: k % folds for k, i in enumerate(order)}
+    out: list[dict[str, Any]] = [{} for _ in questions]
+    for k in range(folds):
+        train = [s for i, q in enumerate(questions) if fold[i] != k for s in q.get("sentences", [])]
+        cal = Calibrator(
+            CalibratorFile(id="cv", version=0, target="cv", threshold=0.5, models=[fit_model("cv", features, train, c)])
+        )
+        for i, q in enumerate(questions):
+            if fold[i] == k:
+                out[i] = rescored([q], cal)[0]
+    return out
+
+
+def decided(questions: list[dict[str, Any]], threshold: float) -> list[dict[str, Any]]:
+    """Rows decided at `threshold`: answered when the confidence reaches it."""
+    out = []
+    for q in questions:
+        answered = q["confidence"] is not None and q["confidence"] >= threshold
+        out.append(q | {"abstained": not answered, "correct": answered and q["candidate_correct"]})
+    return out
 
 
 def rescored(questions: list[dict[str, Any]], cal: Calibrator) -> list[dict[str, Any]]:
@@ -67,40 +100,44 @@ def choose_threshold(questions: list[dict[str, Any]], max_risk: float) -> float:
 def calibrate_command(
     run: Annotated[Path, typer.Argument(help="An eval run's results.json (evals/reports/<run>/results.json)")],
     out: Annotated[Path | None, typer.Option(help="Where to write; default the next prompts/qa_calibrator/vN")] = None,
-    max_risk: Annotated[float, typer.Option(min=0.0, max=1.0, help="Most wrong of answered at the threshold")] = 0.15,
+    max_risk: Annotated[float, typer.Option(min=0.0, max=1.0, help="Most wrong of answered at the threshold")] = 1.0,
     c: Annotated[float, typer.Option("--c", min=1e-4, help="Inverse regularisation strength")] = 1.0,
+    features: Annotated[str, typer.Option(help="Comma list of the full model's signals")] = ",".join(FULL),
 ) -> None:
     """Fit prompts/qa_calibrator/vN.yaml on an eval run's dev QA rows (reports and SQuAD)."""
     result = json.loads(run.read_text(encoding="utf-8"))
     questions = [i for i in result["items"] if i["suite"] in ("qa", "squad") and i.get("split", "dev") == "dev"]
     if not questions:
         raise typer.BadParameter(f"{run} holds no dev QA rows (held-out rows are never fit on)")
+    chosen = [f.strip() for f in features.split(",") if f.strip()]
+    known = sorted({k for q in questions for s in q.get("sentences", []) for k in s["signals"]})
+    if not chosen or (unknown := [f for f in chosen if f not in known]):
+        raise typer.BadParameter(f"--features: unknown signals {chosen and unknown}; the run holds {known}")
     sentences = [s for q in questions for s in q.get("sentences", [])]
-    models = [fit_model("full", FULL, sentences, c), fit_model("no_logprobs", NO_LOGPROBS, sentences, c)]
+    models = [fit_model("full", chosen, sentences, c), fit_model("no_logprobs", NO_LOGPROBS, sentences, c)]
     folder = REPO_ROOT / "prompts" / "qa_calibrator"
     version = int(out.stem.removeprefix("v")) if out else 1 + max(
         (int(p.stem[1:]) for p in folder.glob("v*.yaml")), default=0)  # fmt: skip
     spec = CalibratorFile(
         id="qa_calibrator", version=version, threshold=0.5, models=models,
-        description="Confidence of an answer sentence from the model's P(yes) judgements, retrieval similarity and "
-        "span support; logistic regression fit by `dossier calibrate`.",
+        description="Confidence of an answer sentence from the model's P(yes) judgements (with retrieval and span "
+        "measures as the fallback); logistic regression fit by `dossier calibrate`.",
         target="P(the sentence is a right answer to the question, stated by the sentences it cites)",
         fit={"run": result.get("run"), "git": result.get("git"), "model": result.get("model"),
              "prompt": result.get("prompts", {}).get("qa"), "data": "dev split: report questions and SQuAD Rhine",
              "questions": len(questions), "sentences": len(sentences),
              "right_sentences": sum(bool(s["correct"]) for s in sentences),
              "library": "scikit-learn LogisticRegression on StandardScaler", "C": c,
-             "threshold_rule": f"most right decisions on the fit rows with wrong of answered <= {max_risk}"},
+             "threshold_rule": f"most right decisions on {FOLDS}-fold out-of-fold confidences of the fit rows, "
+             f"wrong of answered <= {max_risk}"},
     )  # fmt: skip
-    scored = rescored(questions, Calibrator(spec))
-    spec.threshold = choose_threshold(scored, max_risk)
-    decided = []
-    for q in scored:
-        answered = q["confidence"] is not None and q["confidence"] >= spec.threshold
-        decided.append(q | {"abstained": not answered, "correct": answered and q["candidate_correct"]})
-    stats = selective.metrics("dev", decided)
+    oof = out_of_fold(questions, chosen, c)
+    spec.threshold = choose_threshold(oof, max_risk)
+    cv = selective.metrics("dev", decided(oof, spec.threshold))
+    spec.fit["cross_validated"] = {k: v for k, v in cv.items() if v is not None}
+    stats = selective.metrics("dev", decided(rescored(questions, Calibrator(spec)), spec.threshold))
     spec.fit["in_sample"] = {k: v for k, v in stats.items() if v is not None}
     target = out or folder / f"v{version}.yaml"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False, width=110), encoding="utf-8")
-    console.print(f"wrote {target}: threshold {spec.threshold}, in-sample {spec.fit['in_sample']}")
+    console.print(f"wrote {target}: threshold {spec.threshold}, cross-validated {spec.fit['cross_validated']}")
