@@ -1,8 +1,8 @@
-"""Citation support checks and answer-type checks on hand-made cases."""
+"""Citation support checks (extraction and summaries) on hand-made cases."""
 
 from __future__ import annotations
 
-from service.core.support import answers_type, check_support, expected_answer_type, is_abstention, is_yes_no
+from service.core.support import check_support, is_abstention
 
 PANEL = (
     "“This resumed cooperation is said to have included the transfer of critical parts, with the most "
@@ -37,18 +37,6 @@ def test_curly_quotes_and_possessives_match() -> None:
     assert check_support("Iran's Shahid Haj Ali Movahed Research Center received support.", ev).supported
 
 
-def test_answer_types() -> None:
-    assert expected_answer_type("How much did Iran pay?") == "amount"
-    assert expected_answer_type("When did it happen?") == "time"
-    assert expected_answer_type("How many launchers were shown?") == "count"
-    assert expected_answer_type("Which center received help?") is None
-    assert not answers_type("Iran paid North Korea in 2020.", "amount")
-    assert answers_type("It earned $316 million.", "amount")
-    assert answers_type("It took place in September 2020.", "time")
-    assert answers_type("Four launchers were shown.", "count")
-    assert not answers_type("Launchers were shown in 2020.", "count")
-
-
 def test_abstention_phrases() -> None:
     assert is_abstention("The passages do not say how much was paid.")
     assert not is_abstention("Iran denied the allegations.")
@@ -62,9 +50,3 @@ def test_the_question_lends_its_names_but_never_its_numbers() -> None:
     said = check_support("The Aurora carried 40 tonnes of copper.", ["The Aurora carried 30 tonnes of copper."],
                          given="Did the Aurora carry 40 tonnes of copper?")  # fmt: skip
     assert not said.supported and "40" in said.reason
-
-
-def test_yes_no_questions_are_recognised() -> None:
-
-    assert is_yes_no("Did Iran supply the drones?") and is_yes_no("  Was the shipment in 2019?")
-    assert not is_yes_no("Who supplied the drones?") and not is_yes_no("Diddly squat")

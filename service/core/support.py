@@ -6,7 +6,6 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from service.core.dates import MONTHS
 from service.core.relay import relayed_directive
 from service.core.segment import passage_id
 from service.core.text import STOPWORDS, content_terms, normalise, words
@@ -90,42 +89,6 @@ _ABSTAIN = re.compile(
 def is_abstention(sentence: str) -> bool:
     """True for sentences that only say the sources lack the answer."""
     return bool(_ABSTAIN.search(sentence))
-
-
-_YEAR = re.compile(r"^(1[89]\d\d|20\d\d)$")
-_AMOUNT = re.compile(r"[$€£¥]|\b(million|billion|thousand|dollars?|euros?|pounds?|yuan|rials?|won)\b", re.I)
-
-
-def expected_answer_type(question: str) -> str | None:
-    """What a direct answer must contain: 'amount', 'count', 'time', or None when open-ended."""
-    q = question.lower().strip()
-    if re.match(r"^(how much|what (was|is) the (cost|price|value))", q):
-        return "amount"
-    if re.match(r"^(how many|what number)", q):
-        return "count"
-    if re.match(r"^(when|in what year|what year|which year|on what date|what date|in which year)", q):
-        return "time"
-    return None
-
-
-def is_yes_no(question: str) -> bool:
-    """A question answered by yes or no ("Did Iran supply ...?"): its own names are what is in doubt."""
-    return bool(re.match(r"^(did|does|do|is|was|were|are|has|have|had|can|could|will|would|should)\b",
-                         question.strip().lower()))  # fmt: skip
-
-
-def answers_type(sentence: str, kind: str | None) -> bool:
-    """True when `sentence` contains the kind of thing the question asks for."""
-    if kind is None:
-        return True
-    toks = [w.lower() for w in words(sentence)]
-    nums = [t for t in toks if t.replace(",", "").replace(".", "").isdigit() or t in _NUMBER_WORDS]
-    if kind == "time":
-        return any(_YEAR.match(t) for t in toks) or any(t in MONTHS for t in toks)
-    non_year = [t for t in nums if not _YEAR.match(t)]
-    if kind == "count":
-        return bool(non_year)
-    return bool(non_year) and bool(_AMOUNT.search(sentence))
 
 
 @dataclass(frozen=True)

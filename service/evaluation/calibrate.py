@@ -14,6 +14,7 @@ choosing it on in-sample confidences would pick a threshold the fit itself flatt
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -53,8 +54,6 @@ def out_of_fold(
     questions: list[dict[str, Any]], features: list[str], c: float, folds: int = FOLDS, seed: int = 0
 ) -> list[dict[str, Any]]:
     """Each question scored by a model fit on the other folds (questions dealt into `folds` by a seeded shuffle)."""
-    import random
-
     order = list(range(len(questions)))
     random.Random(seed).shuffle(order)
     fold = {i: k % folds for k, i in enumerate(order)}
