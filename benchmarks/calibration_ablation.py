@@ -26,10 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from service.evaluation import selective  # noqa: E402
-from service.evaluation.calibrate import FOLDS, FULL, choose_threshold, decided, fit_model, out_of_fold  # noqa: E402
+from service.evaluation.calibrate import FOLDS, FULL, NO_LOGPROBS, choose_threshold, decided, fit_model, out_of_fold  # noqa: E402
 
 Row = dict[str, Any]
-OTHERS = ["sim_top", "cover", "partial", "cited_sim"]
 
 
 def qa_rows(path: Path, split: str) -> list[Row]:
@@ -75,9 +74,9 @@ def variant(name: str, dev: list[Row], held: list[Row], features: list[str] | No
     out: dict[str, Any] = {
         "variant": name,
         "threshold": threshold,
-        "dev": selective.metrics("dev", decided(oof, threshold)),
     }
-    out["dev"]["dev.answer_accuracy"] = _acc(decided(oof, threshold))
+    dev_rows = decided(oof, threshold)
+    out["dev"] = selective.metrics("dev", dev_rows) | {"dev.answer_accuracy": _acc(dev_rows)}
     for suite in ("qa", "squad"):
         part = [q | {"confidence": score(q, fn)} for q in held if q["suite"] == suite]
         if part:
@@ -101,8 +100,8 @@ def main() -> None:
     held = qa_rows(args.heldout or args.dev, "heldout")
     variants = [("shipped", FULL, False), ("mean of judges (uncalibrated)", None, False)]
     variants += [(f"only {f}", [f], False) for f in FULL]
-    variants += [(f"+ {f}", [*FULL, f], False) for f in OTHERS]
-    variants += [("all six signals", FULL + OTHERS, False), ("shipped + digits rule off", FULL, True)]
+    variants += [(f"+ {f}", [*FULL, f], False) for f in NO_LOGPROBS]
+    variants += [("all six signals", FULL + NO_LOGPROBS, False), ("shipped + digits rule off", FULL, True)]
     results = [variant(n, dev, held, f, args.max_risk, r) for n, f, r in variants]
     cols = ["auroc", "right_decisions", "answer_accuracy", "unanswerable_declined", "wrong_of_answered", "ece"]
     for suite in ("dev", "qa", "squad"):

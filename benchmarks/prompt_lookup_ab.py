@@ -1,11 +1,12 @@
 """A/B of llama.cpp prompt-lookup decoding (llama-cpp-python's `draft_model`) on the answer call, and what a
 question's prompt costs cold and with its prefix reused.
 
-Starts the embedded llama.cpp server twice on the 1.5B (plain, then `--draft_model prompt-lookup-decoding`), builds
-the QA prompt (`prompts/qa/v2.yaml`) over eight sentences of an example report for four questions, evaluates each
-prompt once (one generated token: the prompt's cost, cold for the first question, its shared prefix reused after),
-then times the answer itself under the answer's JSON schema. Prints seconds per answer, generated tokens, and
-whether both servers wrote the same answers.
+Starts the embedded llama.cpp server twice on the 1.5B (plain, then `--draft_model prompt-lookup-decoding`). The QA
+prompt (the newest `prompts/qa/`, rendered by the prompt store and the qa service's passage renderer) is built over
+the first eight sentences of an example report for four questions. Each prompt is evaluated once with one generated
+token (its cost: cold for the first question, its shared prefix reused after), then the answer itself is timed
+under the answer's JSON schema. Prints seconds per answer, generated tokens, and whether both servers wrote the
+same answers.
 
 Usage: python benchmarks/prompt_lookup_ab.py [--model data/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf]
 """
@@ -13,21 +14,23 @@ Usage: python benchmarks/prompt_lookup_ab.py [--model data/models/qwen2.5-coder-
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-import yaml
 from openai import OpenAI
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from service.adapters.prompt_files import YamlPromptStore  # noqa: E402
+from service.ask.evidence import render_passages  # noqa: E402
 from service.ask.service import QAOutput  # noqa: E402
+from service.core.segment import segment  # noqa: E402
+from service.domain.models import Passage, ScoredPassage  # noqa: E402
+from service.domain.ports import PromptTemplate  # noqa: E402
 
 QUESTIONS = [
     "What period does the UN panel's report cover?",
@@ -38,13 +41,7 @@ QUESTIONS = [
 PORT = 8766
 
 
-def messages(prompt: dict[str, Any], passages: str, question: str) -> list[dict[str, str]]:
-    user = prompt["user"].replace("{passages}", passages).replace("{question}", question) + "\n" + prompt["reply"]
-    return [{"role": "system", "content": prompt["system"]},
-            {"role": "user", "content": user.replace("{{", "{").replace("}}", "}")}]  # fmt: skip
-
-
-def run(model: Path, extra: list[str], prompt: dict[str, Any], passages: str) -> list[tuple[float, float, str, int]]:
+def run(model: Path, extra: list[str], prompt: PromptTemplate, passages: str) -> list[tuple[float, float, str, int]]:
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--port", str(PORT), "--n_ctx", "4096",
            "--n_threads", "2", "--n_threads_batch", "2", "--n_batch", "512", "--n_ubatch", "512", "--verbose",
            "False", *extra]  # fmt: skip
@@ -60,7 +57,7 @@ def run(model: Path, extra: list[str], prompt: dict[str, Any], passages: str) ->
         out = []
         schema = {"type": "json_object", "schema": QAOutput.model_json_schema()}
         for q in QUESTIONS:
-            m = messages(prompt, passages, q)
+            m = prompt.render(passages=passages, question=q)
             t0 = time.perf_counter()
             client.chat.completions.create(model="m", messages=m, max_tokens=1, temperature=0)  # type: ignore[arg-type]
             t1 = time.perf_counter()
@@ -79,10 +76,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=ROOT / "data/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
     args = ap.parse_args()
-    prompt = yaml.safe_load((ROOT / "prompts/qa/v2.yaml").read_text(encoding="utf-8"))
+    prompt = YamlPromptStore(ROOT / "prompts").get("qa")
     text = (ROOT / "examples/reports/01_panel_findings.txt").read_text(encoding="utf-8")
-    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if len(s.strip()) > 30][:8]
-    passages = 'Report "Panel findings":\n' + "\n".join(f"[{i}] {s}" for i, s in enumerate(sentences, 1))
+    hits = [
+        ScoredPassage(
+            passage=Passage(
+                id=f"doc:{i:05d}",
+                document_id="doc",
+                index=i,
+                start=x.start,
+                end=x.end,
+                text=text[x.start : x.end],
+                title="Panel findings",
+            ),
+            score=1.0,
+        )
+        for i, x in enumerate(segment(text)[:8])
+    ]
+    passages = render_passages(hits)
     runs = {}
     for name, extra in [("plain", []), ("prompt-lookup", ["--draft_model", "prompt-lookup-decoding"])]:
         runs[name] = run(args.model, extra, prompt, passages)
