@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -19,15 +20,27 @@ QA = json.dumps({"sentences": [{"text": "Iran denied the report.", "passages": [
 SHORT = "Iran denied the report. The panel cited a member state. The shipment took place in 2020."
 
 
-def _slow(seconds: float, text: str = QA) -> object:
+def _held(release: threading.Event, entered: threading.Semaphore, text: str = QA) -> object:
+    """A model call that holds until the test releases it: how long it lasts is the test's choice, not a guess."""
+
     def step(body: dict[str, object]) -> tuple[str, float, str]:
-        return ("sleep", seconds, text)
+        entered.release()
+        assert release.wait(60), "the test never released the model"
+        return ("sleep", 0, text)
 
     return step
 
 
+def _wait_until(what: str, done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 60  # a bound against hanging, not a measured duration
+    while not done():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.05)
+
+
 def test_a_full_model_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
-    with StubServer([_slow(1.5)]) as stub:
+    release, entered = threading.Event(), threading.Semaphore(0)
+    with StubServer([_held(release, entered)]) as stub:
         settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0,
                                  model_queue_depth=2)  # fmt: skip
         with LiveServer(settings, start_llm=False, real_store=False) as api:
@@ -36,15 +49,16 @@ def test_a_full_model_queue_answers_429_with_retry_after(tmp_path: Path) -> None
             lock = threading.Lock()
 
             def ask() -> None:
-                r = httpx.post(f"{api.url}/v1/ask", json={"question": "Did Iran deny the report?"}, timeout=60)
+                r = httpx.post(f"{api.url}/v1/ask", json={"question": "Did Iran deny the report?"}, timeout=90)
                 with lock:
                     results.append(r)
 
             threads = [threading.Thread(target=ask) for _ in range(8)]
             for t in threads:
                 t.start()
-            time.sleep(0.3)
+            _wait_until("six asks refused while two hold the model", lambda: len(results) == 6)
             health = httpx.get(f"{api.url}/healthz", timeout=5)
+            release.set()
             for t in threads:
                 t.join()
     codes = sorted(r.status_code for r in results)
@@ -68,17 +82,20 @@ def test_rate_limit_per_key(tmp_path: Path) -> None:
 
 
 def test_time_budget_gives_504_and_keeps_the_slot_until_the_work_ends(tmp_path: Path) -> None:
-    with StubServer([_slow(2.0)]) as stub:
+    release, entered = threading.Event(), threading.Semaphore(0)
+    with StubServer([_held(release, entered)]) as stub:
         settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0,
                                  request_budget_s=0.5, model_queue_depth=1)  # fmt: skip
         with LiveServer(settings, start_llm=False, real_store=False) as api:
             httpx.post(f"{api.url}/v1/documents", json={"text": SHORT})
             r = httpx.post(f"{api.url}/v1/ask", json={"question": "Did Iran deny the report?"}, timeout=60)
             assert r.status_code == 504 and r.json()["code"] == "request_timeout", r.text
+            assert entered.acquire(timeout=5)  # the model call is under way, held by the stub
             busy = httpx.post(f"{api.url}/v1/ask", json={"question": "Did Iran deny it?"}, timeout=60)
             assert busy.status_code == 429  # the timed-out work still holds the only place in the queue
-            time.sleep(2.5)
-            assert api.app.state.limits.model.inside == 0
+            assert api.app.state.limits.model.inside == 1
+            release.set()
+            _wait_until("the timed-out work gave its place back", lambda: api.app.state.limits.model.inside == 0)
 
 
 def test_question_and_upload_bounds(api: LiveServer) -> None:

@@ -59,13 +59,14 @@ def test_an_item_without_model_waits_for_it_with_growing_pauses() -> None:
     exception is not retried (the item step records real failures itself)."""
     strategy = WaitForModel(first_s=10, max_s=300)
 
-    def pause(attempts: int, exc: BaseException) -> float | None:
+    def pause(attempts: int, exc: BaseException) -> int | None:
         task = Task(id=1, queue="default", lock=None, queueing_lock=None, task_name="dossier.item", attempts=attempts)
+        wait = strategy.pause_s(attempts, exc)
         decision = strategy.get_retry_decision(exception=exc, job=task)
-        if decision is None:
-            return None
-        assert decision.retry_at is not None
-        return round((decision.retry_at - dt.datetime.now(dt.UTC)).total_seconds())
+        assert (decision is None) == (wait is None)  # procrastinate is told what pause_s says
+        if decision is not None:
+            assert decision.retry_at is not None and decision.retry_at > dt.datetime.now(dt.UTC)
+        return wait
 
     assert [pause(n, ModelWait("down")) for n in (0, 1, 2, 3, 4, 5, 50, 10_000)] == [10, 20, 40, 80, 160, 300, 300, 300]
     assert pause(0, RuntimeError("a bug")) is None

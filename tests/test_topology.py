@@ -73,7 +73,6 @@ def test_two_replicas_two_workers_one_killed_mid_batch(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "the workers never took the batch's items"
             time.sleep(0.1)
         topo.kill(topo.worker(0))
-        killed_at = time.monotonic()
         # a worker starting while the batch is under way (here, the killed one back up) queues nothing again:
         # the job has live tasks (the killed worker's own task is still `doing` until its lease runs out)
         restarted = topo.restart(topo.worker(0))
@@ -82,7 +81,6 @@ def test_two_replicas_two_workers_one_killed_mid_batch(tmp_path: Path) -> None:
         while not (job := httpx.get(f"{b}/v1/jobs/{job_id}", timeout=10).json())["state"].startswith("completed"):
             assert time.monotonic() < deadline, job
             time.sleep(0.5)
-        assert time.monotonic() - killed_at > 4  # the lost item waited for the dead worker's lease to run out
         for doc_id in ids.values():  # each report's summary, read through the other replica
             assert httpx.get(f"{b}/v1/summaries/{doc_id}", timeout=10).status_code == 200, json.dumps(job)
         assert restarted.proc.poll() is None

@@ -211,13 +211,17 @@ class WaitForModel(procrastinate.BaseRetryStrategy):
         self._max_s = max(self._first_s, max_s)
         self._transient_attempts = transient_attempts
 
-    def get_retry_decision(self, *, exception: BaseException, job: procrastinate.jobs.Job) -> RetryDecision | None:
-        if isinstance(exception, _TRANSIENT) and job.attempts < self._transient_attempts:
-            return RetryDecision(retry_in={"seconds": int(self._first_s)})
+    def pause_s(self, attempts: int, exception: BaseException) -> int | None:
+        """Seconds to wait before the next try after `attempts` failed ones, or None: do not retry."""
+        if isinstance(exception, _TRANSIENT) and attempts < self._transient_attempts:
+            return int(self._first_s)
         if not isinstance(exception, ModelWait):
             return None
-        wait = min(self._max_s, self._first_s * 2 ** min(job.attempts, 16))
-        return RetryDecision(retry_in={"seconds": int(wait)})
+        return int(min(self._max_s, self._first_s * 2 ** min(attempts, 16)))
+
+    def get_retry_decision(self, *, exception: BaseException, job: procrastinate.jobs.Job) -> RetryDecision | None:
+        wait = self.pause_s(job.attempts, exception)
+        return None if wait is None else RetryDecision(retry_in={"seconds": wait})
 
 
 _TRANSIENT = (psycopg.OperationalError, sqlalchemy.exc.OperationalError)

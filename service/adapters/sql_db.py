@@ -1,15 +1,15 @@
-"""The SQL database: declarative base, engine, and ordered, named migrations recorded in `schema_migrations`.
+"""The SQL database: engine, and ordered, named migrations recorded in `schema_migrations`.
 
-Each table is declared next to the repository that uses it (`sql_repository`, `sql_extractions`, `sql_jobs`).
-Tables holding data derived from a document register with `derived_from_document`, so deleting or replacing a
-document deletes everything derived from it. A schema change is a new function appended to `MIGRATIONS`,
-never an edit of an applied one: an existing database is brought up to date on the next start.
+Each table is declared on `sql_base.Base` next to the repository that uses it (`sql_repository`,
+`sql_extractions`, `sql_jobs`, `sql_keys`, `sql_lexical`), all imported here so every table is declared before
+anything is created. Tables holding data derived from a document register with `derived_from_document`, so
+deleting or replacing a document deletes everything derived from it. A schema change is a new function appended
+to `MIGRATIONS`, never an edit of an applied one: an existing database is brought up to date on the next start.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -18,33 +18,15 @@ from typing import Any
 from sqlalchemy import Column, DateTime, MetaData, String, Table, create_engine, delete, event, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase
 
+from service.adapters import sql_extractions, sql_jobs, sql_keys, sql_repository
+from service.adapters.sql_base import Base, document_children
+from service.adapters.sql_lexical import create_engine_index, create_vocabulary, rebuild_engine_index
+from service.core.segment import passage_id, segment
+from service.core.text import content_terms
+
+TABLE_MODULES = (sql_repository, sql_extractions, sql_jobs, sql_keys)  # imported: every table is declared
 log = logging.getLogger(__name__)
-TABLE_MODULES = (
-    "service.adapters.sql_repository",
-    "service.adapters.sql_extractions",
-    "service.adapters.sql_jobs",
-    "service.adapters.sql_keys",
-    "service.adapters.sql_lexical",
-)
-
-
-class Base(DeclarativeBase):
-    """Declarative base for Dossier's tables."""
-
-
-_CHILDREN: list[str] = []  # tables with a `document_id` column whose rows die with their document
-
-
-def derived_from_document(table_name: str) -> None:
-    """Register a table whose rows are derived from one document (deleted with it)."""
-    _CHILDREN.append(table_name)
-
-
-def document_children() -> list[Table]:
-    """The registered tables derived from documents."""
-    return [Base.metadata.tables[name] for name in _CHILDREN]
 
 
 _applied = Table(
@@ -108,10 +90,6 @@ def _job_kinds(conn: Connection) -> None:
 def _lexical_index(conn: Connection) -> None:
     """The lexical index moves into the database (FTS5 on SQLite, tsvector on Postgres), filled from the stored
     documents once; before, every process rebuilt it in memory from all passages after every write."""
-    from service.adapters.sql_lexical import create_engine_index
-    from service.core.segment import passage_id, segment
-    from service.core.text import content_terms
-
     create_engine_index(conn)
     docs = Base.metadata.tables["documents"]
     table = Base.metadata.tables["lexical_passages"]
@@ -129,16 +107,12 @@ def _lexical_index(conn: Connection) -> None:
 
 def _lexical_vocabulary(conn: Connection) -> None:
     """FTS5's per-term document frequencies, so that a query on a large corpus can tell its common terms."""
-    from service.adapters.sql_lexical import create_vocabulary
-
     create_vocabulary(conn)
 
 
 def _engine_stemmer(conn: Connection) -> None:
     """The lexical index holds the passage text, tokenised and stemmed by the engine itself (FTS5 porter, Postgres
     english); before, it held terms cut by Dossier's own stemmer and stopword list."""
-    from service.adapters.sql_lexical import rebuild_engine_index
-
     rebuild_engine_index(conn)
 
 
@@ -173,8 +147,6 @@ _MIGRATION_LOCK = 0x0D0551E5  # any constant shared by every Dossier process
 
 
 def _migrate(engine: Engine) -> list[str]:
-    for module in TABLE_MODULES:  # every table is declared before anything is created
-        importlib.import_module(module)
     done: list[str] = []
     with engine.begin() as conn:
         _applied.create(conn, checkfirst=True)
