@@ -31,7 +31,7 @@ from typing import Any
 Step = Any  # a tuple as above, or a callable(body) -> tuple
 
 
-def completion(text: str, model: str = "stub", yes: float | None = None) -> dict[str, Any]:
+def completion(text: str, model: str = "stub", yes: float | None = None, cached: int | None = None) -> dict[str, Any]:
     choice: dict[str, Any] = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
     if yes is not None:
         top = [{"token": "Yes", "logprob": math.log(max(yes, 1e-9)), "bytes": None},
@@ -44,7 +44,8 @@ def completion(text: str, model: str = "stub", yes: float | None = None) -> dict
         "created": int(time.time()),
         "model": model,
         "choices": [choice],
-        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+        | ({} if cached is None else {"prompt_tokens_details": {"cached_tokens": cached}}),
     }
 
 
@@ -57,6 +58,7 @@ class StubServer:
         self.judged: list[dict[str, Any]] = []
         self.judge_yes: float | Any = 0.95
         self.logprobs = True
+        self.cached_tokens: int | None = None  # reported as usage.prompt_tokens_details.cached_tokens when set
         self.pause_after: str | None = None
         self.resume = threading.Event()
         self.paused = threading.Event()
@@ -106,7 +108,7 @@ class StubServer:
                     )
                     return
                 self.send_response(200)
-                self._send(json.dumps(completion(text)).encode())
+                self._send(json.dumps(completion(text, cached=stub.cached_tokens)).encode())
 
             def _stream(self, text: str, cut: float | None) -> None:
                 self.send_response(200)

@@ -81,6 +81,14 @@ def test_invalid_json_is_reasked_once_with_the_error() -> None:
         reask = stub.requests[1]["messages"][-1]["content"]
         assert "did not match the required JSON schema" in reask
         assert out.usage.calls == 2 and out.usage.prompt_tokens == 22
+        assert out.usage.cached_prompt_tokens is None  # this endpoint does not say what it reused
+
+
+def test_reused_prompt_tokens_are_summed_when_the_endpoint_reports_them() -> None:
+    with StubServer([("content", "not json at all"), ("content", json.dumps({"answer": "yes"}))]) as stub:
+        stub.cached_tokens = 4
+        out = ask_structured(chat(stub), MESSAGES, Out, max_tokens=50, schema_name="out")
+        assert out.usage.calls == 2 and out.usage.cached_prompt_tokens == 8
 
 
 def test_schema_violation_twice_fails_clearly() -> None:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import openai
 from openai import OpenAI
+from openai.types import CompletionUsage
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -220,8 +221,7 @@ class OpenAIChatModel:
             raise ModelOutputInvalid("model endpoint returned no choices")
         usage = Usage(calls=1)
         if completion.usage is not None:
-            usage = Usage(prompt_tokens=completion.usage.prompt_tokens,
-                          completion_tokens=completion.usage.completion_tokens, calls=1)  # fmt: skip
+            usage = _usage(completion.usage)
         content = choices[0].message.content or ""
         return ChatResult(content=content, model=completion.model or self._model, usage=usage, attempts=attempts,
                           top_logprobs=_top_logprobs(choices[0]))  # fmt: skip
@@ -240,11 +240,18 @@ class OpenAIChatModel:
                 model = chunk.model or model
                 finished = finished or any(c.finish_reason for c in chunk.choices)
                 if chunk.usage is not None:
-                    usage = Usage(prompt_tokens=chunk.usage.prompt_tokens,
-                                  completion_tokens=chunk.usage.completion_tokens, calls=1)  # fmt: skip
+                    usage = _usage(chunk.usage)
                 if chunk.choices and chunk.choices[0].delta.content:
                     parts.append(chunk.choices[0].delta.content)
                     on_text("".join(parts))
         if not finished:
             raise IncompleteStream(f"the stream ended after {len(parts)} pieces without a finish reason")
         return ChatResult(content="".join(parts), model=model, usage=usage, attempts=attempts)
+
+
+def _usage(counted: CompletionUsage) -> Usage:
+    """One call's usage as the endpoint counted it, with the prompt tokens it says it reused when it says so."""
+    details = counted.prompt_tokens_details
+    cached = details.cached_tokens if details is not None else None
+    return Usage(prompt_tokens=counted.prompt_tokens, completion_tokens=counted.completion_tokens, calls=1,
+                 cached_prompt_tokens=cached)  # fmt: skip

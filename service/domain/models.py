@@ -104,17 +104,22 @@ class RetrievalFilter(BaseModel):
 
 
 class Usage(BaseModel):
-    """Token usage of one or more model calls."""
+    """Token usage of one or more model calls. `cached_prompt_tokens`: of the prompt tokens, those the endpoint
+    says it reused from its cache (`usage.prompt_tokens_details.cached_tokens`: OpenAI, llama.cpp's own server,
+    vLLM); None when no call's endpoint said (llama-cpp-python's server does not)."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     calls: int = 0
+    cached_prompt_tokens: int | None = None
 
     def add(self, other: Usage) -> Usage:
+        cached = [c for c in (self.cached_prompt_tokens, other.cached_prompt_tokens) if c is not None]
         return Usage(
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
             calls=self.calls + other.calls,
+            cached_prompt_tokens=sum(cached) if cached else None,
         )
 
 
