@@ -1,25 +1,43 @@
-"""Median seconds and prompt tokens per /ask with each local model, over real HTTP.
+"""`/v1/ask` beside the plain tutorial pipeline and the floor, on the same questions, in one run, over real HTTP.
 
-Usage: python benchmarks/ask_latency.py [--models qwen2.5-coder-1.5b qwen2.5-coder-0.5b]
-Ingests examples/reports into a temporary data dir, asks QUESTIONS, prints a table.
+One embedded llama.cpp server (the chosen local model) serves all three, one request at a time:
+- Dossier: `POST /v1/ask` with `stream: true`; seconds to the first verified sentence and to the final answer;
+- the tutorial (`benchmarks/tutorial_rag.py`: chunks of 1000, the top 4, `rlm/rag-prompt`) over the same reports;
+- the floor: one call of Dossier's answer prompt over the very sentences Dossier showed, generating only the
+  answer (no judges, no retrieval). No answer of Dossier's can cost less.
+Per question the order is Dossier, tutorial, floor, so each starts with the server's KV cache holding another
+prompt (the floor's prompt is evaluated cold, like Dossier's). Prints each question, the medians and the ratios.
+
+Usage: python benchmarks/ask_latency.py [--model qwen2.5-coder-1.5b] [--questions N]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from langchain_core.documents import Document as LCDocument  # noqa: E402
+
+from benchmarks.tutorial_rag import tutorial_answer, tutorial_store  # noqa: E402
+from service.ask.evidence import render_passages  # noqa: E402
+from service.ask.service import QAOutput  # noqa: E402
 from service.config import Settings  # noqa: E402
+from service.container import Container  # noqa: E402
+from service.core.structured import ask_structured  # noqa: E402
+from service.domain.models import Passage, ScoredPassage  # noqa: E402
 from tests.conftest import LiveServer  # noqa: E402
 
 QUESTIONS = [
@@ -34,36 +52,90 @@ QUESTIONS = [
 ]
 
 
-def run(model: str, models_dir: Path) -> tuple[float, float, float, int]:
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp), models_dir=models_dir, local_model=model)  # type: ignore[arg-type]
-        with LiveServer(settings, start_llm=True) as api:
-            while httpx.get(f"{api.url}/readyz", timeout=5).status_code != 200:
-                time.sleep(1)
-            for f in sorted((ROOT / "examples" / "reports").glob("*.txt")):
-                httpx.post(f"{api.url}/v1/documents", files={"file": (f.name, f.read_bytes())}, timeout=120)
-            secs, tokens, abstained = [], [], 0
-            for q in QUESTIONS:
-                t0 = time.monotonic()
-                body = httpx.post(f"{api.url}/v1/ask", json={"question": q}, timeout=600).json()
-                secs.append(time.monotonic() - t0)
-                tokens.append(body["meta"]["usage"]["prompt_tokens"])
-                abstained += body["abstained"]
-                print(f"  {model} {secs[-1]:5.1f}s {tokens[-1]:4d} tok  {q[:50]!r} -> {body['answer'][:80]!r}")
-    called = [t for t in tokens if t] or [0]
-    return statistics.median(secs), statistics.median(called), max(secs), abstained
+def dossier(url: str, question: str) -> dict[str, Any]:
+    """One streamed ask: seconds to the first verified sentence (None without one) and to the answer."""
+    t0 = time.monotonic()
+    first: float | None = None
+    shown: list[dict[str, Any]] = []
+    answer: dict[str, Any] = {}
+    with httpx.stream("POST", f"{url}/v1/ask", json={"question": question, "stream": True}, timeout=900) as r:
+        event = ""
+        for line in r.iter_lines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data = json.loads(line[5:])
+                if event == "passages":
+                    shown = data["shown"]
+                elif event == "sentence" and first is None:
+                    first = time.monotonic() - t0
+                elif event == "answer":
+                    answer = data["answer"]
+    return {"total": time.monotonic() - t0, "first": first, "shown": shown, "answer": answer}
+
+
+def floor(c: Container, shown: list[dict[str, Any]], question: str) -> float:
+    """Seconds for Dossier's answer call alone over the sentences it showed."""
+    hits = []
+    for s in shown:
+        doc = c.repo.get(s["document_id"])
+        assert doc is not None, s["document_id"]
+        index = int(s["passage_id"].rsplit(":", 1)[1])
+        hits.append(ScoredPassage(passage=Passage(id=s["passage_id"], document_id=s["document_id"], index=index,
+                                                  start=s["start"], end=s["end"], text=s["text"], title=doc.title,
+                                                  source=doc.source, published=doc.published), score=1.0))  # fmt: skip
+    prompt = c.prompts.get("qa")
+    t0 = time.monotonic()
+    ask_structured(c.chat, prompt.render(passages=render_passages(hits), question=question), QAOutput,
+                   max_tokens=prompt.max_tokens, schema_name="qa_answer")  # fmt: skip
+    return time.monotonic() - t0
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--models", nargs="+", default=["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="qwen2.5-coder-1.5b")
+    ap.add_argument("--questions", type=int, default=len(QUESTIONS))
     args = ap.parse_args()
     models_dir = Path(os.environ.get("DOSSIER_TEST_MODELS_DIR", ROOT / "data" / "models"))
-    rows = [(m, *run(m, models_dir)) for m in args.models]
-    print("\n| model | median s per /ask | median prompt tokens (model calls) | max s | abstained |")
-    print("|---|---|---|---|---|")
-    for m, med, tok, mx, ab in rows:
-        print(f"| {m} | {med:.1f} | {tok:.0f} | {mx:.1f} | {ab}/{len(QUESTIONS)} |")
+    reports = sorted((ROOT / "examples" / "reports").glob("*.txt"))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp), models_dir=models_dir, local_model=args.model)  # type: ignore[arg-type]
+        with LiveServer(settings, start_llm=True) as api:
+            while httpx.get(f"{api.url}/readyz", timeout=5).status_code != 200:
+                time.sleep(1)
+            for f in reports:
+                httpx.post(f"{api.url}/v1/documents", files={"file": (f.name, f.read_bytes())}, timeout=120)
+            c = api.container
+            docs = [LCDocument(page_content=f.read_text(encoding="utf-8"), metadata={"id": f.name}) for f in reports]
+            store = tutorial_store(c, docs, "latency")
+            for q in QUESTIONS[: args.questions]:
+                d = dossier(api.url, q)
+                t0 = time.monotonic()
+                tutorial_answer(c, store, q)
+                tutorial_s = time.monotonic() - t0
+                floor_s = floor(c, d["shown"], q) if d["shown"] else None
+                rows.append({"q": q, "dossier": d["total"], "first": d["first"], "tutorial": tutorial_s,
+                             "floor": floor_s, "calls": d["answer"].get("meta", {}).get("usage", {}).get("calls"),
+                             "abstained": d["answer"].get("abstained")})  # fmt: skip
+                r = rows[-1]
+                first = "-" if r["first"] is None else f"{r['first']:.1f}"
+                fl = "-" if floor_s is None else f"{floor_s:.1f}"
+                print(f"  dossier {r['dossier']:5.1f}s (first sentence {first}) tutorial {tutorial_s:5.1f}s floor {fl}s"
+                      f"  {q[:60]!r}", flush=True)  # fmt: skip
+    med = {k: statistics.median(v) for k in ("dossier", "tutorial") if (v := [r[k] for r in rows])}
+    floors = [r["floor"] for r in rows if r["floor"] is not None]
+    share = [r["first"] / r["dossier"] for r in rows if r["first"] is not None]
+    print("\n| measure | median |\n|---|---|")
+    print(f"| Dossier `/v1/ask`, s | {med['dossier']:.1f} |")
+    print(f"| tutorial pipeline, s | {med['tutorial']:.1f} |")
+    print(f"| Dossier / tutorial | {med['dossier'] / med['tutorial']:.2f} |")
+    if floors:
+        print(f"| floor (Dossier's answer call alone), s | {statistics.median(floors):.1f} |")
+        print(f"| floor / tutorial | {statistics.median(floors) / med['tutorial']:.2f} |")
+    if share:
+        print(f"| first verified sentence / whole answer ({len(share)} of {len(rows)} answered) | "
+              f"{statistics.median(share):.2f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

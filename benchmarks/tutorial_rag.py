@@ -77,29 +77,36 @@ def _corpora(golden: Golden) -> dict[str, list[LCDocument]]:
     return out
 
 
+def tutorial_store(c: Container, docs: list[LCDocument], name: str) -> Chroma:
+    """The tutorial's index: chunks of 1000 characters (overlap 200) in Chroma, with Dossier's embedder."""
+    splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
+    return Chroma.from_documents(splitter.split_documents(docs), _Embeddings(c), collection_name=f"tutorial-{name}")
+
+
+def tutorial_answer(c: Container, store: Chroma, question: str) -> tuple[str, bool, int]:
+    """The tutorial's answer to one question: its text, whether it declined, and the prompt tokens it cost."""
+    chunks = store.similarity_search(question, k=4)
+    context = "\n\n".join(d.page_content for d in chunks)
+    reply = c.chat.chat([{"role": "user", "content": RAG_PROMPT.format(question=question, context=context)}],
+                        max_tokens=200)  # fmt: skip
+    text = reply.content.strip()
+    return text, bool(DECLINED.search(text)), reply.usage.prompt_tokens
+
+
 def run_tutorial(
     c: Container, golden: Golden, items: list[tuple[str, QAItem]], limit: int | None
 ) -> list[dict[str, Any]]:
     """Every (suite, item) through the tutorial pipeline; one row each."""
-    splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
-    emb = _Embeddings(c)
-    stores: dict[str, Chroma] = {}
-    for name, docs in _corpora(golden).items():
-        stores[name] = Chroma.from_documents(splitter.split_documents(docs), emb, collection_name=f"tutorial-{name}")
+    stores = {name: tutorial_store(c, docs, name) for name, docs in _corpora(golden).items()}
     rows = []
     for n, (suite, item) in enumerate(items[:limit], 1):
         t0 = time.monotonic()
-        chunks = stores[item.collection].similarity_search(item.question, k=4)
-        context = "\n\n".join(d.page_content for d in chunks)
-        prompt = RAG_PROMPT.format(question=item.question, context=context)
-        reply = c.chat.chat([{"role": "user", "content": prompt}], max_tokens=200)
-        text = reply.content.strip()
-        declined = bool(DECLINED.search(text))
+        text, declined, prompt_tokens = tutorial_answer(c, stores[item.collection], item.question)
         rows.append({
             "suite": suite, "id": item.id, "split": item.split, "answerable": item.answerable, "answer": text,
             "declined": declined, "correct": item.answerable and not declined and m.answer_correct(
                 text, False, item.key_facts), "seconds": round(time.monotonic() - t0, 2),
-            "prompt_tokens": reply.usage.prompt_tokens,
+            "prompt_tokens": prompt_tokens,
         })  # fmt: skip
         print(f"  tutorial {n}/{len(items[:limit])} {rows[-1]['seconds']:5.1f}s {item.id}: {text[:70]!r}", flush=True)
     return rows

@@ -116,6 +116,12 @@ def _engine_stemmer(conn: Connection) -> None:
     rebuild_engine_index(conn)
 
 
+def _no_corpus_version(conn: Connection) -> None:
+    """The corpus-version counter goes: every write bumped it and nothing read it, and on Postgres every writer
+    queued on its one row's lock."""
+    conn.execute(text("DROP TABLE IF EXISTS corpus_version"))
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("001_tables", _tables),
     ("002_source_keys", _source_keys),
@@ -126,6 +132,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("007_lexical_index", _lexical_index),
     ("008_lexical_vocabulary", _lexical_vocabulary),
     ("009_engine_stemmer", _engine_stemmer),
+    ("010_no_corpus_version", _no_corpus_version),
 ]
 
 

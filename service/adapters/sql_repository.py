@@ -48,13 +48,6 @@ class SourceKeyRow(Base):
     document_id: Mapped[str] = mapped_column(String(64), index=True)
 
 
-class CorpusVersion(Base):
-    __tablename__ = "corpus_version"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    version: Mapped[int] = mapped_column(Integer, default=0)
-
-
 def _to_domain(row: DocumentRow) -> Document:
     return Document(
         id=row.id,
@@ -71,13 +64,10 @@ def _to_domain(row: DocumentRow) -> Document:
 
 
 class SqlDocumentRepository:
-    """DocumentRepository: one row per document, one live document per source key, writes bump a version."""
+    """DocumentRepository: one row per document, one live document per source key."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        with Session(engine) as s, s.begin():
-            if s.get(CorpusVersion, 1) is None:
-                s.add(CorpusVersion(id=1, version=0))
 
     def get(self, document_id: str) -> Document | None:
         with Session(self._engine) as s:
@@ -127,9 +117,6 @@ class SqlDocumentRepository:
         with Session(self._engine) as s:
             return sorted(s.scalars(select(DocumentRow.collection).distinct()))
 
-    def _bump(self, s: Session) -> None:
-        s.execute(update(CorpusVersion).where(CorpusVersion.id == 1).values(version=CorpusVersion.version + 1))
-
     def save(self, document: Document) -> SaveOutcome:
         """Insert the document unless its id exists; make it its source key's live document, removing the one the
         key held. Concurrent saves race in the database: the key row is written first (SQLite's write lock,
@@ -164,7 +151,6 @@ class SqlDocumentRepository:
                 s.execute(update(SourceKeyRow).where(SourceKeyRow.key == doc.source_key).values(document_id=doc.id))
             s.add(DocumentRow(**doc.model_dump()))
             s.flush()
-            self._bump(s)
             return SaveOutcome(status="replaced" if replaced else "created", replaced=replaced)
 
     def _insert_key_if_absent(self, key: str, doc_id: str) -> Executable:
@@ -192,14 +178,7 @@ class SqlDocumentRepository:
             for table in document_children():
                 s.execute(delete(table).where(table.c.document_id == document_id))
             s.execute(delete(SourceKeyRow).where(SourceKeyRow.document_id == document_id))
-            if gone:
-                self._bump(s)
             return bool(gone)
-
-    def corpus_version(self) -> int:
-        with Session(self._engine) as s:
-            row = s.get(CorpusVersion, 1)
-            return row.version if row else 0
 
 
 def _retryable(exc: Exception) -> bool:

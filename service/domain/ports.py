@@ -106,7 +106,7 @@ class LexicalIndex(Protocol):
 
 
 class DocumentRepository(Protocol):
-    """Stores documents' verbatim text and metadata, and a corpus version counter."""
+    """Stores documents' verbatim text and metadata."""
 
     def get(self, document_id: str) -> Document | None:
         """The document, or None."""
@@ -143,10 +143,6 @@ class DocumentRepository(Protocol):
 
     def delete(self, document_id: str) -> bool:
         """Delete a document; False when it did not exist."""
-        ...
-
-    def corpus_version(self) -> int:
-        """A counter bumped on every write, so caches in any replica can tell they are stale."""
         ...
 
 
