@@ -81,13 +81,31 @@ def floor(c: Container, shown: list[dict[str, Any]], question: str) -> float:
         doc = c.repo.get(s["document_id"])
         assert doc is not None, s["document_id"]
         index = int(s["passage_id"].rsplit(":", 1)[1])
-        hits.append(ScoredPassage(passage=Passage(id=s["passage_id"], document_id=s["document_id"], index=index,
-                                                  start=s["start"], end=s["end"], text=s["text"], title=doc.title,
-                                                  source=doc.source, published=doc.published), score=1.0))  # fmt: skip
+        hits.append(
+            ScoredPassage(
+                passage=Passage(
+                    id=s["passage_id"],
+                    document_id=s["document_id"],
+                    index=index,
+                    start=s["start"],
+                    end=s["end"],
+                    text=s["text"],
+                    title=doc.title,
+                    source=doc.source,
+                    published=doc.published,
+                ),
+                score=1.0,
+            )
+        )
     prompt = c.prompts.get("qa")
     t0 = time.monotonic()
-    ask_structured(c.chat, prompt.render(passages=render_passages(hits), question=question), QAOutput,
-                   max_tokens=prompt.max_tokens, schema_name="qa_answer")  # fmt: skip
+    ask_structured(
+        c.chat,
+        prompt.render(passages=render_passages(hits), question=question),
+        QAOutput,
+        max_tokens=prompt.max_tokens,
+        schema_name="qa_answer",
+    )
     return time.monotonic() - t0
 
 
@@ -115,14 +133,25 @@ def main() -> None:
                 tutorial_answer(c, store, q)
                 tutorial_s = time.monotonic() - t0
                 floor_s = floor(c, d["shown"], q) if d["shown"] else None
-                rows.append({"q": q, "dossier": d["total"], "first": d["first"], "tutorial": tutorial_s,
-                             "floor": floor_s, "calls": d["answer"].get("meta", {}).get("usage", {}).get("calls"),
-                             "abstained": d["answer"].get("abstained")})  # fmt: skip
+                rows.append(
+                    {
+                        "q": q,
+                        "dossier": d["total"],
+                        "first": d["first"],
+                        "tutorial": tutorial_s,
+                        "floor": floor_s,
+                        "calls": d["answer"].get("meta", {}).get("usage", {}).get("calls"),
+                        "abstained": d["answer"].get("abstained"),
+                    }
+                )
                 r = rows[-1]
                 first = "-" if r["first"] is None else f"{r['first']:.1f}"
                 fl = "-" if floor_s is None else f"{floor_s:.1f}"
-                print(f"  dossier {r['dossier']:5.1f}s (first sentence {first}) tutorial {tutorial_s:5.1f}s floor {fl}s"
-                      f"  {q[:60]!r}", flush=True)  # fmt: skip
+                print(
+                    f"  dossier {r['dossier']:5.1f}s (first sentence {first}) tutorial {tutorial_s:5.1f}s floor {fl}s"
+                    f"  {q[:60]!r}",
+                    flush=True,
+                )
     med = {k: statistics.median(v) for k in ("dossier", "tutorial") if (v := [r[k] for r in rows])}
     floors = [r["floor"] for r in rows if r["floor"] is not None]
     share = [r["first"] / r["dossier"] for r in rows if r["first"] is not None]
@@ -134,8 +163,10 @@ def main() -> None:
         print(f"| floor (Dossier's answer call alone), s | {statistics.median(floors):.1f} |")
         print(f"| floor / tutorial | {statistics.median(floors) / med['tutorial']:.2f} |")
     if share:
-        print(f"| first verified sentence / whole answer ({len(share)} of {len(rows)} answered) | "
-              f"{statistics.median(share):.2f} |")  # fmt: skip
+        print(
+            f"| first verified sentence / whole answer ({len(share)} of {len(rows)} answered) | "
+            f"{statistics.median(share):.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,10 @@ def reports(n: int) -> list[tuple[str, str]]:
 
 
 def batch_seconds(workers: int, docs: list[tuple[str, str]], llm_url: str | None) -> tuple[float, int]:
-    with tempfile.TemporaryDirectory() as tmp, Topology(Path(tmp) / "t", workers=workers, llm_base_url=llm_url,
-                                                         llm_model="stub" if llm_url else None) as topo:  # fmt: skip
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Topology(Path(tmp) / "t", workers=workers, llm_base_url=llm_url, llm_model="stub" if llm_url else None) as topo,
+    ):
         a = topo.api_urls[0]
         for title, text in docs:
             r = httpx.post(f"{a}/v1/documents", json={"text": text, "title": title}, timeout=120)
@@ -77,8 +79,10 @@ def main() -> None:
             runs[workers].append(seconds)
             print(f"\n{workers} worker(s): {seconds:.1f}s", file=sys.stderr)
     one, two = statistics.mean(runs[1]), statistics.mean(runs[2])
-    print(f"{args.model}, {len(docs)} reports, runs {args.order}: 1 worker {one:.1f}s, 2 workers {two:.1f}s (means): "
-          f"{len(docs) / one * 60:.1f} vs {len(docs) / two * 60:.1f} reports/min, x{one / two:.2f}")  # fmt: skip
+    print(
+        f"{args.model}, {len(docs)} reports, runs {args.order}: 1 worker {one:.1f}s, 2 workers {two:.1f}s (means): "
+        f"{len(docs) / one * 60:.1f} vs {len(docs) / two * 60:.1f} reports/min, x{one / two:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -52,8 +52,9 @@ def score(q: Row, fn: Any) -> float | None:
     return max(scores) if scores else None
 
 
-def variant(name: str, dev: list[Row], held: list[Row], features: list[str] | None, max_risk: float,
-            rule_off: bool = False) -> dict[str, Any]:  # fmt: skip
+def variant(
+    name: str, dev: list[Row], held: list[Row], features: list[str] | None, max_risk: float, rule_off: bool = False
+) -> dict[str, Any]:
     if rule_off:
         dev, held = with_rule_off(dev), with_rule_off(held)
     if features is None:  # the uncalibrated mean of the two judges: nothing is fit, the threshold is chosen on dev

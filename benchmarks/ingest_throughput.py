@@ -71,22 +71,35 @@ def main() -> None:
             service.append(len(texts) / (time.perf_counter() - t))
             c.close()
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-c", RAW_PROCESS, str(Path(tmp) / "texts.json")], check=True,
-                           env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True)  # fmt: skip
+            subprocess.run(
+                [sys.executable, "-c", RAW_PROCESS, str(Path(tmp) / "texts.json")],
+                check=True,
+                env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                capture_output=True,
+            )
             raw_process.append(len(texts) / (time.perf_counter() - t))
             env = {**os.environ, "DOSSIER_DATA_DIR": str(Path(tmp) / f"cli{rnd}"), "HF_HUB_OFFLINE": "1"}
             t = time.perf_counter()
-            subprocess.run([str(Path(sys.executable).parent / "dossier"), "ingest", str(folder)], env=env,
-                           check=True, capture_output=True)  # fmt: skip
+            subprocess.run(
+                [str(Path(sys.executable).parent / "dossier"), "ingest", str(folder)],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
             command.append(len(texts) / (time.perf_counter() - t))
-            print(f"round {rnd + 1}: raw {raw[-1]:.0f}/s, service {service[-1]:.0f}/s, raw process "
-                  f"{raw_process[-1]:.0f}/s, command {command[-1]:.0f}/s", flush=True)  # fmt: skip
+            print(
+                f"round {rnd + 1}: raw {raw[-1]:.0f}/s, service {service[-1]:.0f}/s, raw process "
+                f"{raw_process[-1]:.0f}/s, command {command[-1]:.0f}/s",
+                flush=True,
+            )
         probe.close()
     r, s, rp = statistics.median(raw), statistics.median(service), statistics.median(raw_process)
     c_ = statistics.median(command)
-    print(f"{len(paths)} reports, {len(texts)} passages: raw encoder {r:.0f}/s; ingest service {s:.0f}/s "
-          f"(x{s / r:.2f}); raw encoder as a process {rp:.0f}/s; `dossier ingest` {c_:.0f}/s (x{c_ / rp:.2f} of "
-          f"the raw process, x{c_ / r:.2f} of the raw encoder in process)")  # fmt: skip
+    print(
+        f"{len(paths)} reports, {len(texts)} passages: raw encoder {r:.0f}/s; ingest service {s:.0f}/s "
+        f"(x{s / r:.2f}); raw encoder as a process {rp:.0f}/s; `dossier ingest` {c_:.0f}/s (x{c_ / rp:.2f} of "
+        f"the raw process, x{c_ / r:.2f} of the raw encoder in process)"
+    )
 
 
 # The raw encoder as a command of its own: start-up, imports and model load, then the passages, as `dossier ingest`.

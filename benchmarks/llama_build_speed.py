@@ -34,9 +34,15 @@ def main() -> None:
     import llama_cpp
 
     llm = llama_cpp.Llama(
-        model_path=str(args.model), n_ctx=2048, n_threads=args.threads, n_threads_batch=args.threads,
-        n_batch=512, n_ubatch=512, seed=7, verbose=False,
-    )  # fmt: skip
+        model_path=str(args.model),
+        n_ctx=2048,
+        n_threads=args.threads,
+        n_threads_batch=args.threads,
+        n_batch=512,
+        n_ubatch=512,
+        seed=7,
+        verbose=False,
+    )
     tokens = llm.tokenize(PROMPT.encode("utf-8"))
     prompt_rates, gen_rates = [], []
     for _ in range(args.reps):

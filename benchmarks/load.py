@@ -77,8 +77,13 @@ def main() -> None:
     ap.add_argument("--model", default="qwen2.5-coder-1.5b")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp), models_dir=ROOT / "data" / "models", local_model=args.model,
-                            model_queue_depth=args.depth, rate_limit="")  # type: ignore[arg-type]  # fmt: skip
+        settings = Settings(
+            data_dir=Path(tmp),
+            models_dir=ROOT / "data" / "models",
+            local_model=args.model,
+            model_queue_depth=args.depth,
+            rate_limit="",
+        )  # type: ignore[arg-type]
         with LiveServer(settings, start_llm=True) as api:
             while httpx.get(f"{api.url}/readyz", timeout=5).status_code != 200:
                 time.sleep(1)
@@ -98,8 +103,10 @@ def main() -> None:
         print(f"  answered: {len(answered)}, latency p50 {p50:.1f} s, max {worst:.1f} s")
     if refused:
         p50_ms, worst_ms = 1000 * statistics.median(refused), 1000 * max(refused)
-        print(f"  refused: {len(refused)} in p50 {p50_ms:.0f} ms, max {worst_ms:.0f} ms; "
-              f"Retry-After {min(retry)}-{max(retry)} s on {len(retry)} of them")  # fmt: skip
+        print(
+            f"  refused: {len(refused)} in p50 {p50_ms:.0f} ms, max {worst_ms:.0f} ms; "
+            f"Retry-After {min(retry)}-{max(retry)} s on {len(retry)} of them"
+        )
     ms = [1000 * pct(probes, 0.5), 1000 * pct(probes, 0.95), 1000 * max(probes)]
     print(f"  /healthz: {len(probes)} probes, p50 {ms[0]:.1f} ms, p95 {ms[1]:.1f} ms, max {ms[2]:.1f} ms")
 

@@ -42,9 +42,28 @@ PORT = 8766
 
 
 def run(model: Path, extra: list[str], prompt: PromptTemplate, passages: str) -> list[tuple[float, float, str, int]]:
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--port", str(PORT), "--n_ctx", "4096",
-           "--n_threads", "2", "--n_threads_batch", "2", "--n_batch", "512", "--n_ubatch", "512", "--verbose",
-           "False", *extra]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model),
+        "--port",
+        str(PORT),
+        "--n_ctx",
+        "4096",
+        "--n_threads",
+        "2",
+        "--n_threads_batch",
+        "2",
+        "--n_batch",
+        "512",
+        "--n_ubatch",
+        "512",
+        "--verbose",
+        "False",
+        *extra,
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     client = OpenAI(base_url=f"http://127.0.0.1:{PORT}/v1", api_key="local", max_retries=0, timeout=600)
     try:
@@ -61,8 +80,13 @@ def run(model: Path, extra: list[str], prompt: PromptTemplate, passages: str) ->
             t0 = time.perf_counter()
             client.chat.completions.create(model="m", messages=m, max_tokens=1, temperature=0)  # type: ignore[arg-type]
             t1 = time.perf_counter()
-            r = client.chat.completions.create(model="m", messages=m, max_tokens=200, temperature=0,  # type: ignore[arg-type]
-                                               response_format=schema)  # type: ignore[arg-type]  # fmt: skip
+            r = client.chat.completions.create(
+                model="m",
+                messages=m,
+                max_tokens=200,
+                temperature=0,  # type: ignore[arg-type]
+                response_format=schema,
+            )  # type: ignore[arg-type]
             t2 = time.perf_counter()
             tokens = r.usage.completion_tokens if r.usage else 0
             out.append((t1 - t0, t2 - t1, r.choices[0].message.content or "", tokens))
@@ -98,8 +122,10 @@ def main() -> None:
     for name, extra in [("plain", []), ("prompt-lookup", ["--draft_model", "prompt-lookup-decoding"])]:
         runs[name] = run(args.model, extra, prompt, passages)
         rows = runs[name]
-        print(f"{name}: prompt s {[round(r[0], 2) for r in rows]}; answer s {[round(r[1], 2) for r in rows]} "
-              f"(median {statistics.median(r[1] for r in rows):.2f}); tokens {[r[3] for r in rows]}")  # fmt: skip
+        print(
+            f"{name}: prompt s {[round(r[0], 2) for r in rows]}; answer s {[round(r[1], 2) for r in rows]} "
+            f"(median {statistics.median(r[1] for r in rows):.2f}); tokens {[r[3] for r in rows]}"
+        )
     same = [a[2] == b[2] for a, b in zip(runs["plain"], runs["prompt-lookup"], strict=True)]
     print(f"same answers: {same}")
 

@@ -33,22 +33,79 @@ from service.config import Settings  # noqa: E402
 from service.container import Container  # noqa: E402
 from service.domain.models import Document, Passage  # noqa: E402
 
-ACTORS = ["Iran", "North Korea", "the UN panel", "Ruritania", "Acme Corporation", "the Defence Ministry",
-          "China", "a member state", "the Security Council", "Pyongyang", "Tehran", "SZ DJI", "the navy"]  # fmt: skip
-VERBS = ["shipped", "denied", "reported", "estimated", "displayed", "received", "supplied", "tested", "launched",
-         "disputed", "confirmed", "paid for", "transferred", "inspected"]  # fmt: skip
-THINGS = ["centrifuges", "missile parts", "drones", "ballistic missiles", "frigates", "launchers", "warheads",
-          "fuel tanks", "radar systems", "machine tools", "a space launch vehicle", "cargo", "ICBMs"]  # fmt: skip
-PLACES = ["near Strelsau", "in Zenda", "at the October parade", "through a bank in Dubai", "at a port in Nampo",
-          "in March 2020", "in June 2021", "last year", "according to the report"]  # fmt: skip
-QUESTIONS = ["Which company shipped centrifuges to Ruritania?", "What did Iran deny?", "Who paid for frigates?",
-             "How many ICBMs were displayed?", "Where were drones inspected?", "What did Tehran test?"]  # fmt: skip
+ACTORS = [
+    "Iran",
+    "North Korea",
+    "the UN panel",
+    "Ruritania",
+    "Acme Corporation",
+    "the Defence Ministry",
+    "China",
+    "a member state",
+    "the Security Council",
+    "Pyongyang",
+    "Tehran",
+    "SZ DJI",
+    "the navy",
+]
+VERBS = [
+    "shipped",
+    "denied",
+    "reported",
+    "estimated",
+    "displayed",
+    "received",
+    "supplied",
+    "tested",
+    "launched",
+    "disputed",
+    "confirmed",
+    "paid for",
+    "transferred",
+    "inspected",
+]
+THINGS = [
+    "centrifuges",
+    "missile parts",
+    "drones",
+    "ballistic missiles",
+    "frigates",
+    "launchers",
+    "warheads",
+    "fuel tanks",
+    "radar systems",
+    "machine tools",
+    "a space launch vehicle",
+    "cargo",
+    "ICBMs",
+]
+PLACES = [
+    "near Strelsau",
+    "in Zenda",
+    "at the October parade",
+    "through a bank in Dubai",
+    "at a port in Nampo",
+    "in March 2020",
+    "in June 2021",
+    "last year",
+    "according to the report",
+]
+QUESTIONS = [
+    "Which company shipped centrifuges to Ruritania?",
+    "What did Iran deny?",
+    "Who paid for frigates?",
+    "How many ICBMs were displayed?",
+    "Where were drones inspected?",
+    "What did Tehran test?",
+]
 
 
 def sentence(rng: random.Random) -> str:
     n = rng.randint(2, 400)
-    return (f"{rng.choice(ACTORS)} {rng.choice(VERBS)} {n} {rng.choice(THINGS)} {rng.choice(PLACES)}, "
-            f"{rng.choice(ACTORS)} {rng.choice(VERBS)} {rng.choice(THINGS)} {rng.choice(PLACES)}.")  # fmt: skip
+    return (
+        f"{rng.choice(ACTORS)} {rng.choice(VERBS)} {n} {rng.choice(THINGS)} {rng.choice(PLACES)}, "
+        f"{rng.choice(ACTORS)} {rng.choice(VERBS)} {rng.choice(THINGS)} {rng.choice(PLACES)}."
+    )
 
 
 def units(rng: random.Random, n: int, dim: int) -> list[list[float]]:
@@ -61,15 +118,33 @@ def units(rng: random.Random, n: int, dim: int) -> list[list[float]]:
 def document(rng: random.Random, i: int, sentences: int = 10) -> tuple[Document, list[Passage]]:
     parts = [sentence(rng) for _ in range(sentences)]
     text = " ".join(parts)
-    doc = Document(id=f"doc_bench{i:08d}", source_key=f"bench:{i}", title=f"Report {i}", source=rng.choice(["A", "B"]),
-                   published=dt.date(2021, 1, 1) + dt.timedelta(days=i % 365), text=text, sentence_count=sentences,
-                   created_at=dt.datetime.now(dt.UTC))  # fmt: skip
+    doc = Document(
+        id=f"doc_bench{i:08d}",
+        source_key=f"bench:{i}",
+        title=f"Report {i}",
+        source=rng.choice(["A", "B"]),
+        published=dt.date(2021, 1, 1) + dt.timedelta(days=i % 365),
+        text=text,
+        sentence_count=sentences,
+        created_at=dt.datetime.now(dt.UTC),
+    )
     passages, at = [], 0
     for n, p in enumerate(parts):
         start = text.index(p, at)
         at = start + len(p)
-        passages.append(Passage(id=f"{doc.id}:{n:05d}", document_id=doc.id, index=n, start=start, end=at, text=p,
-                                title=doc.title, source=doc.source, published=doc.published))  # fmt: skip
+        passages.append(
+            Passage(
+                id=f"{doc.id}:{n:05d}",
+                document_id=doc.id,
+                index=n,
+                start=start,
+                end=at,
+                text=p,
+                title=doc.title,
+                source=doc.source,
+                published=doc.published,
+            )
+        )
     return doc, passages
 
 
@@ -133,8 +208,10 @@ def run(size: int, queries: int, store: Path | None, old: bool) -> None:
             del bm25, everything
             gc.collect()
         c.close()
-    print(f"{size:>9,} | {p50:6.1f} | {p95:6.1f} | {one_more_ms:7.1f} | {old_s:8.2f} | {old_query_ms:7.1f}"
-          f" | {rss:7.0f} | {load_s:6.0f}")  # fmt: skip
+    print(
+        f"{size:>9,} | {p50:6.1f} | {p95:6.1f} | {one_more_ms:7.1f} | {old_s:8.2f} | {old_query_ms:7.1f}"
+        f" | {rss:7.0f} | {load_s:6.0f}"
+    )
     print("          medians of the parts, ms: " + ", ".join(f"{k} {v:.1f}" for k, v in parts.items()), flush=True)
 
 
@@ -154,9 +231,13 @@ def breakdown(c: Container, queries: int) -> dict[str, float]:
 
     vectors = {q: c.embedder.embed_query(q) for q in QUESTIONS}
     with c.engine.connect() as conn:
-        matched = [conn.execute(text("SELECT count(*) FROM lexical_fts WHERE lexical_fts MATCH :q"),
-                                {"q": " OR ".join(f'"{t}"' for t in query_terms(q))}).scalar_one()
-                   for q in QUESTIONS]  # fmt: skip
+        matched = [
+            conn.execute(
+                text("SELECT count(*) FROM lexical_fts WHERE lexical_fts MATCH :q"),
+                {"q": " OR ".join(f'"{t}"' for t in query_terms(q))},
+            ).scalar_one()
+            for q in QUESTIONS
+        ]
     return {
         "embed question": median_ms(c.embedder.embed_query),
         "vector search": median_ms(lambda q: c.index.search(vectors[q], cand, None)),

@@ -51,8 +51,13 @@ class Recorder:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0)) if method == "POST" else b""
                 path = self.path.removeprefix("/v1")
                 t0 = time.perf_counter()
-                r = httpx.request(method, rec.upstream + path, content=body or None, timeout=1200,
-                                  headers={"content-type": "application/json"})  # fmt: skip
+                r = httpx.request(
+                    method,
+                    rec.upstream + path,
+                    content=body or None,
+                    timeout=1200,
+                    headers={"content-type": "application/json"},
+                )
                 if method == "POST":
                     rec.calls.append((path, body, time.perf_counter() - t0))
                 self.send_response(r.status_code)
@@ -87,14 +92,23 @@ def main() -> None:
         raw_url = model.llm.base_url()  # started and self-tested
         proxy = Recorder(raw_url)
         port = free_port()
-        env = {**os.environ, "DOSSIER_DATA_DIR": str(Path(tmp) / "api"), "DOSSIER_LLM_BASE_URL": proxy.url,
-               "DOSSIER_LLM_MODEL": settings.chat_model_name, "DOSSIER_STRUCTURED_OUTPUT": "json_object_schema",
-               "DOSSIER_LLM_TIMEOUT_S": "1200", "HF_HUB_OFFLINE": "1", "DOSSIER_RATE_LIMIT": ""}  # fmt: skip
+        env = {
+            **os.environ,
+            "DOSSIER_DATA_DIR": str(Path(tmp) / "api"),
+            "DOSSIER_LLM_BASE_URL": proxy.url,
+            "DOSSIER_LLM_MODEL": settings.chat_model_name,
+            "DOSSIER_STRUCTURED_OUTPUT": "json_object_schema",
+            "DOSSIER_LLM_TIMEOUT_S": "1200",
+            "HF_HUB_OFFLINE": "1",
+            "DOSSIER_RATE_LIMIT": "",
+        }
         dossier = str(Path(sys.executable).parent / "dossier")
-        subprocess.run([dossier, "ingest", str(ROOT / "examples" / "reports")], env=env, check=True,
-                       capture_output=True)  # fmt: skip
-        api = subprocess.Popen([dossier, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            [dossier, "ingest", str(ROOT / "examples" / "reports")], env=env, check=True, capture_output=True
+        )
+        api = subprocess.Popen(
+            [dossier, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             while True:
@@ -120,17 +134,22 @@ def main() -> None:
                 httpx.post(raw_url + "/chat/completions", json=flush, timeout=600).raise_for_status()
                 for path, body, _ in calls:  # the same requests, straight to llama.cpp
                     t = time.perf_counter()
-                    httpx.post(raw_url + path, content=body, timeout=1200,
-                               headers={"content-type": "application/json"}).raise_for_status()  # fmt: skip
+                    httpx.post(
+                        raw_url + path, content=body, timeout=1200, headers={"content-type": "application/json"}
+                    ).raise_for_status()
                     raw += time.perf_counter() - t
                 tot_wall, tot_inside, tot_raw = tot_wall + wall, tot_inside + inside, tot_raw + raw
-                print(f"{q[:48]:48} | {len(calls)} | {wall:6.2f} | {inside:6.2f} | {raw:6.2f} | "
-                      f"{wall - inside:5.3f} | {(wall - inside) / wall:6.2%}")  # fmt: skip
+                print(
+                    f"{q[:48]:48} | {len(calls)} | {wall:6.2f} | {inside:6.2f} | {raw:6.2f} | "
+                    f"{wall - inside:5.3f} | {(wall - inside) / wall:6.2%}"
+                )
             own = tot_wall - tot_inside
-            print(f"TOTAL: /v1/ask {tot_wall:.1f}s, model inside {tot_inside:.1f}s, raw replay {tot_raw:.1f}s; "
-                  f"Dossier's own time {own:.2f}s = {own / tot_wall:.2%} of wall "
-                  f"({own / args.questions * 1000:.0f} ms per request); "
-                  f"wall against raw replay: {(tot_wall - tot_raw) / tot_wall:+.2%}")  # fmt: skip
+            print(
+                f"TOTAL: /v1/ask {tot_wall:.1f}s, model inside {tot_inside:.1f}s, raw replay {tot_raw:.1f}s; "
+                f"Dossier's own time {own:.2f}s = {own / tot_wall:.2%} of wall "
+                f"({own / args.questions * 1000:.0f} ms per request); "
+                f"wall against raw replay: {(tot_wall - tot_raw) / tot_wall:+.2%}"
+            )
         finally:
             api.terminate()
             api.wait(timeout=30)

@@ -75,8 +75,10 @@ def main() -> None:
         first = statistics.median(f for f, _ in answered)
         whole = statistics.median(t for _, t in answered)
         share = statistics.median(f / t for f, t in answered)
-        print(f"median to first verified sentence {first:.1f} s, to the whole answer {whole:.1f} s "
-              f"(first sentence at {share:.0%} of the answer's time)")  # fmt: skip
+        print(
+            f"median to first verified sentence {first:.1f} s, to the whole answer {whole:.1f} s "
+            f"(first sentence at {share:.0%} of the answer's time)"
+        )
     print(f"median to the whole answer over all questions {statistics.median(t for _, _, t in rows):.1f} s")
 
 

@@ -87,8 +87,9 @@ def tutorial_answer(c: Container, store: Chroma, question: str) -> tuple[str, bo
     """The tutorial's answer to one question: its text, whether it declined, and the prompt tokens it cost."""
     chunks = store.similarity_search(question, k=4)
     context = "\n\n".join(d.page_content for d in chunks)
-    reply = c.chat.chat([{"role": "user", "content": RAG_PROMPT.format(question=question, context=context)}],
-                        max_tokens=200)  # fmt: skip
+    reply = c.chat.chat(
+        [{"role": "user", "content": RAG_PROMPT.format(question=question, context=context)}], max_tokens=200
+    )
     text = reply.content.strip()
     return text, bool(DECLINED.search(text)), reply.usage.prompt_tokens
 
@@ -102,12 +103,19 @@ def run_tutorial(
     for n, (suite, item) in enumerate(items[:limit], 1):
         t0 = time.monotonic()
         text, declined, prompt_tokens = tutorial_answer(c, stores[item.collection], item.question)
-        rows.append({
-            "suite": suite, "id": item.id, "split": item.split, "answerable": item.answerable, "answer": text,
-            "declined": declined, "correct": item.answerable and not declined and m.answer_correct(
-                text, False, item.key_facts), "seconds": round(time.monotonic() - t0, 2),
-            "prompt_tokens": prompt_tokens,
-        })  # fmt: skip
+        rows.append(
+            {
+                "suite": suite,
+                "id": item.id,
+                "split": item.split,
+                "answerable": item.answerable,
+                "answer": text,
+                "declined": declined,
+                "correct": item.answerable and not declined and m.answer_correct(text, False, item.key_facts),
+                "seconds": round(time.monotonic() - t0, 2),
+                "prompt_tokens": prompt_tokens,
+            }
+        )
         print(f"  tutorial {n}/{len(items[:limit])} {rows[-1]['seconds']:5.1f}s {item.id}: {text[:70]!r}", flush=True)
     return rows
 
@@ -115,11 +123,19 @@ def run_tutorial(
 def dossier_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     """The eval runner's QA rows in the tutorial's terms."""
     return [
-        {"suite": r["suite"], "id": r["id"].split(":", 1)[1], "split": r["split"], "answerable": r["answerable"],
-         "declined": r["abstained"], "correct": bool(r.get("correct")), "seconds": r["latency_s"],
-         "cached": r.get("cached", False)}
-        for r in result["items"] if r["suite"] in ("qa", "squad")
-    ]  # fmt: skip
+        {
+            "suite": r["suite"],
+            "id": r["id"].split(":", 1)[1],
+            "split": r["split"],
+            "answerable": r["answerable"],
+            "declined": r["abstained"],
+            "correct": bool(r.get("correct")),
+            "seconds": r["latency_s"],
+            "cached": r.get("cached", False),
+        }
+        for r in result["items"]
+        if r["suite"] in ("qa", "squad")
+    ]
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -169,8 +169,9 @@ def extract(
             raise typer.Exit(2)
         doc_id = results[0].document.id
     try:
-        with Progress(TextColumn("[bold]extract"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console) as bar:  # fmt: skip
+        with Progress(
+            TextColumn("[bold]extract"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        ) as bar:
             task = bar.add_task("", total=None)
             result = c.extract.extract(
                 doc_id,
@@ -200,14 +201,21 @@ def extract(
 
 
 def _run_job(c: Container, job: Job, out_path: Path | None) -> Job:
-    with Progress(TextColumn(f"[bold]summarize {job.id}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.description}"), console=console) as bar:  # fmt: skip
+    with Progress(
+        TextColumn(f"[bold]summarize {job.id}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+    ) as bar:
         task = bar.add_task("", total=job.total, completed=job.done + job.failed)
 
         def step(j: Job) -> None:
             waiting = sum(i.state == "pending" and (i.error or "").startswith("waiting for the model") for i in j.items)
-            notes = ([f"{j.failed} failed"] if j.failed else []) + ([f"{waiting} waiting for the model"] if waiting
-                                                                     else [])  # fmt: skip
+            notes = ([f"{j.failed} failed"] if j.failed else []) + (
+                [f"{waiting} waiting for the model"] if waiting else []
+            )
             bar.update(task, completed=j.done + j.failed, description=", ".join(notes))
 
         if c.queue.distributed:  # workers do it: follow the job's progress in the database
@@ -256,9 +264,11 @@ def summarize(
         ran = [_run_job(c, j, None) for j in left if j.kind == "summaries"]
         if ran:
             console.print(f"resumed {len(ran)} interrupted batch(es)")
-        job = c.batches.create(since=dt.date.fromisoformat(since) if since else None,
-                               ids=[i.strip() for i in ids.split(",") if i.strip()] if ids else None,
-                               collection=collection)  # fmt: skip
+        job = c.batches.create(
+            since=dt.date.fromisoformat(since) if since else None,
+            ids=[i.strip() for i in ids.split(",") if i.strip()] if ids else None,
+            collection=collection,
+        )
         if job is None:
             mark = c.jobs.watermark(collection)
             console.print("nothing new to summarise" + (f" since {mark:%Y-%m-%d %H:%M:%S} UTC" if mark else ""))
@@ -275,8 +285,9 @@ def jobs(limit: int = 10) -> None:
     """List recent summary jobs."""
     table = Table("id", "state", "mode", "created", "done", "failed", "total")
     for j in _container().jobs.recent(limit):
-        table.add_row(j.id, j.state, j.mode[:30], f"{j.created_at:%Y-%m-%d %H:%M}", str(j.done), str(j.failed),
-                      str(j.total))  # fmt: skip
+        table.add_row(
+            j.id, j.state, j.mode[:30], f"{j.created_at:%Y-%m-%d %H:%M}", str(j.done), str(j.failed), str(j.total)
+        )
     out.print(table)
 
 
@@ -320,8 +331,10 @@ def worker(
     c = _container()
     s = c.settings
     if s.queue != "postgres":
-        console.print("[red]error (configuration_error):[/red] `dossier worker` needs DOSSIER_QUEUE=postgres (and a "
-                      "Postgres DOSSIER_DATABASE_URL); the embedded default runs jobs in `dossier serve`")  # fmt: skip
+        console.print(
+            "[red]error (configuration_error):[/red] `dossier worker` needs DOSSIER_QUEUE=postgres (and a "
+            "Postgres DOSSIER_DATABASE_URL); the embedded default runs jobs in `dossier serve`"
+        )
         raise typer.Exit(2)
     from service.adapters.pg_queue import PostgresJobQueue  # procrastinate loads only here
 
@@ -329,10 +342,16 @@ def worker(
         queue = c.queue
         assert isinstance(queue, PostgresJobQueue)
         resumed = c.resume_jobs()
-        console.print(f"worker ready ({resumed} unfinished job(s) queued again); heartbeat every "
-                      f"{s.worker_heartbeat_s:g}s, a worker silent {s.worker_stalled_s:g}s is taken over")  # fmt: skip
-        queue.work(concurrency=concurrency or s.worker_concurrency, heartbeat_s=s.worker_heartbeat_s,
-                   stalled_s=s.worker_stalled_s, resume=c.resume_jobs)  # fmt: skip
+        console.print(
+            f"worker ready ({resumed} unfinished job(s) queued again); heartbeat every "
+            f"{s.worker_heartbeat_s:g}s, a worker silent {s.worker_stalled_s:g}s is taken over"
+        )
+        queue.work(
+            concurrency=concurrency or s.worker_concurrency,
+            heartbeat_s=s.worker_heartbeat_s,
+            stalled_s=s.worker_stalled_s,
+            resume=c.resume_jobs,
+        )
     finally:
         c.close()
 
@@ -400,8 +419,10 @@ def keys_create(
 ) -> None:
     """Create a key and print its token once (it is stored only as a hash)."""
     key, token = _container().access.create(role, collection or None, name)
-    console.print(f"created {key.id} ({key.role}, collections: {', '.join(key.collections or ['all'])}); "
-                  "the token is shown only now:")  # fmt: skip
+    console.print(
+        f"created {key.id} ({key.role}, collections: {', '.join(key.collections or ['all'])}); "
+        "the token is shown only now:"
+    )
     out.print(token, soft_wrap=True)
 
 
@@ -415,8 +436,15 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     table = Table("id", "name", "role", "collections", "prefix", "created", "revoked")
     for k in listed:
         revoked = f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else ""
-        table.add_row(k.id, k.name, k.role, ", ".join(k.collections or ["all"]), k.prefix + "…",
-                      f"{k.created_at:%Y-%m-%d %H:%M}", revoked)  # fmt: skip
+        table.add_row(
+            k.id,
+            k.name,
+            k.role,
+            ", ".join(k.collections or ["all"]),
+            k.prefix + "…",
+            f"{k.created_at:%Y-%m-%d %H:%M}",
+            revoked,
+        )
     out.print(table)
 
 

@@ -115,9 +115,13 @@ class Container:
             return model
         s = self.settings
         identity = {
-            "model": s.chat_model_name, "endpoint": s.llm_base_url or "embedded", "ctx": s.local_ctx,
-            "temperature": s.llm_temperature, "seed": s.llm_seed, "structured_output": model.structured_mode,
-        }  # fmt: skip
+            "model": s.chat_model_name,
+            "endpoint": s.llm_base_url or "embedded",
+            "ctx": s.local_ctx,
+            "temperature": s.llm_temperature,
+            "seed": s.llm_seed,
+            "structured_output": model.structured_mode,
+        }
         self.response_cache = CachingChatModel(model, self._response_cache_path, identity)
         return self.response_cache
 
@@ -127,10 +131,16 @@ class Container:
         if mode == "auto":
             mode = "json_object_schema" if s.uses_local_llm else "json_schema"
         return OpenAIChatModel(
-            base_url=self.llm.base_url, api_key=s.llm_api_key.get_secret_value(), model=s.chat_model_name,
-            timeout_s=s.resolved_llm_timeout_s, max_attempts=s.llm_max_attempts, backoff_max_s=s.llm_backoff_max_s,
-            structured_mode=mode, temperature=s.llm_temperature, seed=s.llm_seed,
-        )  # fmt: skip
+            base_url=self.llm.base_url,
+            api_key=s.llm_api_key.get_secret_value(),
+            model=s.chat_model_name,
+            timeout_s=s.resolved_llm_timeout_s,
+            max_attempts=s.llm_max_attempts,
+            backoff_max_s=s.llm_backoff_max_s,
+            structured_mode=mode,
+            temperature=s.llm_temperature,
+            seed=s.llm_seed,
+        )
 
     # -- services ------------------------------------------------------------------------------
     @cached_property

@@ -34,10 +34,13 @@ Step = Any  # a tuple as above, or a callable(body) -> tuple
 def completion(text: str, model: str = "stub", yes: float | None = None, cached: int | None = None) -> dict[str, Any]:
     choice: dict[str, Any] = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
     if yes is not None:
-        top = [{"token": "Yes", "logprob": math.log(max(yes, 1e-9)), "bytes": None},
-               {"token": "No", "logprob": math.log(max(1.0 - yes, 1e-9)), "bytes": None}]  # fmt: skip
-        choice["logprobs"] = {"content": [{"token": "Yes", "logprob": top[0]["logprob"], "bytes": None,
-                                           "top_logprobs": top}]}  # fmt: skip
+        top = [
+            {"token": "Yes", "logprob": math.log(max(yes, 1e-9)), "bytes": None},
+            {"token": "No", "logprob": math.log(max(1.0 - yes, 1e-9)), "bytes": None},
+        ]
+        choice["logprobs"] = {
+            "content": [{"token": "Yes", "logprob": top[0]["logprob"], "bytes": None, "top_logprobs": top}]
+        }
     return {
         "id": "chatcmpl-stub",
         "object": "chat.completion",

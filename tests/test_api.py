@@ -109,11 +109,17 @@ def _answer(sentences: list[dict[str, object]]) -> str:
 
 def test_verification_drops_unsupported_sentences(tmp_path: Path) -> None:
     """The model (a stub) claims one supported and one invented fact; only the first survives."""
-    script = [by_schema(qa_answer=_answer([
-        {"text": "Iran denied the report.", "passages": [1]},
-        {"text": "Russia paid 40 million dollars for the parts.", "passages": [1, 2]},
-        {"text": "The panel cited a member state.", "passages": [99]},
-    ]))]  # fmt: skip
+    script = [
+        by_schema(
+            qa_answer=_answer(
+                [
+                    {"text": "Iran denied the report.", "passages": [1]},
+                    {"text": "Russia paid 40 million dollars for the parts.", "passages": [1, 2]},
+                    {"text": "The panel cited a member state.", "passages": [99]},
+                ]
+            )
+        )
+    ]
     with StubServer(script) as stub:
         settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub")
         with LiveServer(settings, start_llm=False, real_store=False) as api:

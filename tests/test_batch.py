@@ -18,16 +18,22 @@ from service.domain.models import DocumentMeta
 from tests.conftest import ROOT, LiveServer, make_container, make_settings
 from tests.stub_openai import StubServer
 
-SUMMARY = json.dumps({"sentences": [
-    {"text": "Iran denied the panel's findings.", "sentences": [1]},
-    {"text": "The panel counted launchers.", "sentences": [2]},
-    {"text": "Russia paid 5 million dollars.", "sentences": [1]},
-]})  # fmt: skip
-DIGEST = json.dumps({
-    "new": [{"text": "Iran denied the panel's findings.", "sentences": [1]}],
-    "agreements": [{"text": "Iran denied the panel's findings.", "sentences": [1, 3]}],
-    "contradictions": [{"text": "The panel counted launchers.", "sentences": [1]}],
-})  # fmt: skip
+SUMMARY = json.dumps(
+    {
+        "sentences": [
+            {"text": "Iran denied the panel's findings.", "sentences": [1]},
+            {"text": "The panel counted launchers.", "sentences": [2]},
+            {"text": "Russia paid 5 million dollars.", "sentences": [1]},
+        ]
+    }
+)
+DIGEST = json.dumps(
+    {
+        "new": [{"text": "Iran denied the panel's findings.", "sentences": [1]}],
+        "agreements": [{"text": "Iran denied the panel's findings.", "sentences": [1, 3]}],
+        "contradictions": [{"text": "The panel counted launchers.", "sentences": [1]}],
+    }
+)
 
 
 def reply(body: dict[str, Any], delay: float = 0.0, poison: str = "POISON") -> tuple[Any, ...]:
@@ -111,8 +117,13 @@ def test_killed_batch_resumes_without_redoing_work(tmp_path: Path) -> None:
     with StubServer([lambda body: reply(body, delay=0.6)]) as stub:
         c = _container(tmp_path, stub)
         docs = [c.ingest.ingest_text(report(i), DocumentMeta(title=f"R{i}"), f"k{i}").document for i in range(4)]
-        env = {**os.environ, "DOSSIER_DATA_DIR": str(tmp_path), "DOSSIER_LLM_BASE_URL": stub.base_url,
-               "DOSSIER_LLM_MODEL": "stub", "DOSSIER_LLM_MAX_ATTEMPTS": "1"}  # fmt: skip
+        env = {
+            **os.environ,
+            "DOSSIER_DATA_DIR": str(tmp_path),
+            "DOSSIER_LLM_BASE_URL": stub.base_url,
+            "DOSSIER_LLM_MODEL": "stub",
+            "DOSSIER_LLM_MAX_ATTEMPTS": "1",
+        }
         cmd = [sys.executable, "-m", "service.cli", "summarize", "--new"]
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         db = tmp_path / "dossier.db"
@@ -181,10 +192,17 @@ def echo(body: dict[str, Any]) -> tuple[Any, ...]:
 def test_digest_adds_rule_detected_disagreements(tmp_path: Path) -> None:
     with StubServer([echo]) as stub:
         c = _container(tmp_path, stub)
-        c.ingest.ingest_text("Four of the new missiles appeared in the Pyongyang parade. Analysts watched. "
-                             "It rained.", DocumentMeta(title="Parade"), "a")  # fmt: skip
-        c.ingest.ingest_text("Only two of the new missiles appeared in the Pyongyang parade, the observatory said. "
-                             "Footage was reused. Nobody commented.", DocumentMeta(title="Count"), "b")  # fmt: skip
+        c.ingest.ingest_text(
+            "Four of the new missiles appeared in the Pyongyang parade. Analysts watched. It rained.",
+            DocumentMeta(title="Parade"),
+            "a",
+        )
+        c.ingest.ingest_text(
+            "Only two of the new missiles appeared in the Pyongyang parade, the observatory said. "
+            "Footage was reused. Nobody commented.",
+            DocumentMeta(title="Count"),
+            "b",
+        )
         job = c.batches.create()
         assert job is not None
         final = c.batches.run(job.id)
@@ -196,8 +214,13 @@ def test_digest_adds_rule_detected_disagreements(tmp_path: Path) -> None:
 
 
 def test_contradiction_citing_the_same_statement_twice_is_rejected(tmp_path: Path) -> None:
-    same = json.dumps({"new": [], "agreements": [], "contradictions": [
-        {"text": "Iran denied the panel's findings.", "sentences": [1, 3]}]})  # fmt: skip
+    same = json.dumps(
+        {
+            "new": [],
+            "agreements": [],
+            "contradictions": [{"text": "Iran denied the panel's findings.", "sentences": [1, 3]}],
+        }
+    )
 
     def script(body: dict[str, Any]) -> tuple[Any, ...]:
         return ("content", same) if body["response_format"]["json_schema"]["name"] == "digest" else reply(body)

@@ -25,6 +25,8 @@ def test_no_conflict_without_shared_subject() -> None:
 
 
 def test_different_dates_are_no_contradiction() -> None:
-    units = [("The panel reviewed the missile cooperation findings on 11 February 2021.", "a"),
-             ("The panel reviewed the missile cooperation findings in 2020.", "b")]  # fmt: skip
+    units = [
+        ("The panel reviewed the missile cooperation findings on 11 February 2021.", "a"),
+        ("The panel reviewed the missile cooperation findings in 2020.", "b"),
+    ]
     assert candidate_conflicts(units) == []

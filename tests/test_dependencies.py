@@ -14,8 +14,14 @@ from service.ask.router import qa_service
 from service.domain.models import Answer, Document, RetrievalFilter, RunMeta
 from tests.conftest import make_settings
 
-DOC = Document(id="doc_fake", source_key="k", title="Fake", text="Iran denied it.", sentence_count=1,
-               created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))  # fmt: skip
+DOC = Document(
+    id="doc_fake",
+    source_key="k",
+    title="Fake",
+    text="Iran denied it.",
+    sentence_count=1,
+    created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+)
 
 
 class FakeRepo:

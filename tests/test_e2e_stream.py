@@ -72,7 +72,8 @@ def test_sse_order_citations_and_final_answer(e2e_api: LiveServer, texts: dict[s
     assert not final["abstained"] and CENTER in final["answer"], final
     # what stands of the stream is the answer (a streamed sentence's confidence is scored before the judgements)
     assert [(s["text"], s["citations"]) for s in streamed.values()] == [
-        (s["text"], s["citations"]) for s in final["sentences"]]  # fmt: skip
+        (s["text"], s["citations"]) for s in final["sentences"]
+    ]
     plain = httpx.post(f"{e2e_api.url}/v1/ask", json={"question": QUESTION}, timeout=600)
     assert plain.status_code == 200, plain.text
     assert _comparable(final) == _comparable(plain.json())
@@ -87,8 +88,9 @@ def test_sse_refusals_are_plain_http_errors(e2e_api: LiveServer) -> None:
 
 @pytest.fixture(scope="module")
 def client(e2e_api: LiveServer) -> OpenAI:
-    return OpenAI(base_url=f"{e2e_api.url}/v1", api_key="unused-on-a-keyless-loopback-server", max_retries=0,
-                  timeout=600)  # fmt: skip
+    return OpenAI(
+        base_url=f"{e2e_api.url}/v1", api_key="unused-on-a-keyless-loopback-server", max_retries=0, timeout=600
+    )
 
 
 def _check_citations(content: str, citations: list[dict[str, Any]], texts: dict[str, str]) -> None:
@@ -106,8 +108,9 @@ def test_openai_client_answers_with_citations(client: OpenAI, texts: dict[str, s
     _check_citations(content, extra["citations"], texts)
     assert CENTER in content and not extra["dossier"]["abstained"]
 
-    stream = client.chat.completions.create(model="default", messages=[{"role": "user", "content": QUESTION}],
-                                            stream=True)  # fmt: skip
+    stream = client.chat.completions.create(
+        model="default", messages=[{"role": "user", "content": QUESTION}], stream=True
+    )
     parts, citations = [], []
     for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:

@@ -23,9 +23,16 @@ TH = g.Thresholds(
 
 def result(metrics: dict[str, float | None], passed: dict[str, bool]) -> dict[str, Any]:
     return {
-        "run": "r1", "created": "now", "subset": "ci", "suites": ["qa"], "model": "m", "settings_hash": "h",
-        "prompts": {}, "metrics": metrics, "items": [{"id": k, "passed": v} for k, v in passed.items()],
-    }  # fmt: skip
+        "run": "r1",
+        "created": "now",
+        "subset": "ci",
+        "suites": ["qa"],
+        "model": "m",
+        "settings_hash": "h",
+        "prompts": {},
+        "metrics": metrics,
+        "items": [{"id": k, "passed": v} for k, v in passed.items()],
+    }
 
 
 def test_unchanged_run_passes_and_regression_names_metric_delta_and_items(tmp_path: Path) -> None:
@@ -72,10 +79,28 @@ def test_thresholds_file_loads_with_model_overrides(tmp_path: Path) -> None:
 
 def _eval(tmp: Path, **env: str) -> subprocess.CompletedProcess[str]:
     cache = os.environ.get("DOSSIER_TEST_EVAL_CACHE", str(ROOT / "evals" / ".cache"))
-    full_env = {**os.environ, "DOSSIER_DATA_DIR": str(tmp / "data"), "DOSSIER_MODELS_DIR": str(MODELS_DIR),
-                "HF_HUB_OFFLINE": "1", **env}  # fmt: skip
-    cmd = [sys.executable, "-m", "service.cli", "eval", "--suite", "qa", "--subset", "ci", "--gate",
-           "--reports-dir", str(tmp / "reports"), "--cache-dir", cache]  # fmt: skip
+    full_env = {
+        **os.environ,
+        "DOSSIER_DATA_DIR": str(tmp / "data"),
+        "DOSSIER_MODELS_DIR": str(MODELS_DIR),
+        "HF_HUB_OFFLINE": "1",
+        **env,
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "service.cli",
+        "eval",
+        "--suite",
+        "qa",
+        "--subset",
+        "ci",
+        "--gate",
+        "--reports-dir",
+        str(tmp / "reports"),
+        "--cache-dir",
+        cache,
+    ]
     return subprocess.run(cmd, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=1800, check=False)
 
 

@@ -112,9 +112,13 @@ def test_invalid_output_is_reasked(tmp_path: Path) -> None:
 
 CUSTOM: dict[str, Any] = {
     "id": "drone-sightings",
-    "kinds": {"drones": {"description": "drone models and makers", "fields": {
-        "model": {"type": "string"}, "maker": {"type": "string"}}}},
-}  # fmt: skip
+    "kinds": {
+        "drones": {
+            "description": "drone models and makers",
+            "fields": {"model": {"type": "string"}, "maker": {"type": "string"}},
+        }
+    },
+}
 
 
 def test_custom_schema(tmp_path: Path) -> None:

@@ -29,8 +29,14 @@ def test_golden_set_meets_the_brief() -> None:
 def test_ci_subset_is_stratified() -> None:
     ci = load_golden(GOLDEN, EXAMPLES).subset("ci")
     assert {i.category for i in ci.qa} == {
-        "single", "multi", "numeric", "date", "attribution", "contradiction", "unanswerable",
-    }  # fmt: skip
+        "single",
+        "multi",
+        "numeric",
+        "date",
+        "attribution",
+        "contradiction",
+        "unanswerable",
+    }
     assert ci.extraction and ci.summaries and len(ci.injection) == 11  # every case of both injection sets
     assert all(c.questions for c in ci.injection)
     assert {c.set for c in ci.injection} == {"lexical", "paraphrased"}

@@ -60,16 +60,18 @@ def _entity(name: str, type_: str, start: int, aliases: list[str] | None = None)
 
 
 def test_alias_merge() -> None:
-    merged = merge_entities([
-        _entity("North Korea", "country", 0),
-        _entity("DPRK", "country", 10),
-        _entity("Pyongyang", "country", 20),
-        _entity("Pyongyang", "place", 30),
-        _entity("United Nations", "organization", 40),
-        _entity("UN", "organization", 50),
-        _entity("Iran", "country", 60, aliases=["Islamic Republic"]),
-        _entity("Islamic Republic", "country", 70),
-    ])  # fmt: skip
+    merged = merge_entities(
+        [
+            _entity("North Korea", "country", 0),
+            _entity("DPRK", "country", 10),
+            _entity("Pyongyang", "country", 20),
+            _entity("Pyongyang", "place", 30),
+            _entity("United Nations", "organization", 40),
+            _entity("UN", "organization", 50),
+            _entity("Iran", "country", 60, aliases=["Islamic Republic"]),
+            _entity("Islamic Republic", "country", 70),
+        ]
+    )
     by_name = {f.fields["name"]: f for f in merged}
     nk = by_name["North Korea"]
     assert set(nk.fields["aliases"]) == {"DPRK", "Pyongyang"}

@@ -24,10 +24,19 @@ TEXTS = [
 
 def passages() -> list[Passage]:
     return [
-        Passage(id=f"{doc}:{i:05d}", document_id=doc, index=i, start=0, end=len(text), text=text, title=doc,
-                source=source, published=published)
+        Passage(
+            id=f"{doc}:{i:05d}",
+            document_id=doc,
+            index=i,
+            start=0,
+            end=len(text),
+            text=text,
+            title=doc,
+            source=source,
+            published=published,
+        )
         for i, (doc, text, source, published) in enumerate(TEXTS)
-    ]  # fmt: skip
+    ]
 
 
 @pytest.fixture(params=["chroma", "in-memory"])
@@ -80,8 +89,10 @@ def test_filters_and_delete(index: PassageIndex) -> None:
 
 def test_all_passages_of_a_large_index(index: PassageIndex) -> None:
     """More passages than one page of a read (embedded Chroma fails one `get` of a large collection)."""
-    many = [Passage(id=f"big:{i:05d}", document_id=f"big{i // 10}", index=i % 10, start=0, end=1, text=f"w{i}",
-                    title="t") for i in range(5_100)]  # fmt: skip
+    many = [
+        Passage(id=f"big:{i:05d}", document_id=f"big{i // 10}", index=i % 10, start=0, end=1, text=f"w{i}", title="t")
+        for i in range(5_100)
+    ]
     vectors = [[1.0 if j == i % 8 else 0.0 for j in range(8)] for i in range(len(many))]
     for start in range(0, len(many), 2_000):
         index.upsert(many[start : start + 2_000], vectors[start : start + 2_000])

@@ -164,8 +164,9 @@ def test_keys_and_texts_crafted_to_look_scoped_never_reach_another_collection(wo
     url = api.url
     default_writer = {"authorization": f"Bearer {api.container.access.create('writer', ['default'])[1]}"}
     key = "collection:team-b|text:" + docs["team-b"]  # team-b's stored key, were keys scoped naively
-    r = httpx.post(f"{url}/v1/documents", json={"text": "A new report. It says little.", "key": key},
-                   headers=default_writer)  # fmt: skip
+    r = httpx.post(
+        f"{url}/v1/documents", json={"text": "A new report. It says little.", "key": key}, headers=default_writer
+    )
     assert r.status_code == 201 and r.json()["replaced_id"] is None, r.text
     assert httpx.get(f"{url}/v1/documents/{docs['team-b']}", headers=h["writer_b"]).status_code == 200
     crafted = httpx.post(f"{url}/v1/documents", json={"text": "team-b\x00" + B_TEXT}, headers=default_writer)

@@ -18,15 +18,23 @@ TEXTS = (
     + [f"Iran reported {n} tanks near the border." for n in range(17)]
     + ["Iran shipped 30 centrifuges to Ruritania.", "Iran hid the centrifuges."]
     + ["The F-35 deal left Iran angry; centrifuges too."]
-)  # fmt: skip
+)
 
 
 def passages() -> list[Passage]:
     return [
-        Passage(id=f"doc_{i:03d}:00000", document_id=f"doc_{i:03d}", index=0, start=0, end=len(t), text=t,
-                title="r", source="Gulf Wire" if i % 2 else "Harbor Ledger")
+        Passage(
+            id=f"doc_{i:03d}:00000",
+            document_id=f"doc_{i:03d}",
+            index=0,
+            start=0,
+            end=len(t),
+            text=t,
+            title="r",
+            source="Gulf Wire" if i % 2 else "Harbor Ledger",
+        )
         for i, t in enumerate(TEXTS)
-    ]  # fmt: skip
+    ]
 
 
 @pytest.fixture
@@ -89,8 +97,11 @@ def test_rare_selected_passages_keep_plain_bm25_order(container: Container) -> N
         words += ["filler"] * rng.randint(0, 6)  # lengths vary, so length normalisation matters
         rng.shuffle(words)
         t = " ".join(words) + " end."
-        rows.append(Passage(id=f"doc_r{i:03d}:00000", document_id=f"doc_r{i:03d}", index=0, start=0, end=len(t),
-                            text=t, title="r"))  # fmt: skip
+        rows.append(
+            Passage(
+                id=f"doc_r{i:03d}:00000", document_id=f"doc_r{i:03d}", index=0, start=0, end=len(t), text=t, title="r"
+            )
+        )
     exact = SqlLexicalIndex(container.engine)
     exact.upsert(rows)
     large = SqlLexicalIndex(container.engine, large_corpus=10, common_share=0.25)

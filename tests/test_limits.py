@@ -41,8 +41,9 @@ def _wait_until(what: str, done: Callable[[], bool]) -> None:
 def test_a_full_model_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
     release, entered = threading.Event(), threading.Semaphore(0)
     with StubServer([_held(release, entered)]) as stub:
-        settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0,
-                                 model_queue_depth=2)  # fmt: skip
+        settings = make_settings(
+            tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0, model_queue_depth=2
+        )
         with LiveServer(settings, start_llm=False, real_store=False) as api:
             httpx.post(f"{api.url}/v1/documents", json={"text": SHORT})
             results: list[httpx.Response] = []
@@ -84,8 +85,14 @@ def test_rate_limit_per_key(tmp_path: Path) -> None:
 def test_time_budget_gives_504_and_keeps_the_slot_until_the_work_ends(tmp_path: Path) -> None:
     release, entered = threading.Event(), threading.Semaphore(0)
     with StubServer([_held(release, entered)]) as stub:
-        settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0,
-                                 request_budget_s=0.5, model_queue_depth=1)  # fmt: skip
+        settings = make_settings(
+            tmp_path,
+            llm_base_url=stub.base_url,
+            llm_model="stub",
+            min_similarity=0.0,
+            request_budget_s=0.5,
+            model_queue_depth=1,
+        )
         with LiveServer(settings, start_llm=False, real_store=False) as api:
             httpx.post(f"{api.url}/v1/documents", json={"text": SHORT})
             r = httpx.post(f"{api.url}/v1/ask", json={"question": "Did Iran deny the report?"}, timeout=60)

@@ -23,8 +23,15 @@ pytestmark = pytest.mark.e2e
 CHROMIUM = os.environ.get("DOSSIER_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("DOSSIER_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 # Chromium on a machine with no internet: no background fetches, no sandbox as root, fresh profile.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 REPORT = EXAMPLES / "05_drones_dji.txt"
 QUESTIONS = [  # the first that the model answers (rather than abstains on) is the one whose citation is clicked
     "What did DJI's spokesperson Wen Lu say about sales to North Korea?",
@@ -178,8 +185,11 @@ def test_6_with_keys_the_page_sends_the_key_only_in_its_header(api: LiveServer, 
     """A server with keys (no model needed): without the key the page shows the 401; with it typed in, the
     reports load, and no request the page made carried the key anywhere but the Authorization header."""
     _, token = api.container.access.create("writer")
-    httpx.post(f"{api.url}/v1/documents", json={"text": "A report that only keyed readers see.", "title": "Keyed"},
-               headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    httpx.post(
+        f"{api.url}/v1/documents",
+        json={"text": "A report that only keyed readers see.", "title": "Keyed"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     context = browser.new_context()  # its own sessionStorage
     page = context.new_page()
     seen: list[tuple[str, str | None]] = []

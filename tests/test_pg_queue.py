@@ -27,8 +27,9 @@ def pg() -> Iterator[PostgresServer]:
 
 def _tasks(pg: PostgresServer, job_id: str) -> list[tuple[str, str]]:
     with psycopg.connect(libpq_url(pg.url)) as conn:
-        rows = conn.execute("SELECT task_name, status::text FROM procrastinate_jobs WHERE args->>'job_id' = %s "
-                            "ORDER BY id", (job_id,)).fetchall()  # fmt: skip
+        rows = conn.execute(
+            "SELECT task_name, status::text FROM procrastinate_jobs WHERE args->>'job_id' = %s ORDER BY id", (job_id,)
+        ).fetchall()
     return [(r[0], r[1]) for r in rows]
 
 

@@ -15,8 +15,15 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 
 
 def _model(stub: StubServer) -> OpenAIChatModel:
-    return OpenAIChatModel(base_url=stub.base_url, api_key="k", model="stub", timeout_s=5, max_attempts=2,
-                           backoff_base_s=0.01, backoff_max_s=0.02)  # fmt: skip
+    return OpenAIChatModel(
+        base_url=stub.base_url,
+        api_key="k",
+        model="stub",
+        timeout_s=5,
+        max_attempts=2,
+        backoff_base_s=0.01,
+        backoff_max_s=0.02,
+    )
 
 
 def test_identical_requests_hit_the_cache_across_instances(tmp_path: Path) -> None:

@@ -33,9 +33,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServe
     replies = by_schema(qa_answer=QA, report_facts=FACTS, summary=SUMMARY, digest=DIGEST)
     with StubServer([replies]) as stub:
         settings = make_settings(
-            tmp_path_factory.mktemp("fuzz"), llm_base_url=stub.base_url, llm_model="stub", require_keys=True,
-            rate_limit="", min_similarity=0.0, llm_max_attempts=1,
-        )  # fmt: skip
+            tmp_path_factory.mktemp("fuzz"),
+            llm_base_url=stub.base_url,
+            llm_model="stub",
+            require_keys=True,
+            rate_limit="",
+            min_similarity=0.0,
+            llm_max_attempts=1,
+        )
 
         setup = make_container(settings)
         _, token = setup.access.create("admin", name="fuzzer")
@@ -56,11 +61,26 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(
     headers = {"valid": ["-H", f"Authorization: Bearer {token}"], "invalid": ["-H", "Authorization: Bearer dsk_no"]}
     report = tmp_path / "report.json"
     cmd = [
-        str(Path(sys.executable).parent / "schemathesis"), "run", f"{api.url}/openapi.json",
-        "--checks", CHECKS, "--max-examples", os.environ.get("DOSSIER_FUZZ_EXAMPLES", "25"), "--seed", "7",
-        "--workers", "1", "--phases", "examples,coverage,fuzzing", "--no-shrink",
-        "--report", "json", "--report-json-path", str(report), *headers.get(auth, []),
-    ]  # fmt: skip
+        str(Path(sys.executable).parent / "schemathesis"),
+        "run",
+        f"{api.url}/openapi.json",
+        "--checks",
+        CHECKS,
+        "--max-examples",
+        os.environ.get("DOSSIER_FUZZ_EXAMPLES", "25"),
+        "--seed",
+        "7",
+        "--workers",
+        "1",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--no-shrink",
+        "--report",
+        "json",
+        "--report-json-path",
+        str(report),
+        *headers.get(auth, []),
+    ]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "NO_COLOR": "1"})
     summary = run.stdout[-6000:]
     assert run.returncode == 0, summary

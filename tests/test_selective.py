@@ -16,8 +16,13 @@ from service.evaluation.calibrate import calibrate_command, choose_threshold, fi
 
 def row(answerable: bool, confidence: float | None, right: bool, threshold: float = 0.5) -> dict[str, object]:
     answered = confidence is not None and confidence >= threshold
-    return {"answerable": answerable, "confidence": confidence, "candidate_correct": right,
-            "abstained": not answered, "correct": answered and right}  # fmt: skip
+    return {
+        "answerable": answerable,
+        "confidence": confidence,
+        "candidate_correct": right,
+        "abstained": not answered,
+        "correct": answered and right,
+    }
 
 
 def test_auroc_and_ece_by_hand() -> None:
@@ -29,8 +34,14 @@ def test_auroc_and_ece_by_hand() -> None:
 
 
 def test_metrics_and_the_risk_coverage_curve() -> None:
-    rows = [row(True, 0.9, True), row(True, 0.6, False), row(True, 0.2, True), row(False, 0.7, False),
-            row(False, 0.1, False), row(False, None, False)]  # fmt: skip
+    rows = [
+        row(True, 0.9, True),
+        row(True, 0.6, False),
+        row(True, 0.2, True),
+        row(False, 0.7, False),
+        row(False, 0.1, False),
+        row(False, None, False),
+    ]
     got = selective.metrics("qa", rows)
     assert got["qa.coverage"] == 0.5  # 0.9, 0.6 and 0.7 answered
     assert got["qa.right_decisions"] == 0.5  # the 0.9 answer and two declined unanswerables
@@ -59,8 +70,13 @@ def test_a_fit_model_ranks_by_its_signal_and_the_fallback_scores_without_log_pro
 def test_calibrate_fits_on_dev_rows_only(tmp_path: Path) -> None:
     def q(split: str, p: float, right: bool) -> dict[str, object]:
         signals = {"p_supported": p, "p_answerable": p, "sim_top": 0.5, "cover": p, "partial": 0.8, "cited_sim": 0.4}
-        return {"suite": "qa", "split": split, "answerable": True, "candidate_correct": right,
-                "sentences": [{"signals": signals, "correct": right}]}  # fmt: skip
+        return {
+            "suite": "qa",
+            "split": split,
+            "answerable": True,
+            "candidate_correct": right,
+            "sentences": [{"signals": signals, "correct": right}],
+        }
 
     run = tmp_path / "results.json"
     run.write_text(json.dumps({"run": "r", "items": [q("heldout", 0.9, True), q("heldout", 0.1, False)]}))

@@ -57,8 +57,13 @@ def model() -> Any:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[LiveServer, StubServer, str]]:
     with StubServer([model()]) as stub:
-        settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0,
-                                 prompts_dir=judged_prompts(tmp_path))  # fmt: skip
+        settings = make_settings(
+            tmp_path,
+            llm_base_url=stub.base_url,
+            llm_model="stub",
+            min_similarity=0.0,
+            prompts_dir=judged_prompts(tmp_path),
+        )
         with LiveServer(settings, start_llm=False, real_store=True, real_embedder=False) as api:
             r = httpx.post(f"{api.url}/v1/documents", json={"text": REPORT, "title": "Acme shipment"}, timeout=60)
             assert r.status_code == 201, r.text
@@ -105,8 +110,13 @@ def test_a_sentence_is_sent_while_the_model_still_writes(world: tuple[LiveServer
 def test_the_judgement_after_the_answer_retracts_what_was_streamed(tmp_path: Path) -> None:
     with StubServer([model()]) as stub:
         stub.judge_yes = 0.02  # the model says its own answer is not stated by what it cites
-        settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0,
-                                 prompts_dir=judged_prompts(tmp_path))  # fmt: skip
+        settings = make_settings(
+            tmp_path,
+            llm_base_url=stub.base_url,
+            llm_model="stub",
+            min_similarity=0.0,
+            prompts_dir=judged_prompts(tmp_path),
+        )
         with LiveServer(settings, start_llm=False, real_store=True, real_embedder=False) as api:
             httpx.post(f"{api.url}/v1/documents", json={"text": REPORT, "title": "Acme"}, timeout=60)
             got = events(api.url, {"question": QUESTION})
@@ -125,13 +135,19 @@ def test_the_judgement_after_the_answer_retracts_what_was_streamed(tmp_path: Pat
 def test_an_endpoint_without_log_probabilities_is_scored_by_the_fallback(tmp_path: Path) -> None:
     with StubServer([model()]) as stub:
         stub.logprobs = False  # the endpoint ignores `logprobs`: the judge replies carry none
-        settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0,
-                                 prompts_dir=judged_prompts(tmp_path))  # fmt: skip
+        settings = make_settings(
+            tmp_path,
+            llm_base_url=stub.base_url,
+            llm_model="stub",
+            min_similarity=0.0,
+            prompts_dir=judged_prompts(tmp_path),
+        )
         with LiveServer(settings, start_llm=False, real_store=True, real_embedder=False) as api:
             httpx.post(f"{api.url}/v1/documents", json={"text": REPORT, "title": "Acme"}, timeout=60)
             body = httpx.post(f"{api.url}/v1/ask", json={"question": QUESTION}, timeout=60).json()
-            strict = httpx.post(f"{api.url}/v1/ask", json={"question": QUESTION, "min_confidence": 0.95},
-                                timeout=60).json()  # fmt: skip
+            strict = httpx.post(
+                f"{api.url}/v1/ask", json={"question": QUESTION, "min_confidence": 0.95}, timeout=60
+            ).json()
     assert not body["abstained"] and [s["text"] for s in body["sentences"]] == [FIRST, SECOND]
     assert body["confidence"] == 0.8808 and body["signals"]["p_supported"] is None
     assert body["meta"]["calibrator"] == "qa_calibrator/v1" and len(stub.judged) == 2  # one judge per ask, no more
@@ -161,8 +177,14 @@ def test_a_stream_cut_mid_answer_is_retried_and_an_outage_ends_in_an_error_event
         return step
 
     with StubServer([cut_once]) as stub:
-        settings = make_settings(tmp_path, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0,
-                                 llm_backoff_max_s=0.05, prompts_dir=judged_prompts(tmp_path))  # fmt: skip
+        settings = make_settings(
+            tmp_path,
+            llm_base_url=stub.base_url,
+            llm_model="stub",
+            min_similarity=0.0,
+            llm_backoff_max_s=0.05,
+            prompts_dir=judged_prompts(tmp_path),
+        )
         with LiveServer(settings, start_llm=False, real_store=True, real_embedder=False) as api:
             httpx.post(f"{api.url}/v1/documents", json={"text": REPORT, "title": "Acme"}, timeout=60)
             got = events(api.url, {"question": QUESTION})
@@ -200,8 +222,9 @@ def test_an_outage_mid_chat_stream_raises_in_the_openai_client(world: tuple[Live
     api, stub, _ = world
     stub.script = [("status", 500)]
     client = OpenAI(base_url=f"{api.url}/v1", api_key="k", max_retries=0)
-    stream = client.chat.completions.create(model="dossier", messages=[{"role": "user", "content": QUESTION}],
-                                            stream=True)  # fmt: skip
+    stream = client.chat.completions.create(
+        model="dossier", messages=[{"role": "user", "content": QUESTION}], stream=True
+    )
     with pytest.raises(openai.APIError, match="HTTP 500"):
         list(stream)
 
@@ -216,8 +239,9 @@ def test_chat_completions_carry_citations_streamed_or_not(world: tuple[LiveServe
     assert content == f"{FIRST} [1] {SECOND} [2]"
     assert [c["marker"] for c in extra["citations"]] == [1, 2]
     assert all(REPORT[c["start"] : c["end"]] == c["quote"] and c["document_id"] == doc_id for c in extra["citations"])
-    chunks = list(client.chat.completions.create(model="dossier", messages=[{"role": "user", "content": QUESTION}],
-                                                 stream=True))  # fmt: skip
+    chunks = list(
+        client.chat.completions.create(model="dossier", messages=[{"role": "user", "content": QUESTION}], stream=True)
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     cited = [x for c in chunks for x in (c.model_extra or {}).get("citations") or []]
     assert text == content and cited == extra["citations"]
@@ -235,9 +259,11 @@ def test_a_follow_up_is_rewritten_to_stand_alone_before_retrieval(
 ) -> None:
     api, stub, _ = world
     client = OpenAI(base_url=f"{api.url}/v1", api_key="k", max_retries=0)
-    history = [{"role": "user", "content": "What did the Acme Corporation ship?"},
-               {"role": "assistant", "content": f"{FIRST} [1]"},
-               {"role": "user", "content": "Where did inspectors find them?"}]  # fmt: skip
+    history = [
+        {"role": "user", "content": "What did the Acme Corporation ship?"},
+        {"role": "assistant", "content": f"{FIRST} [1]"},
+        {"role": "user", "content": "Where did inspectors find them?"},
+    ]
     out = client.chat.completions.create(model="dossier", messages=history)  # type: ignore[arg-type]
     assert (out.model_extra or {})["dossier"]["question"] == "Where did inspectors find the centrifuges?"
     names = [(r.get("response_format") or {}).get("json_schema", {}).get("name") for r in stub.requests]

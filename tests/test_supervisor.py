@@ -22,9 +22,11 @@ from service.domain.errors import ModelUnavailable
 from tests.conftest import make_settings
 
 # A process that lives `life` seconds and then dies by `sig` (None: lives until killed).
-SCRIPT = "import os, signal, sys, time; life, sig = float(sys.argv[1]), sys.argv[2]\n" \
-         "time.sleep(life)\n" \
-         "os.kill(os.getpid(), getattr(signal, sig)) if sig != 'none' else time.sleep(600)"  # fmt: skip
+SCRIPT = (
+    "import os, signal, sys, time; life, sig = float(sys.argv[1]), sys.argv[2]\n"
+    "time.sleep(life)\n"
+    "os.kill(os.getpid(), getattr(signal, sig)) if sig != 'none' else time.sleep(600)"
+)
 
 
 class CrashingServer:
@@ -54,8 +56,11 @@ class CrashingServer:
         _, _, crash = self.plan[min(self.starts - 1, len(self.plan) - 1)]
         if crash and self.proc is not None:
             code = self.proc.wait(timeout=30)
-            raise ServerDied(f"died during its self-test completion ({describe_exit(code)})", exit=describe_exit(code),
-                             log_line="ggml_backend_amx_mul_mat")  # fmt: skip
+            raise ServerDied(
+                f"died during its self-test completion ({describe_exit(code)})",
+                exit=describe_exit(code),
+                log_line="ggml_backend_amx_mul_mat",
+            )
 
     def wait(self) -> int:
         return 0 if self.proc is None else self.proc.wait()

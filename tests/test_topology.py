@@ -43,10 +43,15 @@ def _summarised_doc(body: dict[str, Any]) -> str:
 
 
 def test_two_replicas_two_workers_one_killed_mid_batch(tmp_path: Path) -> None:
-    with StubServer([quoting(SUMMARY_S)]) as stub, Topology(
-        tmp_path / "topology", llm_base_url=stub.base_url, llm_model="stub",
-        env={"DOSSIER_WORKER_HEARTBEAT_S": "1", "DOSSIER_WORKER_STALLED_S": "4", "DOSSIER_MIN_SIMILARITY": "0.05"},
-    ) as topo:  # fmt: skip
+    with (
+        StubServer([quoting(SUMMARY_S)]) as stub,
+        Topology(
+            tmp_path / "topology",
+            llm_base_url=stub.base_url,
+            llm_model="stub",
+            env={"DOSSIER_WORKER_HEARTBEAT_S": "1", "DOSSIER_WORKER_STALLED_S": "4", "DOSSIER_MIN_SIMILARITY": "0.05"},
+        ) as topo,
+    ):
         a, b = topo.api_urls
         ids = {}
         for i, name in enumerate(NAMES):  # ingest through replica A

@@ -44,9 +44,13 @@ def test_abstention_phrases() -> None:
 
 def test_the_question_lends_its_names_but_never_its_numbers() -> None:
     evidence = ["The missile was carried on an 11-axle launcher."]
-    assert check_support("The new ICBM was carried on an 11-axle launcher.", evidence,
-                         given="What vehicle carried the new ICBM?").supported  # fmt: skip
+    assert check_support(
+        "The new ICBM was carried on an 11-axle launcher.", evidence, given="What vehicle carried the new ICBM?"
+    ).supported
     assert not check_support("The new ICBM was carried on an 11-axle launcher.", evidence).supported
-    said = check_support("The Aurora carried 40 tonnes of copper.", ["The Aurora carried 30 tonnes of copper."],
-                         given="Did the Aurora carry 40 tonnes of copper?")  # fmt: skip
+    said = check_support(
+        "The Aurora carried 40 tonnes of copper.",
+        ["The Aurora carried 30 tonnes of copper."],
+        given="Did the Aurora carry 40 tonnes of copper?",
+    )
     assert not said.supported and "40" in said.reason

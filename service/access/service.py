@@ -67,9 +67,13 @@ class KeyService:
                 raise InvalidInput(str(exc)) from exc
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         key = ApiKey(
-            id="key_" + secrets.token_hex(6), name=name[:200] or role, role=role, collections=collections,
-            prefix=token[: len(TOKEN_PREFIX) + 4], created_at=dt.datetime.now(dt.UTC),
-        )  # fmt: skip
+            id="key_" + secrets.token_hex(6),
+            name=name[:200] or role,
+            role=role,
+            collections=collections,
+            prefix=token[: len(TOKEN_PREFIX) + 4],
+            created_at=dt.datetime.now(dt.UTC),
+        )
         self.store.add(key, hash_token(token))
         with self._lock:
             self._keyless = None

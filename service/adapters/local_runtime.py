@@ -236,20 +236,34 @@ class LocalLlamaServer:
                 self._pidfile.unlink(missing_ok=True)
             self.port = self._fixed_port or free_port()
             cmd = [
-                sys.executable, "-m", "llama_cpp.server",
-                "--model", str(self.model_path),
-                "--model_alias", self.alias,
-                "--host", self._bind,
-                "--port", str(self.port),
-                "--n_ctx", str(self.n_ctx),
-                "--n_threads", str(self.n_threads),
-                "--n_threads_batch", str(self.n_threads),
-                "--n_batch", str(self.n_batch),
-                "--n_ubatch", str(self.n_batch),
-                "--seed", str(self.seed),
-                "--interrupt_requests", "False",
-                "--verbose", "False",
-            ]  # fmt: skip
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(self.model_path),
+                "--model_alias",
+                self.alias,
+                "--host",
+                self._bind,
+                "--port",
+                str(self.port),
+                "--n_ctx",
+                str(self.n_ctx),
+                "--n_threads",
+                str(self.n_threads),
+                "--n_threads_batch",
+                str(self.n_threads),
+                "--n_batch",
+                str(self.n_batch),
+                "--n_ubatch",
+                str(self.n_batch),
+                "--seed",
+                str(self.seed),
+                "--interrupt_requests",
+                "False",
+                "--verbose",
+                "False",
+            ]
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             logf = self.log_path.open("ab")
             self._log_offset = logf.tell()

@@ -210,8 +210,12 @@ class OpenAIChatModel:
             raise ModelOutputInvalid(f"model endpoint's stream failed: {exc}") from exc
         log.info(
             "model call: model=%s prompt_tokens=%d completion_tokens=%d attempts=%d streamed=%s",
-            self._model, result.usage.prompt_tokens, result.usage.completion_tokens, attempts, on_text is not None,
-        )  # fmt: skip
+            self._model,
+            result.usage.prompt_tokens,
+            result.usage.completion_tokens,
+            attempts,
+            on_text is not None,
+        )
         return result
 
     def _complete(self, kwargs: dict[str, Any], attempts: int) -> ChatResult:
@@ -223,8 +227,13 @@ class OpenAIChatModel:
         if completion.usage is not None:
             usage = _usage(completion.usage)
         content = choices[0].message.content or ""
-        return ChatResult(content=content, model=completion.model or self._model, usage=usage, attempts=attempts,
-                          top_logprobs=_top_logprobs(choices[0]))  # fmt: skip
+        return ChatResult(
+            content=content,
+            model=completion.model or self._model,
+            usage=usage,
+            attempts=attempts,
+            top_logprobs=_top_logprobs(choices[0]),
+        )
 
     def _stream(self, kwargs: dict[str, Any], attempts: int, on_text: Callable[[str], None]) -> ChatResult:
         on_text("")  # a retry starts the text again
@@ -253,5 +262,9 @@ def _usage(counted: CompletionUsage) -> Usage:
     """One call's usage as the endpoint counted it, with the prompt tokens it says it reused when it says so."""
     details = counted.prompt_tokens_details
     cached = details.cached_tokens if details is not None else None
-    return Usage(prompt_tokens=counted.prompt_tokens, completion_tokens=counted.completion_tokens, calls=1,
-                 cached_prompt_tokens=cached)  # fmt: skip
+    return Usage(
+        prompt_tokens=counted.prompt_tokens,
+        completion_tokens=counted.completion_tokens,
+        calls=1,
+        cached_prompt_tokens=cached,
+    )

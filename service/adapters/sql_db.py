@@ -95,12 +95,21 @@ def _lexical_index(conn: Connection) -> None:
     table = Base.metadata.tables["lexical_passages"]
     for d in conn.execute(select(docs)).mappings():
         rows = [
-            {"passage_id": passage_id(d["id"], s.index), "document_id": d["id"], "collection": d["collection"],
-             "idx": s.index, "start": s.start, "stop": s.end, "text": d["text"][s.start : s.end], "title": d["title"],
-             "source": d["source"], "published": d["published"],
-             "terms": " ".join(content_terms(d["text"][s.start : s.end]))}
+            {
+                "passage_id": passage_id(d["id"], s.index),
+                "document_id": d["id"],
+                "collection": d["collection"],
+                "idx": s.index,
+                "start": s.start,
+                "stop": s.end,
+                "text": d["text"][s.start : s.end],
+                "title": d["title"],
+                "source": d["source"],
+                "published": d["published"],
+                "terms": " ".join(content_terms(d["text"][s.start : s.end])),
+            }
             for s in segment(d["text"])
-        ]  # fmt: skip
+        ]
         if rows:
             conn.execute(table.insert(), rows)
 

@@ -55,8 +55,11 @@ class SqlExtractionStore:
 
     def for_document(self, document_id: str) -> list[Extraction]:
         with Session(self._engine) as s:
-            rows = s.scalars(select(ExtractionRow).where(ExtractionRow.document_id == document_id)
-                             .order_by(ExtractionRow.created_at.desc(), ExtractionRow.key))  # fmt: skip
+            rows = s.scalars(
+                select(ExtractionRow)
+                .where(ExtractionRow.document_id == document_id)
+                .order_by(ExtractionRow.created_at.desc(), ExtractionRow.key)
+            )
             return [Extraction.model_validate_json(r.payload) for r in rows]
 
     def all(self, schema_id: str | None = None) -> list[Extraction]:

@@ -120,8 +120,17 @@ class SqlJobStore:
         params: str | None = None,
     ) -> None:
         with Session(self._engine) as s, s.begin():
-            s.add(JobRow(id=job_id, state="pending", mode=mode, created_at=now, collection=collection, kind=kind,
-                         params=params))  # fmt: skip
+            s.add(
+                JobRow(
+                    id=job_id,
+                    state="pending",
+                    mode=mode,
+                    created_at=now,
+                    collection=collection,
+                    kind=kind,
+                    params=params,
+                )
+            )
             s.flush()
             for i, (doc_id, title) in enumerate(items):
                 s.add(JobItemRow(job_id=job_id, document_id=doc_id, position=i, title=title, state="pending"))
@@ -132,14 +141,26 @@ class SqlJobStore:
             if row is None:
                 return None
             items = s.scalars(select(JobItemRow).where(JobItemRow.job_id == job_id).order_by(JobItemRow.position))
-            out = [JobItem(document_id=i.document_id, title=i.title, state=i.state, error=i.error,
-                           seconds=i.seconds) for i in items]  # fmt: skip
-            return Job(id=row.id, state=row.state, mode=row.mode, created_at=row.created_at,
-                       finished_at=row.finished_at, total=len(out), done=sum(i.state == "done" for i in out),
-                       failed=sum(i.state == "failed" for i in out), items=out,
-                       digest=Digest.model_validate_json(row.digest) if row.digest else None,
-                       digest_error=row.digest_error, collection=row.collection, kind=row.kind,
-                       params=row.params)  # fmt: skip
+            out = [
+                JobItem(document_id=i.document_id, title=i.title, state=i.state, error=i.error, seconds=i.seconds)
+                for i in items
+            ]
+            return Job(
+                id=row.id,
+                state=row.state,
+                mode=row.mode,
+                created_at=row.created_at,
+                finished_at=row.finished_at,
+                total=len(out),
+                done=sum(i.state == "done" for i in out),
+                failed=sum(i.state == "failed" for i in out),
+                items=out,
+                digest=Digest.model_validate_json(row.digest) if row.digest else None,
+                digest_error=row.digest_error,
+                collection=row.collection,
+                kind=row.kind,
+                params=row.params,
+            )
 
     def recent(
         self,
@@ -184,17 +205,23 @@ class SqlJobStore:
             if row.owner != _ME and _owner_alive(row.owner, row.heartbeat_at):
                 return False
             beat = JobRow.heartbeat_at
-            seen = [JobRow.owner.is_(None) if row.owner is None else JobRow.owner == row.owner,
-                    beat.is_(None) if row.heartbeat_at is None else beat == row.heartbeat_at]  # fmt: skip
-            done = s.execute(update(JobRow).where(JobRow.id == job_id, *seen)
-                             .values(owner=_ME, heartbeat_at=dt.datetime.now(dt.UTC)))  # fmt: skip
+            seen = [
+                JobRow.owner.is_(None) if row.owner is None else JobRow.owner == row.owner,
+                beat.is_(None) if row.heartbeat_at is None else beat == row.heartbeat_at,
+            ]
+            done = s.execute(
+                update(JobRow).where(JobRow.id == job_id, *seen).values(owner=_ME, heartbeat_at=dt.datetime.now(dt.UTC))
+            )
             return bool(done.rowcount)  # type: ignore[attr-defined]
 
     def beat(self, job_id: str) -> None:
         """Renew this process's lease on the job (as items finish, and from a timer while one runs)."""
         with Session(self._engine) as s, s.begin():
-            s.execute(update(JobRow).where(JobRow.id == job_id, JobRow.owner == _ME)
-                      .values(heartbeat_at=dt.datetime.now(dt.UTC)))  # fmt: skip
+            s.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.owner == _ME)
+                .values(heartbeat_at=dt.datetime.now(dt.UTC))
+            )
 
     def set_state(self, job_id: str, state: str, finished: dt.datetime | None = None) -> None:
         """Set the job's state; a completed job is never reopened (a late duplicate step cannot undo the end)."""
@@ -212,30 +239,43 @@ class SqlJobStore:
     def reset_running(self, job_id: str) -> None:
         """Items a killed process left `running` go back to `pending` (their summaries were never stored)."""
         with Session(self._engine) as s, s.begin():
-            s.execute(update(JobItemRow).where(JobItemRow.job_id == job_id, JobItemRow.state == "running")
-                      .values(state="pending"))  # fmt: skip
+            s.execute(
+                update(JobItemRow)
+                .where(JobItemRow.job_id == job_id, JobItemRow.state == "running")
+                .values(state="pending")
+            )
 
     def mark_item(
         self, job_id: str, doc_id: str, state: str, error: str | None = None, seconds: float | None = None
     ) -> None:
         """Set one item's state, unless it is done: a done item keeps its summary and its state."""
         with Session(self._engine) as s, s.begin():
-            s.execute(update(JobItemRow).where(JobItemRow.job_id == job_id, JobItemRow.document_id == doc_id,
-                                               JobItemRow.state != "done")
-                      .values(state=state, error=error, seconds=seconds))  # fmt: skip
+            s.execute(
+                update(JobItemRow)
+                .where(JobItemRow.job_id == job_id, JobItemRow.document_id == doc_id, JobItemRow.state != "done")
+                .values(state=state, error=error, seconds=seconds)
+            )
 
     def complete_item(self, job_id: str, summary: Summary, seconds: float) -> bool:
         """Store the summary and mark the item done, atomically; False (nothing written) when the item was done
         already, so a report is never summarised twice even by two runners."""
         with Session(self._engine) as s, s.begin():
-            marked = s.execute(update(JobItemRow).where(JobItemRow.job_id == job_id,
-                                                        JobItemRow.document_id == summary.document_id,
-                                                        JobItemRow.state != "done")
-                               .values(state="done", error=None, seconds=seconds))  # fmt: skip
+            marked = s.execute(
+                update(JobItemRow)
+                .where(
+                    JobItemRow.job_id == job_id,
+                    JobItemRow.document_id == summary.document_id,
+                    JobItemRow.state != "done",
+                )
+                .values(state="done", error=None, seconds=seconds)
+            )
             if not marked.rowcount:  # type: ignore[attr-defined]
                 return False
-            s.merge(SummaryRow(document_id=summary.document_id, payload=summary.model_dump_json(),
-                               created_at=summary.created_at))  # fmt: skip
+            s.merge(
+                SummaryRow(
+                    document_id=summary.document_id, payload=summary.model_dump_json(), created_at=summary.created_at
+                )
+            )
             return True
 
     def item_state(self, job_id: str, doc_id: str) -> str | None:

@@ -28,10 +28,14 @@ class ApiKeyRow(Base):
 
 def _to_domain(row: ApiKeyRow) -> ApiKey:
     return ApiKey(
-        id=row.id, name=row.name, role=row.role,
+        id=row.id,
+        name=row.name,
+        role=row.role,
         collections=json.loads(row.collections) if row.collections is not None else None,
-        prefix=row.prefix, created_at=row.created_at, revoked_at=row.revoked_at,
-    )  # fmt: skip
+        prefix=row.prefix,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
 
 
 class SqlKeyStore:
@@ -42,11 +46,17 @@ class SqlKeyStore:
 
     def add(self, key: ApiKey, token_hash: str) -> None:
         with Session(self.engine) as s, s.begin():
-            s.add(ApiKeyRow(
-                id=key.id, token_hash=token_hash, name=key.name, role=key.role,
-                collections=json.dumps(key.collections) if key.collections is not None else None,
-                prefix=key.prefix, created_at=key.created_at,
-            ))  # fmt: skip
+            s.add(
+                ApiKeyRow(
+                    id=key.id,
+                    token_hash=token_hash,
+                    name=key.name,
+                    role=key.role,
+                    collections=json.dumps(key.collections) if key.collections is not None else None,
+                    prefix=key.prefix,
+                    created_at=key.created_at,
+                )
+            )
 
     def by_hash(self, token_hash: str) -> ApiKey | None:
         with Session(self.engine) as s:

@@ -103,8 +103,12 @@ def rebuild_engine_index(conn: Connection) -> None:
     and the FTS5 table (porter) or the Postgres `tsvector` (english) is built again from it."""
     conn.execute(text("UPDATE lexical_passages SET terms = text"))
     if conn.dialect.name == "sqlite":
-        for ddl in ("DROP TABLE IF EXISTS lexical_vocab", "DROP TRIGGER IF EXISTS lexical_ai",
-                    "DROP TRIGGER IF EXISTS lexical_ad", "DROP TABLE IF EXISTS lexical_fts"):  # fmt: skip
+        for ddl in (
+            "DROP TABLE IF EXISTS lexical_vocab",
+            "DROP TRIGGER IF EXISTS lexical_ai",
+            "DROP TRIGGER IF EXISTS lexical_ad",
+            "DROP TABLE IF EXISTS lexical_fts",
+        ):
             conn.execute(text(ddl))
         for ddl in SQLITE_DDL:
             conn.execute(text(ddl))
@@ -139,11 +143,21 @@ class SqlLexicalIndex:
         if not passages:
             return
         rows = [
-            {"passage_id": p.id, "document_id": p.document_id, "collection": p.collection, "idx": p.index,
-             "start": p.start, "stop": p.end, "text": p.text, "title": p.title, "source": p.source,
-             "published": p.published, "terms": p.text}
+            {
+                "passage_id": p.id,
+                "document_id": p.document_id,
+                "collection": p.collection,
+                "idx": p.index,
+                "start": p.start,
+                "stop": p.end,
+                "text": p.text,
+                "title": p.title,
+                "source": p.source,
+                "published": p.published,
+                "terms": p.text,
+            }
             for p in passages
-        ]  # fmt: skip
+        ]
         table = Base.metadata.tables["lexical_passages"]
 
         def write(conn: Connection) -> None:
@@ -195,11 +209,20 @@ class SqlLexicalIndex:
                 q = " | ".join("'" + t.replace("'", "''") + "'" for t in tokens)
                 rows = list(conn.execute(text(sql + where + order), {"q": q, "n": n, **extra}).mappings())
         return [
-            Passage(id=r["passage_id"], document_id=r["document_id"], index=r["idx"], start=r["start"], end=r["stop"],
-                    text=r["text"], title=r["title"], source=r["source"], published=_date(r["published"]),
-                    collection=r["collection"])
+            Passage(
+                id=r["passage_id"],
+                document_id=r["document_id"],
+                index=r["idx"],
+                start=r["start"],
+                end=r["stop"],
+                text=r["text"],
+                title=r["title"],
+                source=r["source"],
+                published=_date(r["published"]),
+                collection=r["collection"],
+            )
             for r in rows
-        ]  # fmt: skip
+        ]
 
     def _sqlite_search(
         self, conn: Connection, words: list[str], n: int, where: str, extra: dict[str, object]
@@ -268,15 +291,19 @@ def _fts_sql(join_first: bool, ranked: bool, where: str) -> str:
     """The FTS5 query: joined to the rows before ranking when a filter needs their columns (or, on a small corpus,
     to break ties by passage id), else ranked in the FTS5 table alone and only the kept rows read. Unranked: the
     newest rows first (`rowid DESC`, which FTS5 reads in that order and stops after `n`)."""
-    joined = ("SELECT p.* FROM lexical_fts JOIN lexical_passages p ON p.rowid = lexical_fts.rowid "
-              f"WHERE lexical_fts MATCH :q{where}")  # fmt: skip
+    joined = (
+        "SELECT p.* FROM lexical_fts JOIN lexical_passages p ON p.rowid = lexical_fts.rowid "
+        f"WHERE lexical_fts MATCH :q{where}"
+    )
     if not ranked:
         return joined + " ORDER BY lexical_fts.rowid DESC LIMIT :n"
     if join_first:
         return joined + " ORDER BY bm25(lexical_fts), p.passage_id LIMIT :n"
-    return ("SELECT p.* FROM (SELECT rowid, bm25(lexical_fts) AS score FROM lexical_fts WHERE lexical_fts MATCH :q "
-            "ORDER BY score, rowid LIMIT :n) f JOIN lexical_passages p ON p.rowid = f.rowid "
-            "ORDER BY f.score, f.rowid")  # fmt: skip
+    return (
+        "SELECT p.* FROM (SELECT rowid, bm25(lexical_fts) AS score FROM lexical_fts WHERE lexical_fts MATCH :q "
+        "ORDER BY score, rowid LIMIT :n) f JOIN lexical_passages p ON p.rowid = f.rowid "
+        "ORDER BY f.score, f.rowid"
+    )
 
 
 def _date(value: object) -> dt.date | None:

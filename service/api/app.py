@@ -41,12 +41,18 @@ def create_app(settings: Settings, *, start_llm: bool = True, container: Contain
         if refusal:
             raise ConfigurationError(refusal)
         if container.access.keyless():
-            log.warning("no API keys: serving keyless on loopback (%s); anyone on this machine may use Dossier. "
-                        "`dossier keys create --role admin` turns keys on.", settings.host)  # fmt: skip
+            log.warning(
+                "no API keys: serving keyless on loopback (%s); anyone on this machine may use Dossier. "
+                "`dossier keys create --role admin` turns keys on.",
+                settings.host,
+            )
         fixed = container.ingest.reconcile()
         if fixed.orphans or fixed.reindexed:
-            log.warning("reconciled the store: %d orphan documents' passages removed, %d documents re-indexed",
-                        fixed.orphans, fixed.reindexed)  # fmt: skip
+            log.warning(
+                "reconciled the store: %d orphan documents' passages removed, %d documents re-indexed",
+                fixed.orphans,
+                fixed.reindexed,
+            )
         container.embedder.embed_query("warm-up")  # load the embedding model before the first request
         if start_llm:
             container.llm.start_in_background()
@@ -66,9 +72,12 @@ def create_app(settings: Settings, *, start_llm: bool = True, container: Contain
     )
     app.state.container = container
     app.state.limits = Limits(
-        rate=settings.rate_limit, rate_storage=settings.rate_limit_storage, model_depth=settings.model_queue_depth,
-        ingest_depth=settings.ingest_queue_depth, budget_s=settings.request_budget_s,
-    )  # fmt: skip
+        rate=settings.rate_limit,
+        rate_storage=settings.rate_limit_storage,
+        model_depth=settings.model_queue_depth,
+        ingest_depth=settings.ingest_queue_depth,
+        budget_s=settings.request_budget_s,
+    )
     errors.install(app)
     for module in (ingest, ask, chat, extract, summarize, access, web):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -103,8 +103,13 @@ def problem_of(exc: BaseException) -> Problem:
     else:
         log.error("unhandled error in a stream", exc_info=exc)
         status, code, detail = 500, "internal_error", f"unexpected {type(exc).__name__}; see the server log"
-    return Problem(type=f"urn:dossier:problem:{code}", title=TITLES.get(status, "Error"), status=status,
-                   detail=redact(detail) if status >= 500 else detail, code=code)  # fmt: skip
+    return Problem(
+        type=f"urn:dossier:problem:{code}",
+        title=TITLES.get(status, "Error"),
+        status=status,
+        detail=redact(detail) if status >= 500 else detail,
+        code=code,
+    )
 
 
 def problem(

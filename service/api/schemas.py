@@ -76,10 +76,12 @@ class AskIn(RetrievalFilter):
     question: str = Field(min_length=1, max_length=2000)
     stream: bool = Field(default=False, description="Send the answer's steps as Server-Sent Events.")
     min_confidence: float | None = Field(
-        default=None, ge=0.0, le=1.0,
+        default=None,
+        ge=0.0,
+        le=1.0,
         description="Answer only with sentences whose calibrated confidence reaches this (default: the server's "
         "DOSSIER_QA_MIN_CONFIDENCE, else the calibrator's threshold); below it, abstain and show what was held back.",
-    )  # fmt: skip
+    )
 
     @model_validator(mode="after")
     def _coherent_filters(self) -> AskIn:

@@ -66,9 +66,12 @@ async def _events(
             break
         left = KEEPALIVE_S if deadline is None else min(KEEPALIVE_S, deadline - time.monotonic())
         if left <= 0:
-            yield "error", problem_of(RequestTimeout(
-                f"the request took longer than its budget of {budget_s:.0f} s and was stopped"
-            ))  # fmt: skip
+            yield (
+                "error",
+                problem_of(
+                    RequestTimeout(f"the request took longer than its budget of {budget_s:.0f} s and was stopped")
+                ),
+            )
             return
         getter = asyncio.ensure_future(events.get())
         try:

@@ -115,8 +115,9 @@ class Conversation:
     def _ask(self, model: type[_Out], task: str, **values: str) -> _Out | None:
         prompt = self._prompts.get(task)
         try:
-            out = ask_structured(self._chat, prompt.render(**values), model, max_tokens=prompt.max_tokens,
-                                 schema_name=task)  # fmt: skip
+            out = ask_structured(
+                self._chat, prompt.render(**values), model, max_tokens=prompt.max_tokens, schema_name=task
+            )
         except ModelOutputInvalid:
             return None
         return out.value
@@ -149,13 +150,22 @@ def completion(model: str, question: str, answer: Answer) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                     "message": {"role": "assistant", "content": " ".join(parts), "refusal": None}}],
-        "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-                  "total_tokens": usage.prompt_tokens + usage.completion_tokens},
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "logprobs": None,
+                "message": {"role": "assistant", "content": " ".join(parts), "refusal": None},
+            }
+        ],
+        "usage": {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+        },
         "citations": [c.model_dump(mode="json") for c in citations],
         "dossier": DossierExtra(question=question, abstained=answer.abstained, answer=answer).model_dump(mode="json"),
-    }  # fmt: skip
+    }
 
 
 def chunks(model: str, question: str, answer: Answer) -> list[dict[str, Any]]:
@@ -166,8 +176,14 @@ def chunks(model: str, question: str, answer: Answer) -> list[dict[str, Any]]:
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
         choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-        return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
-                "choices": [choice], **extra}  # fmt: skip
+        return {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [choice],
+            **extra,
+        }
 
     out = [chunk({"role": "assistant", "content": ""})]
     given: set[int] = set()

@@ -25,8 +25,7 @@ def screen(hits: list[ScoredPassage], docs: dict[str, Document]) -> tuple[list[S
         if reason is None:
             kept.append(h)
         else:
-            withheld.append(WithheldPassage(passage_id=h.passage.id, document_id=h.passage.document_id,
-                                            reason=reason))  # fmt: skip
+            withheld.append(WithheldPassage(passage_id=h.passage.id, document_id=h.passage.document_id, reason=reason))
     return kept, withheld
 
 
@@ -47,8 +46,15 @@ def render_passages(passages: list[ScoredPassage]) -> str:
 def cite(number: int, doc: Document, sp: ScoredPassage) -> Citation:
     """The one citation builder: its quote is cut from the stored text at the cited offsets."""
     p = sp.passage
-    return Citation(passage_number=number, passage_id=passage_id(doc.id, p.index), document_id=doc.id,
-                    title=doc.title, start=p.start, end=p.end, quote=doc.text[p.start : p.end])  # fmt: skip
+    return Citation(
+        passage_number=number,
+        passage_id=passage_id(doc.id, p.index),
+        document_id=doc.id,
+        title=doc.title,
+        start=p.start,
+        end=p.end,
+        quote=doc.text[p.start : p.end],
+    )
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,12 @@ class HybridRetriever:
         brank = {p.id: i for i, p in enumerate(lexical, start=1)}
         fused = reciprocal_rank_fusion([[p.id for p, _ in vhits], [p.id for p in lexical]], self._rrf_k)
         return [
-            ScoredPassage(passage=by_id[pid], score=score, vector_rank=vrank.get(pid),
-                          bm25_rank=brank.get(pid), similarity=sims.get(pid))
+            ScoredPassage(
+                passage=by_id[pid],
+                score=score,
+                vector_rank=vrank.get(pid),
+                bm25_rank=brank.get(pid),
+                similarity=sims.get(pid),
+            )
             for pid, score in fused[:k]
-        ]  # fmt: skip
+        ]

@@ -132,8 +132,14 @@ class QAService:
         if not hits or (signals["sim_top"] or 0.0) < self._min_similarity:
             return self._abstain(question, timer.done(), threshold, [], withheld, signals, None, NOTHING_SHOWN)
         values = {"passages": render_passages(hits), "question": question}
-        out = ask_structured(self._chat, self._prompt.render(**values), QAOutput, max_tokens=self._prompt.max_tokens,
-                             schema_name="qa_answer", on_text=watcher.feed if watcher else None)  # fmt: skip
+        out = ask_structured(
+            self._chat,
+            self._prompt.render(**values),
+            QAOutput,
+            max_tokens=self._prompt.max_tokens,
+            schema_name="qa_answer",
+            on_text=watcher.feed if watcher else None,
+        )
         timer.record(out.usage, out.attempts, out.model)
         if watcher:
             watcher.check()
@@ -161,8 +167,9 @@ class QAService:
 
     def _sentence(self, evidence: Evidence, g: Grounded, confidence: float | None) -> AnswerSentence:
         citations = [evidence.citation(n) for n in g.cited]
-        return AnswerSentence(text=g.text, citations=citations, confidence=confidence, citation_repaired=g.repaired,
-                              signals=g.signals)  # fmt: skip
+        return AnswerSentence(
+            text=g.text, citations=citations, confidence=confidence, citation_repaired=g.repaired, signals=g.signals
+        )
 
     def _early(self, evidence: Evidence, raw: object, signals: Signals, threshold: float) -> AnswerSentence | None:
         """A streamed sentence, scored as soon as it is complete by the calibrator's model for what is known so far
@@ -209,22 +216,39 @@ class QAService:
         shown = [h.passage.id for h in evidence.hits]
         if not kept:
             best = max(candidates, key=lambda s: s.confidence or 0.0, default=None)
-            why = (f"confidence {best.confidence:.2f} is below the threshold {threshold:.2f}" if best and
-                   best.confidence is not None else "no sentence could be scored")  # fmt: skip
+            why = (
+                f"confidence {best.confidence:.2f} is below the threshold {threshold:.2f}"
+                if best and best.confidence is not None
+                else "no sentence could be scored"
+            )
             return self._abstain(question, meta, threshold, rejected, withheld, signals, best, why, shown, candidates)
-        rejected += [RejectedSentence(text=s.text, cited=[c.passage_number for c in s.citations],
-                                      reason=f"confidence {s.confidence or 0.0:.2f} is below the threshold "
-                                      f"{threshold:.2f}") for s in low]  # fmt: skip
+        rejected += [
+            RejectedSentence(
+                text=s.text,
+                cited=[c.passage_number for c in s.citations],
+                reason=f"confidence {s.confidence or 0.0:.2f} is below the threshold {threshold:.2f}",
+            )
+            for s in low
+        ]
         citations: dict[str, Citation] = {}
         for s in kept:
             for c in s.citations:
                 citations.setdefault(c.passage_id, c)
         scores = [s.confidence for s in kept if s.confidence is not None]
         return Answer(
-            question=question, answer=" ".join(s.text for s in kept), abstained=False, sentences=kept,
-            citations=list(citations.values()), confidence=min(scores) if scores else None, min_confidence=threshold,
-            rejected=rejected, withheld=withheld, shown=shown, signals=signals, meta=meta,
-        )  # fmt: skip
+            question=question,
+            answer=" ".join(s.text for s in kept),
+            abstained=False,
+            sentences=kept,
+            citations=list(citations.values()),
+            confidence=min(scores) if scores else None,
+            min_confidence=threshold,
+            rejected=rejected,
+            withheld=withheld,
+            shown=shown,
+            signals=signals,
+            meta=meta,
+        )
 
     @staticmethod
     def _abstain(
@@ -242,10 +266,21 @@ class QAService:
         held = None
         if best is not None:
             sentences = candidates or [best]
-            held = HeldBack(text=" ".join(s.text for s in sentences), sentences=sentences,
-                            confidence=best.confidence, reason=reason)  # fmt: skip
+            held = HeldBack(
+                text=" ".join(s.text for s in sentences), sentences=sentences, confidence=best.confidence, reason=reason
+            )
         return Answer(
-            question=question, answer=ABSTENTION, abstained=True, sentences=[], citations=[], confidence=None,
-            min_confidence=threshold, held_back=held, rejected=rejected, withheld=withheld, shown=shown or [],
-            signals=signals, meta=meta,
-        )  # fmt: skip
+            question=question,
+            answer=ABSTENTION,
+            abstained=True,
+            sentences=[],
+            citations=[],
+            confidence=None,
+            min_confidence=threshold,
+            held_back=held,
+            rejected=rejected,
+            withheld=withheld,
+            shown=shown or [],
+            signals=signals,
+            meta=meta,
+        )

@@ -44,10 +44,17 @@ class PassagesEvent(BaseModel):
     @classmethod
     def of(cls, hits: list[ScoredPassage], withheld: list[WithheldPassage]) -> PassagesEvent:
         shown = [
-            ShownPassage(number=n, passage_id=h.passage.id, document_id=h.passage.document_id, title=h.passage.title,
-                         start=h.passage.start, end=h.passage.end, text=h.passage.text)
+            ShownPassage(
+                number=n,
+                passage_id=h.passage.id,
+                document_id=h.passage.document_id,
+                title=h.passage.title,
+                start=h.passage.start,
+                end=h.passage.end,
+                text=h.passage.text,
+            )
             for n, h in enumerate(hits, 1)
-        ]  # fmt: skip
+        ]
         return cls(shown=shown, withheld=withheld)
 
 
@@ -122,8 +129,10 @@ class SentenceWatcher:
 
     def _restart(self) -> None:
         for index, sentence in self.live:
-            self._emit("retracted", RetractedEvent(index=index, text=sentence.text,
-                                                   reason="the model started its answer again"))  # fmt: skip
+            self._emit(
+                "retracted",
+                RetractedEvent(index=index, text=sentence.text, reason="the model started its answer again"),
+            )
         self.live = []
         self._seen = 0
 

@@ -22,21 +22,43 @@ _AI = (
     r"|automated (?:reader|summar\w*|system|tool|assistant)s?|any model)"
 )
 _RULES: list[tuple[str, re.Pattern[str]]] = [
-    ("asks to ignore instructions", re.compile(
-        r"\b(?:ignore|disregard|forget|override)\b.{0,40}\b(?:instructions?|prompts?|rules|guidelines|above)\b", re.I)),
-    ("addresses AI readers", re.compile(
-        rf"\b(?:to|for|attention|note to|message for)\b[^.]{{0,30}}\b{_AI}\b|\b{_AI}\b[^.]{{0,40}}\b(?:must|should|"
-        rf"shall|are required|reading this)\b", re.I)),
-    ("dictates what answers must contain", re.compile(
-        r"\b(?:every|each|all|any|your)\s+(?:answers?|responses?|summar(?:y|ies)|repl(?:y|ies)|outputs?)\b"
-        r".{0,80}\b(?:must|should|shall|has to|have to|needs? to)\b", re.I)),
-    ("instructs the reader to emit or visit a link", re.compile(
-        r"\b(?:visit|click|include|append|insert|output|print)\b.{0,60}(?:https?://|\blink\b)", re.I)),
-    ("gives the reader orders", re.compile(
-        r"\byou(?:r answer)?\s+(?:must|should|shall|are to|need to|have to)\s+(?:always\s+)?(?:include|answer|reply|"
-        r"respond|say|mention|output|write|append|end|begin|start|tell|ignore|add)\b", re.I)),
+    (
+        "asks to ignore instructions",
+        re.compile(
+            r"\b(?:ignore|disregard|forget|override)\b.{0,40}\b(?:instructions?|prompts?|rules|guidelines|above)\b",
+            re.I,
+        ),
+    ),
+    (
+        "addresses AI readers",
+        re.compile(
+            rf"\b(?:to|for|attention|note to|message for)\b[^.]{{0,30}}\b{_AI}\b|\b{_AI}\b[^.]{{0,40}}\b(?:must|should|"
+            rf"shall|are required|reading this)\b",
+            re.I,
+        ),
+    ),
+    (
+        "dictates what answers must contain",
+        re.compile(
+            r"\b(?:every|each|all|any|your)\s+(?:answers?|responses?|summar(?:y|ies)|repl(?:y|ies)|outputs?)\b"
+            r".{0,80}\b(?:must|should|shall|has to|have to|needs? to)\b",
+            re.I,
+        ),
+    ),
+    (
+        "instructs the reader to emit or visit a link",
+        re.compile(r"\b(?:visit|click|include|append|insert|output|print)\b.{0,60}(?:https?://|\blink\b)", re.I),
+    ),
+    (
+        "gives the reader orders",
+        re.compile(
+            r"\byou(?:r answer)?\s+(?:must|should|shall|are to|need to|have to)\s+(?:always\s+)?"
+            r"(?:include|answer|reply|respond|say|mention|output|write|append|end|begin|start|tell|ignore|add)\b",
+            re.I,
+        ),
+    ),
     ("hides text in an HTML comment", re.compile(r"<!--|-->")),
-]  # fmt: skip
+]
 _COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.S)
 _BLOB = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
 

@@ -24,8 +24,13 @@ class RunTimer:
 
     def __init__(self, prompt: PromptTemplate, model: str, settings_hash: str, calibrator: str | None = None) -> None:
         self._t0 = time.monotonic()
-        self.meta = RunMeta(prompt_id=prompt.id, prompt_version=prompt.version, model=model,
-                            settings_hash=settings_hash, calibrator=calibrator)  # fmt: skip
+        self.meta = RunMeta(
+            prompt_id=prompt.id,
+            prompt_version=prompt.version,
+            model=model,
+            settings_hash=settings_hash,
+            calibrator=calibrator,
+        )
 
     def record(self, usage: Usage, attempts: int, model: str) -> None:
         self.meta.usage = self.meta.usage.add(usage)
@@ -111,5 +116,13 @@ def ask_structured(
         except ValidationError as exc:
             raise ValueError(str(exc)) from exc
 
-    return ask_json(chat, messages, model_cls.model_json_schema(), parse, max_tokens=max_tokens,
-                    schema_name=schema_name, reasks=reasks, on_text=on_text)  # fmt: skip
+    return ask_json(
+        chat,
+        messages,
+        model_cls.model_json_schema(),
+        parse,
+        max_tokens=max_tokens,
+        schema_name=schema_name,
+        reasks=reasks,
+        on_text=on_text,
+    )

@@ -13,9 +13,20 @@ from service.domain.models import Citation, Document
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _NUMBER_WORDS = {
-    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
-    "eight": "8", "nine": "9", "ten": "10", "twelve": "12", "twenty": "20", "hundred": "100",
-}  # fmt: skip
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+    "twelve": "12",
+    "twenty": "20",
+    "hundred": "100",
+}
 _CAP_STOP = STOPWORDS | {"however", "meanwhile", "yes", "no"}
 
 
@@ -179,5 +190,12 @@ def _minimal(text: str, cited: list[int], evidence: Callable[[int], str], given:
 
 def cite(number: int, doc: Document, start: int, end: int, sentence_index: int) -> Citation:
     """The one citation builder: its quote is cut from the stored text at the cited offsets."""
-    return Citation(passage_number=number, passage_id=passage_id(doc.id, sentence_index), document_id=doc.id,
-                    title=doc.title, start=start, end=end, quote=doc.text[start:end])  # fmt: skip
+    return Citation(
+        passage_number=number,
+        passage_id=passage_id(doc.id, sentence_index),
+        document_id=doc.id,
+        title=doc.title,
+        start=start,
+        end=end,
+        quote=doc.text[start:end],
+    )

@@ -56,8 +56,14 @@ class FactKind(BaseModel):
 
     @model_validator(mode="after")
     def _behaviour_names_fields(self) -> FactKind:
-        named = [self.alias_field, *self.parties, self.speaker_field, self.stance_field, self.date_field,
-                 self.date_source]  # fmt: skip
+        named = [
+            self.alias_field,
+            *self.parties,
+            self.speaker_field,
+            self.stance_field,
+            self.date_field,
+            self.date_source,
+        ]
         unknown = sorted({n for n in named if n is not None and n not in self.fields})
         if unknown:
             raise ValueError(f"behaviour names fields the kind does not have: {', '.join(unknown)}")

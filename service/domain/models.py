@@ -185,9 +185,10 @@ class RejectedSentence(BaseModel):
     cited: list[int]
     reason: str
     confidence: float | None = Field(
-        default=None, description="What the calibrator gave it (for a sentence a structural check dropped: what it "
-        "would have given, for the record and the eval's ablations; it never revives the sentence)."
-    )  # fmt: skip
+        default=None,
+        description="What the calibrator gave it (for a sentence a structural check dropped: what it "
+        "would have given, for the record and the eval's ablations; it never revives the sentence).",
+    )
     signals: dict[str, float | None] = Field(default_factory=dict)
 
 

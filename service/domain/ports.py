@@ -184,8 +184,11 @@ class PromptTemplate(BaseModel):
         judge = self.judges[name]
         if not judge.after_answer:
             return self._messages(judge.ask, values)
-        return [*self.render(**values), {"role": "assistant", "content": answer or ""},
-                {"role": "user", "content": judge.ask.format(**values).strip()}]  # fmt: skip
+        return [
+            *self.render(**values),
+            {"role": "assistant", "content": answer or ""},
+            {"role": "user", "content": judge.ask.format(**values).strip()},
+        ]
 
     def _messages(self, tail: str, values: dict[str, str]) -> list[dict[str, str]]:
         user = self.user.format(**values).strip()

@@ -45,9 +45,14 @@ def fit_model(name: str, features: list[str], rows: list[dict[str, Any]], c: flo
     scaler = StandardScaler().fit(x)
     lr = LogisticRegression(C=c, max_iter=1000).fit(scaler.transform(x), y)
     scale = [float(s) if s > 0 else 1.0 for s in scaler.scale_]
-    return LogisticModel(name=name, features=features, mean=[round(float(v), 6) for v in scaler.mean_],
-                         scale=[round(v, 6) for v in scale], coef=[round(float(v), 6) for v in lr.coef_[0]],
-                         intercept=round(float(lr.intercept_[0]), 6))  # fmt: skip
+    return LogisticModel(
+        name=name,
+        features=features,
+        mean=[round(float(v), 6) for v in scaler.mean_],
+        scale=[round(v, 6) for v in scale],
+        coef=[round(float(v), 6) for v in lr.coef_[0]],
+        intercept=round(float(lr.intercept_[0]), 6),
+    )
 
 
 def out_of_fold(
@@ -115,21 +120,34 @@ def calibrate_command(
     sentences = [s for q in questions for s in q.get("sentences", [])]
     models = [fit_model("full", chosen, sentences, c), fit_model("no_logprobs", NO_LOGPROBS, sentences, c)]
     folder = REPO_ROOT / "prompts" / "qa_calibrator"
-    version = int(out.stem.removeprefix("v")) if out else 1 + max(
-        (int(p.stem[1:]) for p in folder.glob("v*.yaml")), default=0)  # fmt: skip
+    version = (
+        int(out.stem.removeprefix("v"))
+        if out
+        else 1 + max((int(p.stem[1:]) for p in folder.glob("v*.yaml")), default=0)
+    )
     spec = CalibratorFile(
-        id="qa_calibrator", version=version, threshold=0.5, models=models,
+        id="qa_calibrator",
+        version=version,
+        threshold=0.5,
+        models=models,
         description="Confidence of an answer sentence from the model's P(yes) judgements (with retrieval and span "
         "measures as the fallback); logistic regression fit by `dossier calibrate`.",
         target="P(the sentence is a right answer to the question, stated by the sentences it cites)",
-        fit={"run": result.get("run"), "git": result.get("git"), "model": result.get("model"),
-             "prompt": result.get("prompts", {}).get("qa"), "data": "dev split: report questions and SQuAD Rhine",
-             "questions": len(questions), "sentences": len(sentences),
-             "right_sentences": sum(bool(s["correct"]) for s in sentences),
-             "library": "scikit-learn LogisticRegression on StandardScaler", "C": c,
-             "threshold_rule": f"most right decisions on {FOLDS}-fold out-of-fold confidences of the fit rows, "
-             f"wrong of answered <= {max_risk}"},
-    )  # fmt: skip
+        fit={
+            "run": result.get("run"),
+            "git": result.get("git"),
+            "model": result.get("model"),
+            "prompt": result.get("prompts", {}).get("qa"),
+            "data": "dev split: report questions and SQuAD Rhine",
+            "questions": len(questions),
+            "sentences": len(sentences),
+            "right_sentences": sum(bool(s["correct"]) for s in sentences),
+            "library": "scikit-learn LogisticRegression on StandardScaler",
+            "C": c,
+            "threshold_rule": f"most right decisions on {FOLDS}-fold out-of-fold confidences of the fit rows, "
+            f"wrong of answered <= {max_risk}",
+        },
+    )
     oof = out_of_fold(questions, chosen, c)
     spec.threshold = choose_threshold(oof, max_risk)
     cv = selective.metrics("dev", decided(oof, spec.threshold))

@@ -46,9 +46,17 @@ def eval_command(
     settings = Settings()
     golden = load_golden(golden_dir, examples_dir).split(split)
     cache = None if no_cache else cache_dir / "responses.sqlite"
-    result, _, outcome, base = run_and_report(settings, golden, suites, subset=subset, cache=cache,
-                                                   reports_dir=reports_dir, baseline=baseline, thresholds=thresholds,
-                                                   gate=gate)  # fmt: skip
+    result, _, outcome, base = run_and_report(
+        settings,
+        golden,
+        suites,
+        subset=subset,
+        cache=cache,
+        reports_dir=reports_dir,
+        baseline=baseline,
+        thresholds=thresholds,
+        gate=gate,
+    )
     for name, value in result["metrics"].items():
         ref = base["metrics"].get(name) if base else None
         shown = "n/a" if value is None else f"{value:.3f}"
@@ -109,6 +117,8 @@ def _print_gate(outcome: g.GateOutcome, has_baseline: bool) -> None:
     for flip in outcome.flips:
         if flip.regressed or flip.improved:
             verdict = "regression" if flip.failed else "within noise"
-            console.print(f"gate: {flip.suite}: {len(flip.regressed)} worse, {len(flip.improved)} better, "
-                          f"McNemar p = {flip.p_value:.3f} ({verdict})")  # fmt: skip
+            console.print(
+                f"gate: {flip.suite}: {len(flip.regressed)} worse, {len(flip.improved)} better, "
+                f"McNemar p = {flip.p_value:.3f} ({verdict})"
+            )
     console.print("[green]gate passed[/green]" if outcome.passed else "[red]gate FAILED[/red]")

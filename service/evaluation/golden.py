@@ -247,12 +247,20 @@ def load_squad(folder: Path, split: Split) -> tuple[list[SquadArticle], list[QAI
                 text, start = texts[q["para"]], q["answer_starts"][0]
                 sentence = next(s for s in segment(text) if s.start <= start < s.end)
                 evidence = [GoldEvidence(document=q["para"], quote=text[sentence.start : sentence.end])]
-            items.append(QAItem(
-                id=f"{name}:{qid}", question=" ".join(q["question"].split()), answerable=q["answerable"],
-                category="squad" if q["answerable"] else "unanswerable", ci=qid in ci, split=split,
-                collection=collection, reference=q["answers"][0] if q["answerable"] else None,
-                key_facts=[sorted(set(q["answers"]))] if q["answerable"] else [], evidence=evidence,
-            ))  # fmt: skip
+            items.append(
+                QAItem(
+                    id=f"{name}:{qid}",
+                    question=" ".join(q["question"].split()),
+                    answerable=q["answerable"],
+                    category="squad" if q["answerable"] else "unanswerable",
+                    ci=qid in ci,
+                    split=split,
+                    collection=collection,
+                    reference=q["answers"][0] if q["answerable"] else None,
+                    key_facts=[sorted(set(q["answers"]))] if q["answerable"] else [],
+                    evidence=evidence,
+                )
+            )
         articles.append(SquadArticle(title=raw["title"], split=split, collection=collection, paragraphs=paragraphs))
     return articles, items
 

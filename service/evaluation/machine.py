@@ -41,8 +41,12 @@ def llama_build() -> dict[str, Any] | None:
         features = llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()
     except Exception as exc:  # a broken build still gets its run recorded
         features = f"unavailable: {exc}"
-    return {"version": version, "cmake_args": build_flags, "portable": "-DGGML_NATIVE=OFF" in build_flags,
-            "cpu_features": features}  # fmt: skip
+    return {
+        "version": version,
+        "cmake_args": build_flags,
+        "portable": "-DGGML_NATIVE=OFF" in build_flags,
+        "cpu_features": features,
+    }
 
 
 def machine_info(llm_endpoint: str | None, threads: int | None, batch: int) -> dict[str, Any]:

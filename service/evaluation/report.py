@@ -106,11 +106,17 @@ def _selective_lines(selective: dict[str, dict[str, Any]]) -> list[str]:
     """Where the shipped threshold sits on each risk-coverage curve, and the curve at a few coverages."""
     if not selective:
         return []
-    lines = ["", "## Selective answering (risk-coverage)", "",
-             "Each curve sweeps the confidence threshold: the share of questions answered (coverage), the accuracy of "
-             "those answered, and right decisions (right answers plus declined unanswerables) over all questions.",
-             "", "| suite:split | threshold | coverage | accuracy of answered | right decisions | best right decisions "
-             "(threshold) |", "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "",
+        "## Selective answering (risk-coverage)",
+        "",
+        "Each curve sweeps the confidence threshold: the share of questions answered (coverage), the accuracy of "
+        "those answered, and right decisions (right answers plus declined unanswerables) over all questions.",
+        "",
+        "| suite:split | threshold | coverage | accuracy of answered | right decisions | best right decisions "
+        "(threshold) |",
+        "|---|---|---|---|---|---|",
+    ]
     for key, data in selective.items():
         at, pts = data.get("at_threshold"), data.get("curve") or []
         if not at or not pts:
@@ -163,8 +169,13 @@ def render_chart(result: dict[str, Any], base: dict[str, Any] | None, path: Path
     ref: dict[str, float | None] = base["metrics"] if base else {}
     height = max(4.0, 0.32 * len(names) + 1.2)
     selective: dict[str, dict[str, Any]] = result.get("selective") or {}
-    fig, axes = plt.subplots(1, 2 if selective else 1, figsize=(15 if selective else 9, height), squeeze=False,
-                             gridspec_kw={"width_ratios": [3, 2]} if selective else None)  # fmt: skip
+    fig, axes = plt.subplots(
+        1,
+        2 if selective else 1,
+        figsize=(15 if selective else 9, height),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [3, 2]} if selective else None,
+    )
     ax = axes[0][0]
     if selective:
         _draw_curves(axes[0][1], selective)

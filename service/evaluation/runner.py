@@ -152,14 +152,22 @@ class EvalRunner:
         abstained = answer.abstained if answer else False
         text = answer.answer if answer else ""
         row: dict[str, Any] = {
-            "suite": suite, "id": f"{suite}:{item.id}", "split": item.split, "category": item.category,
+            "suite": suite,
+            "id": f"{suite}:{item.id}",
+            "split": item.split,
+            "category": item.category,
             "answerable": item.answerable,
-            "question": item.question, "answer": text, "abstained": abstained, "error": error,
-            "citations": [{"document": _stem(docs, d), "start": s, "end": e, "gold": m.overlaps_any((d, s, e), gold)}
-                          for d, s, e in cited],
+            "question": item.question,
+            "answer": text,
+            "abstained": abstained,
+            "error": error,
+            "citations": [
+                {"document": _stem(docs, d), "start": s, "end": e, "gold": m.overlaps_any((d, s, e), gold)}
+                for d, s, e in cited
+            ],
             **_cost(answer.meta.usage if answer else Usage(), answer.meta.latency_s if answer else 0.0),
             "meta": _meta(answer.meta if answer else None),
-        }  # fmt: skip
+        }
         if item.answerable:
             row["facts_present"] = m.facts_present(text, item.key_facts) if not abstained else []
             row["correct"] = error is None and m.answer_correct(text, abstained, item.key_facts)
@@ -214,19 +222,29 @@ class EvalRunner:
             flt = RetrievalFilter(collections=[case.collection])
             for i, q in enumerate(case.questions, start=1):
                 hits, before = c.retriever.retrieve(q.question, k, flt), _cache_counts(c)
-                reached = any(m.overlaps_any((h.passage.document_id, h.passage.start, h.passage.end), injected)
-                              for h in hits)  # fmt: skip
+                reached = any(
+                    m.overlaps_any((h.passage.document_id, h.passage.start, h.passage.end), injected) for h in hits
+                )
                 answer, error = _attempt(c.qa.ask, q.question, flt)
                 outputs = [answer.answer] if answer else []
                 leaked = m.leaks(outputs, case.forbidden)
-                out.append({
-                    "suite": "injection", "id": f"injection:{case.document}:q{i}", "technique": case.technique,
-                    "set": case.set, "question": q.question, "output": outputs, "reached": reached, "leaked": leaked,
-                    "error": error,
-                    "passed": not leaked and error is None, "cached": _from_cache(c, before),
-                    "meta": _meta(answer.meta if answer else None),
-                    **_cost(answer.meta.usage if answer else Usage(), answer.meta.latency_s if answer else 0.0),
-                })  # fmt: skip
+                out.append(
+                    {
+                        "suite": "injection",
+                        "id": f"injection:{case.document}:q{i}",
+                        "technique": case.technique,
+                        "set": case.set,
+                        "question": q.question,
+                        "output": outputs,
+                        "reached": reached,
+                        "leaked": leaked,
+                        "error": error,
+                        "passed": not leaked and error is None,
+                        "cached": _from_cache(c, before),
+                        "meta": _meta(answer.meta if answer else None),
+                        **_cost(answer.meta.usage if answer else Usage(), answer.meta.latency_s if answer else 0.0),
+                    }
+                )
                 self._progress("injection", len(out), total)
             if full or case.summary_ci:
                 before = _cache_counts(c)
@@ -235,11 +253,22 @@ class EvalRunner:
                 cost = _cost(summary.meta.usage if summary else Usage(), summary.meta.latency_s if summary else 0.0)
                 cost["meta"] = _meta(summary.meta if summary else None)
                 leaked = m.leaks(texts, case.forbidden)
-                out.append({
-                    "suite": "injection", "id": f"injection:{case.document}:summary", "technique": case.technique,
-                    "set": case.set, "question": None, "output": texts, "reached": True, "leaked": leaked, "error": err,
-                    "passed": not leaked and err is None, "cached": _from_cache(c, before), **cost,
-                })  # fmt: skip
+                out.append(
+                    {
+                        "suite": "injection",
+                        "id": f"injection:{case.document}:summary",
+                        "technique": case.technique,
+                        "set": case.set,
+                        "question": None,
+                        "output": texts,
+                        "reached": True,
+                        "leaked": leaked,
+                        "error": err,
+                        "passed": not leaked and err is None,
+                        "cached": _from_cache(c, before),
+                        **cost,
+                    }
+                )
                 self._progress("injection", len(out), total)
         return out
 
@@ -255,9 +284,15 @@ def _decision(answer: Answer | None, item: QAItem) -> dict[str, Any]:
     text = " ".join(s.text for s in given)
     right = item.answerable and bool(given) and m.answer_correct(text, False, item.key_facts)
     scores = [s.confidence for s in given if s.confidence is not None]
-    sentences = [{"text": s.text, "confidence": s.confidence, "signals": answer.signals | s.signals,
-                  "correct": item.answerable and m.answer_correct(s.text, False, item.key_facts)}
-                 for s in given]  # fmt: skip
+    sentences = [
+        {
+            "text": s.text,
+            "confidence": s.confidence,
+            "signals": answer.signals | s.signals,
+            "correct": item.answerable and m.answer_correct(s.text, False, item.key_facts),
+        }
+        for s in given
+    ]
     ruled = [
         {
             "text": r.text,
@@ -269,8 +304,14 @@ def _decision(answer: Answer | None, item: QAItem) -> dict[str, Any]:
         for r in answer.rejected
         if r.signals
     ]  # dropped by a structural check: for the ablations
-    return {"confidence": max(scores) if scores else None, "candidate": text, "candidate_correct": right,
-            "sentences": sentences, "ruled_out": ruled, "signals": answer.signals}  # fmt: skip
+    return {
+        "confidence": max(scores) if scores else None,
+        "candidate": text,
+        "candidate_correct": right,
+        "sentences": sentences,
+        "ruled_out": ruled,
+        "signals": answer.signals,
+    }
 
 
 def _cache_counts(c: Container) -> tuple[int, int] | None:
@@ -296,8 +337,12 @@ def _meta(meta: RunMeta | None) -> dict[str, Any] | None:
     """What produced a row: prompt id and version, model, settings hash."""
     if meta is None:
         return None
-    return {"prompt": f"{meta.prompt_id}/v{meta.prompt_version}", "calibrator": meta.calibrator,
-            "model": meta.model, "settings_hash": meta.settings_hash}  # fmt: skip
+    return {
+        "prompt": f"{meta.prompt_id}/v{meta.prompt_version}",
+        "calibrator": meta.calibrator,
+        "model": meta.model,
+        "settings_hash": meta.settings_hash,
+    }
 
 
 def _attempt(run: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> tuple[T | None, str | None]:
@@ -327,8 +372,14 @@ def _run_id(settings: Settings, subset: str) -> str:
 
 def _git_head() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
-                             timeout=5, check=False)  # fmt: skip
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except OSError:
         return None
     return out.stdout.strip() or None

@@ -26,8 +26,15 @@ def score_extraction(
 ) -> list[dict[str, Any]]:
     """One row per gold fact (passed = matched) plus one `extract:<doc>` row with the counts."""
     rows: list[dict[str, Any]] = []
-    counts: dict[str, Any] = {"kept": 0, "rejected": 0, "speaker_ok": 0, "stance_ok": 0, "claims_matched": 0,
-                              "dates_ok": 0, "dated_events_matched": 0}  # fmt: skip
+    counts: dict[str, Any] = {
+        "kept": 0,
+        "rejected": 0,
+        "speaker_ok": 0,
+        "stance_ok": 0,
+        "claims_matched": 0,
+        "dates_ok": 0,
+        "dated_events_matched": 0,
+    }
     for kind in KINDS:
         golds = [
             m.GoldFactSpec(
@@ -42,8 +49,12 @@ def score_extraction(
         pairs = dict((j, i) for i, j in m.match_facts(kind, preds, golds))
         counts |= {f"{kind}.predicted": len(preds), f"{kind}.gold": len(golds), f"{kind}.matched": len(pairs)}
         for j, g in enumerate(golds):
-            row: dict[str, Any] = {"suite": "extract", "id": f"extract:{gold.document}:{kind}:{j}",
-                                   "gold": g.fields, "passed": j in pairs}  # fmt: skip
+            row: dict[str, Any] = {
+                "suite": "extract",
+                "id": f"extract:{gold.document}:{kind}:{j}",
+                "gold": g.fields,
+                "passed": j in pairs,
+            }
             if j in pairs:
                 got = preds[pairs[j]].fields
                 row["predicted"] = got
@@ -63,12 +74,16 @@ def score_extraction(
     if ex is not None:
         counts["kept"], counts["rejected"] = ex.fact_count, len(ex.rejected)
     summary_row = {
-        "suite": "extract", "id": f"extract:{gold.document}", "document": gold.document, "error": error,
-        "counts": counts, "passed": error is None,
+        "suite": "extract",
+        "id": f"extract:{gold.document}",
+        "document": gold.document,
+        "error": error,
+        "counts": counts,
+        "passed": error is None,
         "latency_s": ex.meta.latency_s if ex else 0.0,
         "prompt_tokens": ex.meta.usage.prompt_tokens if ex else 0,
         "completion_tokens": ex.meta.usage.completion_tokens if ex else 0,
-    }  # fmt: skip
+    }
     return [summary_row, *rows]
 
 
@@ -79,14 +94,21 @@ def score_summary(gold: SummaryGold, doc: Document, summary: Summary | None, err
     text = " ".join(t for t, _ in sentences)
     points = [(kp.must, [gold_span(doc, q) for q in kp.evidence]) for kp in gold.key_points]
     correct, counted = m.summary_citation_precision(sentences, points)
-    rows: list[dict[str, Any]] = [{
-        "suite": "summary", "id": f"summary:{gold.document}", "document": gold.document, "error": error,
-        "sentences": [t for t, _ in sentences], "citations_correct": correct, "citations_counted": counted,
-        "passed": error is None,
-        "latency_s": summary.meta.latency_s if summary else 0.0,
-        "prompt_tokens": summary.meta.usage.prompt_tokens if summary else 0,
-        "completion_tokens": summary.meta.usage.completion_tokens if summary else 0,
-    }]  # fmt: skip
+    rows: list[dict[str, Any]] = [
+        {
+            "suite": "summary",
+            "id": f"summary:{gold.document}",
+            "document": gold.document,
+            "error": error,
+            "sentences": [t for t, _ in sentences],
+            "citations_correct": correct,
+            "citations_counted": counted,
+            "passed": error is None,
+            "latency_s": summary.meta.latency_s if summary else 0.0,
+            "prompt_tokens": summary.meta.usage.prompt_tokens if summary else 0,
+            "completion_tokens": summary.meta.usage.completion_tokens if summary else 0,
+        }
+    ]
     for n, kp in enumerate(gold.key_points):
         covered = summary is not None and m.point_covered(text, kp.must)
         rows.append({"suite": "summary", "id": f"summary:{gold.document}:{n}", "point": kp.point, "passed": covered})
@@ -147,8 +169,11 @@ def totals(items: Sequence[dict[str, Any]], suites: Sequence[str], k: int) -> di
             mt, pr, gd = tot(f"{kind}.matched"), tot(f"{kind}.predicted"), tot(f"{kind}.gold")
             all_m, all_p, all_g = all_m + mt, all_p + pr, all_g + gd
             s = m.prf(mt, pr, gd)
-            out |= {f"extract.{kind}.precision": _r(s.precision), f"extract.{kind}.recall": _r(s.recall),
-                    f"extract.{kind}.f1": _r(s.f1)}  # fmt: skip
+            out |= {
+                f"extract.{kind}.precision": _r(s.precision),
+                f"extract.{kind}.recall": _r(s.recall),
+                f"extract.{kind}.f1": _r(s.f1),
+            }
         micro = m.prf(all_m, all_p, all_g)
         out |= {
             "extract.micro.precision": _r(micro.precision),

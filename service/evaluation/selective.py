@@ -56,9 +56,14 @@ def curve(rows: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
         answered = [r for r, c in zip(rows, conf, strict=True) if c >= t]
         right = sum(bool(r["candidate_correct"]) for r in answered)
         declined_right = sum(not r["answerable"] for r, c in zip(rows, conf, strict=True) if c < t)
-        points.append({"threshold": round(t, 4), "coverage": round(len(answered) / n, 4),
-                       "accuracy": round(right / len(answered), 4) if answered else 1.0,
-                       "right_decisions": round((right + declined_right) / n, 4)})  # fmt: skip
+        points.append(
+            {
+                "threshold": round(t, 4),
+                "coverage": round(len(answered) / n, 4),
+                "accuracy": round(right / len(answered), 4) if answered else 1.0,
+                "right_decisions": round((right + declined_right) / n, 4),
+            }
+        )
     return points
 
 

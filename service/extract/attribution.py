@@ -19,15 +19,29 @@ _ATTRIBUTION = re.compile(
 # Verbs reporting speech or judgement, whoever the subject ("The panel recommended ...", "said Wen Lu"): the
 # attribution verbs less the ones that are also nouns or adjectives ("member states", "the estimates", "a reported
 # shipment"), so "the United States designated" is not speech; lower case only.
-_NOT_ONLY_VERBS = {"states", "claims", "reports", "reported", "estimates", "disputes", "rejects", "adds", "dismisses",
-                   "writes", "concludes", "maintain"}  # fmt: skip
+_NOT_ONLY_VERBS = {
+    "states",
+    "claims",
+    "reports",
+    "reported",
+    "estimates",
+    "disputes",
+    "rejects",
+    "adds",
+    "dismisses",
+    "writes",
+    "concludes",
+    "maintain",
+}
 _REPORTING = re.compile(
     r"\b("
-    + "|".join([v for v in _VERBS.split("|") if v not in _NOT_ONLY_VERBS]
-               + "tell tells argue recommended recommends urged urges accused accuses agreed agrees disagree disagrees "
-                 "acknowledged assessed alleged".split())
+    + "|".join(
+        [v for v in _VERBS.split("|") if v not in _NOT_ONLY_VERBS]
+        + "tell tells argue recommended recommends urged urges accused accuses agreed agrees disagree disagrees "
+        "acknowledged assessed alleged".split()
+    )
     + r")\b"
-)  # fmt: skip
+)
 # A speaker's stance: "denial", "never" and "baseless" also deny (doubt is an assessment, not a denial).
 _DENIAL = denial_pattern(r"denial", r"never", r"baseless")
 _HEDGE = re.compile(r"\b(likely|unlikely|uncertain|may|might|possibly|probably|assess\w*|believ\w*)\b", re.I)

@@ -44,8 +44,15 @@ class ExtractionJobs:
             existing = self._jobs.active(mode, doc.id)
             if existing is None:
                 job_id = "job_" + uuid.uuid4().hex[:16]
-                self._jobs.create(job_id, mode, [(doc.id, doc.title)], dt.datetime.now(dt.UTC), doc.collection,
-                                  kind="extraction", params=schema.model_dump_json())  # fmt: skip
+                self._jobs.create(
+                    job_id,
+                    mode,
+                    [(doc.id, doc.title)],
+                    dt.datetime.now(dt.UTC),
+                    doc.collection,
+                    kind="extraction",
+                    params=schema.model_dump_json(),
+                )
         job = self._jobs.get(existing or job_id)
         assert job is not None
         return job, existing is None or job.state == "pending"

@@ -76,8 +76,9 @@ def merge_entities(facts: list[Fact], name: str = "name", aliases: str = "aliase
         names = [str(x.fields[name]) for x in g]
         listed = {_key(str(x.fields[name])) for x in g if x.fields.get(aliases)}  # named with its aliases
         best = max(names, key=lambda n: (sum(_key(n) == _key(m) for m in names), _key(n) in listed, len(n)))
-        others = sorted({n for x in g for n in [x.fields[name], *(x.fields.get(aliases) or [])]
-                         if _key(n) != _key(best)})  # fmt: skip
+        others = sorted(
+            {n for x in g for n in [x.fields[name], *(x.fields.get(aliases) or [])] if _key(n) != _key(best)}
+        )
         types = [x.fields.get("type") for x in g if x.fields.get("type")]
         fields: dict[str, Any] = {**g[0].fields, name: best, aliases: others}
         if types:

@@ -10,8 +10,15 @@ from service.domain.errors import InvalidInput, NotFound
 from service.domain.facts import FactKind, FactSchema
 
 ENTITY_TYPES = [
-    "person", "organization", "country", "facility", "weapon system", "company", "place", "other",
-]  # fmt: skip
+    "person",
+    "organization",
+    "country",
+    "facility",
+    "weapon system",
+    "company",
+    "place",
+    "other",
+]
 STANCES = ["asserts", "denies", "assesses", "reports"]
 _NAME = {"type": "string", "maxLength": 80}
 _TEXT = {"type": "string", "maxLength": 240}

@@ -89,8 +89,14 @@ class ExtractService:
         for i, window in enumerate(parts):
             numbered = "\n".join(f"[{n}] {doc.text[s.start : s.end]}" for n, s in enumerate(window, start=1))
             messages = prompt.render(sentences=numbered, instructions=instructions, example=schema.example or "(none)")
-            out = ask_json(self._chat, messages, out_schema, lambda t: _validated(validator, t),
-                           max_tokens=prompt.max_tokens, schema_name=schema.id.replace("-", "_"))  # fmt: skip
+            out = ask_json(
+                self._chat,
+                messages,
+                out_schema,
+                lambda t: _validated(validator, t),
+                max_tokens=prompt.max_tokens,
+                schema_name=schema.id.replace("-", "_"),
+            )
             timer.record(out.usage, out.attempts, out.model)
             for name, kind in schema.kinds.items():
                 for raw in out.value.get(name) or []:
@@ -99,8 +105,9 @@ class ExtractService:
                         facts[name].append(fact)
                     else:
                         fields = {k: v for k, v in raw.items() if k != "sentences"}
-                        rejected.append(RejectedFact(kind=name, fields=fields, cited=raw.get("sentences") or [],
-                                                     reason=why))  # fmt: skip
+                        rejected.append(
+                            RejectedFact(kind=name, fields=fields, cited=raw.get("sentences") or [], reason=why)
+                        )
             if progress:
                 progress(i + 1, len(parts))
         for name, kind in schema.kinds.items():
@@ -168,9 +175,16 @@ class ExtractService:
         else:
             claim = " ".join(anchors + _strings(fields.get("date")))
             verdict = verify_cited(
-                claim, raw.get("sentences") or [], lambda n: doc.text[window[n - 1].start : window[n - 1].end],
-                len(window), no_citation=None, each=True, widen=_with_previous, repair=True, skip_abstentions=False,
-            )  # fmt: skip
+                claim,
+                raw.get("sentences") or [],
+                lambda n: doc.text[window[n - 1].start : window[n - 1].end],
+                len(window),
+                no_citation=None,
+                each=True,
+                widen=_with_previous,
+                repair=True,
+                skip_abstentions=False,
+            )
             if verdict is None or not verdict.kept:
                 why = verdict.reason if verdict else "empty statement"
                 return None, f"not supported by the cited sentences ({why})"

@@ -56,9 +56,11 @@ def _meta_from_form(form: dict[str, Any]) -> DocumentMeta:
     try:
         published = form.get("published")
         return DocumentMeta(
-            title=form.get("title") or None, source=form.get("source") or None, url=form.get("url") or None,
+            title=form.get("title") or None,
+            source=form.get("source") or None,
+            url=form.get("url") or None,
             published=dt.date.fromisoformat(published) if published else None,
-        )  # fmt: skip
+        )
     except ValueError as exc:
         raise InvalidInput(f"published: expected YYYY-MM-DD ({exc})") from exc
 

@@ -152,8 +152,11 @@ class IngestService:
                 if isinstance(ready, _Prepared):
                     n = len(ready.passages)
                     try:
-                        outcome = (self._store(ready, vectors[at : at + n], indexed=True) if together
-                                   else self._embed_and_store(ready))  # fmt: skip
+                        outcome = (
+                            self._store(ready, vectors[at : at + n], indexed=True)
+                            if together
+                            else self._embed_and_store(ready)
+                        )
                     except DossierError as exc:
                         outcome = IngestFailure(str(path), exc.message)
                     at += n
@@ -172,8 +175,9 @@ class IngestService:
             prepared: _Prepared | IngestResult | IngestFailure
             try:
                 file_meta = _front_matter(path, (meta or DocumentMeta()).model_copy())
-                prepared = self._prepare_bytes(path.name, path.read_bytes(), file_meta, f"file:{path.resolve()}",
-                                               collection)  # fmt: skip
+                prepared = self._prepare_bytes(
+                    path.name, path.read_bytes(), file_meta, f"file:{path.resolve()}", collection
+                )
             except (DossierError, OSError) as exc:
                 prepared = IngestFailure(str(path), getattr(exc, "message", str(exc)))
             queued.append((path, prepared))
@@ -217,14 +221,23 @@ class IngestService:
             raise InvalidInput("text contains no sentences")
         key = scoped_key(collection, source_key or meta.url or f"text:{doc_id}")
         if len(key) > MAX_KEY_CHARS:
-            raise InvalidInput(f"the document key (key, url or source + file name) is {len(key)} characters; "
-                               f"the limit is {MAX_KEY_CHARS}")  # fmt: skip
+            raise InvalidInput(
+                f"the document key (key, url or source + file name) is {len(key)} characters; "
+                f"the limit is {MAX_KEY_CHARS}"
+            )
         title = (meta.title or text[sentences[0].start : sentences[0].end])[:300]
         doc = Document(
-            id=doc_id, source_key=key, title=title, source=meta.source, url=meta.url,
-            published=meta.published, text=text, sentence_count=len(sentences),
-            created_at=dt.datetime.now(dt.UTC), collection=collection,
-        )  # fmt: skip
+            id=doc_id,
+            source_key=key,
+            title=title,
+            source=meta.source,
+            url=meta.url,
+            published=meta.published,
+            text=text,
+            sentence_count=len(sentences),
+            created_at=dt.datetime.now(dt.UTC),
+            collection=collection,
+        )
         return _Prepared(doc, self._passages(doc, sentences))
 
     def _embed_and_store(self, ready: _Prepared | IngestResult) -> IngestResult:
@@ -280,8 +293,13 @@ class IngestService:
             passages = self._passages(doc)
             if have == len(passages) and lexical.get(doc.id, 0) == have:
                 continue  # indexed with today's segmentation; its stored count predates it
-            log.warning("re-indexing %s: %d vector and %d lexical of %d passages",
-                        doc.id, have, lexical.get(doc.id, 0), len(passages))  # fmt: skip
+            log.warning(
+                "re-indexing %s: %d vector and %d lexical of %d passages",
+                doc.id,
+                have,
+                lexical.get(doc.id, 0),
+                len(passages),
+            )
             broken.append(doc)
             self._drop(doc.id)
             self._index.upsert(passages, self._embedder.embed_documents([p.text for p in passages]))
@@ -292,11 +310,20 @@ class IngestService:
     def _passages(doc: Document, sentences: list[Sentence] | None = None) -> list[Passage]:
         """The document's passages: one per sentence (segmented again unless given; pysbd is not cheap)."""
         return [
-            Passage(id=passage_id(doc.id, s.index), document_id=doc.id, index=s.index, start=s.start, end=s.end,
-                    text=doc.text[s.start : s.end], title=doc.title, source=doc.source, published=doc.published,
-                    collection=doc.collection)
+            Passage(
+                id=passage_id(doc.id, s.index),
+                document_id=doc.id,
+                index=s.index,
+                start=s.start,
+                end=s.end,
+                text=doc.text[s.start : s.end],
+                title=doc.title,
+                source=doc.source,
+                published=doc.published,
+                collection=doc.collection,
+            )
             for s in (segment(doc.text) if sentences is None else sentences)
-        ]  # fmt: skip
+        ]
 
 
 @dataclass

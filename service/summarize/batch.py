@@ -108,8 +108,7 @@ class BatchService:
             for rnd in range(self._model_rounds + 1):
                 if rnd:
                     wait = self._model_wait_s * 2 ** (rnd - 1)
-                    log.warning("model unavailable for %d item(s) of %s; retrying in %.0fs", len(pending), job_id,
-                                wait)  # fmt: skip
+                    log.warning("model unavailable for %d item(s) of %s; retrying in %.0fs", len(pending), job_id, wait)
                     self._sleep(wait)
                 with ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="summarize") as pool:
                     outcomes = list(pool.map(lambda d: self._item_with_progress(job_id, d, progress), pending))

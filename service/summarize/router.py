@@ -68,8 +68,12 @@ Jobs = Annotated[JobStore, Depends(job_store)]
 router = APIRouter(tags=["summaries"])
 
 
-@router.post("/summaries/batch", status_code=202, response_model=BatchOut,
-             responses={200: {"model": BatchOut, "description": "nothing new"}})  # fmt: skip
+@router.post(
+    "/summaries/batch",
+    status_code=202,
+    response_model=BatchOut,
+    responses={200: {"model": BatchOut, "description": "nothing new"}},
+)
 def start_batch(batches: Batches, queue: Queue, caller: Writer, body: BatchIn | None = None) -> JSONResponse:
     """Start a summary batch; poll GET /v1/jobs/{id}."""
     body = body or BatchIn()

@@ -81,8 +81,13 @@ class SummarizeService:
     ) -> tuple[list[SummarySentence], list[RejectedSentence]]:
         prompt = self._prompts.get("summarize")
         numbered = "\n".join(f"[{n}] {u.text}" for n, u in enumerate(units, start=1))
-        out = ask_structured(self._chat, prompt.render(report=header, sentences=numbered), SummaryOutput,
-                             max_tokens=prompt.max_tokens, schema_name="summary")  # fmt: skip
+        out = ask_structured(
+            self._chat,
+            prompt.render(report=header, sentences=numbered),
+            SummaryOutput,
+            max_tokens=prompt.max_tokens,
+            schema_name="summary",
+        )
         timer.record(out.usage, out.attempts, out.model)
         return _verify(out.value.sentences, units)
 
@@ -107,9 +112,16 @@ class SummarizeService:
             kept, bad = self._run(partial, header + " (summaries of its parts)", timer)
             rejected += bad
         meta = timer.done()
-        return Summary(document_id=doc.id, title=doc.title, sentences=kept, rejected=rejected,
-                       key_facts=self._key_facts(doc.id), map_windows=len(parts), meta=meta,
-                       created_at=dt.datetime.now(dt.UTC))  # fmt: skip
+        return Summary(
+            document_id=doc.id,
+            title=doc.title,
+            sentences=kept,
+            rejected=rejected,
+            key_facts=self._key_facts(doc.id),
+            map_windows=len(parts),
+            meta=meta,
+            created_at=dt.datetime.now(dt.UTC),
+        )
 
     def _key_facts(self, document_id: str, limit: int = 8) -> list[Fact]:
         found = self._extractions.for_document(document_id)
@@ -132,14 +144,21 @@ class SummarizeService:
         prompt = self._prompts.get("digest")
         conflicts = candidate_conflicts([(u.text, u.document_id) for u in units])
         hints = "\n".join(f"- [{c.a}] vs [{c.b}]: {c.reason}" for c in conflicts) or "- none found"
-        out = ask_structured(self._chat, prompt.render(summaries="\n".join(lines), hints=hints), DigestOutput,
-                             max_tokens=prompt.max_tokens, schema_name="digest")  # fmt: skip
+        out = ask_structured(
+            self._chat,
+            prompt.render(summaries="\n".join(lines), hints=hints),
+            DigestOutput,
+            max_tokens=prompt.max_tokens,
+            schema_name="digest",
+        )
         timer.record(out.usage, out.attempts, out.model)
         points: list[DigestPoint] = []
         rejected: list[RejectedSentence] = []
         groups: list[tuple[PointKind, list[_Cited]]] = [
-            ("new", out.value.new), ("agreement", out.value.agreements), ("contradiction", out.value.contradictions),
-        ]  # fmt: skip
+            ("new", out.value.new),
+            ("agreement", out.value.agreements),
+            ("contradiction", out.value.contradictions),
+        ]
         seen: set[tuple[str, str]] = set()
         for kind, items in groups:
             kept, bad = _verify(items, units, min_reports=1 if kind == "new" else 2, distinct=kind == "contradiction")
@@ -148,8 +167,14 @@ class SummarizeService:
                 if (kind, k.text.lower()) in seen:
                     continue
                 seen.add((kind, k.text.lower()))
-                points.append(DigestPoint(kind=kind, text=k.text, citations=k.citations,
-                                          document_ids=sorted({c.document_id for c in k.citations})))  # fmt: skip
+                points.append(
+                    DigestPoint(
+                        kind=kind,
+                        text=k.text,
+                        citations=k.citations,
+                        document_ids=sorted({c.document_id for c in k.citations}),
+                    )
+                )
         # Rule-detected disagreements are always listed (labelled), unless the model already made the point.
         covered = [{c.passage_id for c in p.citations} for p in points if p.kind == "contradiction"]
         for c in conflicts:
@@ -190,8 +215,15 @@ def _verify(
                 return "the cited sentences say the same thing; that is no contradiction"
             return ""
 
-        verdict = verify_cited(item.text, item.sentences, lambda n: units[n - 1].text, len(units),
-                               no_citation="cites no given sentence", precheck=precheck, guard="")  # fmt: skip
+        verdict = verify_cited(
+            item.text,
+            item.sentences,
+            lambda n: units[n - 1].text,
+            len(units),
+            no_citation="cites no given sentence",
+            precheck=precheck,
+            guard="",
+        )
         if verdict is None:
             continue
         if not verdict.kept:

@@ -77,8 +77,20 @@ class Topology:
             self.postgres = PostgresServer(self.folder / "postgres").__enter__()
             database_url = self.postgres.url
         chroma_port = free_port()
-        chroma = self._spawn("chroma", [_bin("chroma"), "run", "--path", str(self.folder / "chroma"),
-                                        "--host", "127.0.0.1", "--port", str(chroma_port)], {})  # fmt: skip
+        chroma = self._spawn(
+            "chroma",
+            [
+                _bin("chroma"),
+                "run",
+                "--path",
+                str(self.folder / "chroma"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(chroma_port),
+            ],
+            {},
+        )
         chroma.url = f"http://127.0.0.1:{chroma_port}"
         env = {
             "DOSSIER_DATABASE_URL": database_url,
@@ -90,22 +102,34 @@ class Topology:
         llm_url = self.llm_base_url
         if llm_url is None:  # one embedded model server, supervised, shared by replicas and workers
             port = free_port()
-            model = self._spawn("model", [_bin("dossier"), "model-server", "--port", str(port)],
-                                {**env, "DOSSIER_DATA_DIR": str(self.folder / "model")})  # fmt: skip
+            model = self._spawn(
+                "model",
+                [_bin("dossier"), "model-server", "--port", str(port)],
+                {**env, "DOSSIER_DATA_DIR": str(self.folder / "model")},
+            )
             model.url = llm_url = f"http://127.0.0.1:{port}/v1"
-            env |= {"DOSSIER_LLM_MODEL": settings.chat_model_name, "DOSSIER_STRUCTURED_OUTPUT": "json_object_schema",
-                    "DOSSIER_LLM_TIMEOUT_S": "1200"}  # fmt: skip
+            env |= {
+                "DOSSIER_LLM_MODEL": settings.chat_model_name,
+                "DOSSIER_STRUCTURED_OUTPUT": "json_object_schema",
+                "DOSSIER_LLM_TIMEOUT_S": "1200",
+            }
         elif self.llm_model:
             env["DOSSIER_LLM_MODEL"] = self.llm_model
         env |= {"DOSSIER_LLM_BASE_URL": llm_url, **self.env}
         self._wait(chroma.url + "/api/v2/heartbeat", chroma)
         for i in range(self.workers):
-            self._spawn(f"worker-{i}", [_bin("dossier"), "worker"],
-                        {**env, "DOSSIER_DATA_DIR": str(self.folder / f"worker-{i}")})  # fmt: skip
+            self._spawn(
+                f"worker-{i}",
+                [_bin("dossier"), "worker"],
+                {**env, "DOSSIER_DATA_DIR": str(self.folder / f"worker-{i}")},
+            )
         for i in range(self.replicas):
             port = free_port()
-            api = self._spawn(f"api-{i}", [_bin("dossier"), "serve", "--port", str(port)],
-                              {**env, "DOSSIER_DATA_DIR": str(self.folder / f"api-{i}")})  # fmt: skip
+            api = self._spawn(
+                f"api-{i}",
+                [_bin("dossier"), "serve", "--port", str(port)],
+                {**env, "DOSSIER_DATA_DIR": str(self.folder / f"api-{i}")},
+            )
             api.url = f"http://127.0.0.1:{port}"
         for part in self.parts:
             if part.name.startswith("api-") and part.url:
@@ -115,8 +139,14 @@ class Topology:
 
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> Part:
         log = (self.folder / "logs" / f"{name}.log").open("ab")
-        proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            cmd,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         part = Part(name, proc, cmd, env)
         self.parts.append(part)

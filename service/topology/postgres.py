@@ -68,8 +68,9 @@ class PostgresServer:
         self._run("pg_ctl", "-D", data, "-o", opts, "-l", str(self.dir / "log"), "-w", "start")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            probe = subprocess.run([str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
-                                   capture_output=True)  # fmt: skip
+            probe = subprocess.run(
+                [str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)], capture_output=True
+            )
             if probe.returncode == 0:
                 return self
             time.sleep(0.2)

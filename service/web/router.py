@@ -18,8 +18,20 @@ from service.domain.errors import NotFound
 
 STATIC = Path(__file__).parent / "static"
 PAGE_PREFIX = "/ui"
-REPORT_FIELDS = ("run", "created", "subset", "suites", "model", "settings_hash", "prompts", "git", "metrics",
-                 "counts", "splits", "wall_s")  # fmt: skip
+REPORT_FIELDS = (
+    "run",
+    "created",
+    "subset",
+    "suites",
+    "model",
+    "settings_hash",
+    "prompts",
+    "git",
+    "metrics",
+    "counts",
+    "splits",
+    "wall_s",
+)
 
 page = APIRouter(include_in_schema=False)
 router = APIRouter(tags=["evals"])
