@@ -1,0 +1,68 @@
+"""`dossier extract`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from service.cli.app import app, console, container, out
+from service.extract.schemas import get_schema
+
+
+@app.command()
+def extract(
+    doc_or_path: Annotated[str, typer.Argument(help="A document id, or a file to ingest first")],
+    schema: Annotated[str | None, typer.Option(help="Registered schema (default report-facts)")] = None,
+    refresh: Annotated[bool, typer.Option(help="Ignore the stored result")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full JSON result")] = False,
+) -> None:
+    """Extract grounded facts from a document; prints a table (or JSON)."""
+    c = container()
+    path = Path(doc_or_path)
+    doc_id = doc_or_path
+    if path.is_file():
+        results, failures = c.ingest.ingest_paths([path])
+        if failures:
+            console.print(f"[red]{failures[0].path}: {failures[0].error}[/red]")
+            raise typer.Exit(2)
+        doc_id = results[0].document.id
+    try:
+        with Progress(
+            TextColumn("[bold]extract"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        ) as bar:
+            task = bar.add_task("", total=None)
+            result = c.extract.extract(
+                doc_id,
+                get_schema(schema),
+                refresh=refresh,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    finally:
+        c.close()
+    if as_json:
+        out.print_json(result.model_dump_json())
+        return
+    for kind, facts in result.facts.items():
+        table = Table("fact", "evidence", title=f"{kind} ({len(facts)})", title_justify="left", show_lines=False)
+        for f in facts:
+            desc = "; ".join(f"{k}={v}" for k, v in f.fields.items() if v not in (None, "", []))
+            ev = " | ".join(f"[{e.start}:{e.end}] {e.text[:70]}" for e in f.evidence[:2])
+            table.add_row(desc, ev)
+        out.print(table)
+    m = result.meta
+    console.print(
+        f"{result.fact_count} facts, {len(result.rejected)} rejected, grounding rate "
+        f"{result.grounding_rate():.0%}, {result.windows} windows; {m.prompt_id}/v{m.prompt_version} "
+        f"model={m.model} tokens={m.usage.prompt_tokens}+{m.usage.completion_tokens} "
+        f"{m.latency_s:.0f}s{' (stored result)' if result.cached else ''}"
+    )
