@@ -8,10 +8,10 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from service.api import deps
 from service.api.app import create_app
 from service.ask.router import qa_service
 from service.domain.models import Answer, Document, RetrievalFilter, RunMeta
+from service.http import deps
 from tests.conftest import make_settings
 
 DOC = Document(

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 from fastapi.testclient import TestClient
 
-from service.api import deps
 from service.api.app import create_app
+from service.http import deps
 from tests.conftest import LiveServer, make_container, make_settings
 
 REPORT = "Iran denied the report. The panel cited a member state. The shipment took place in 2020."

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.access.service import KeyService
-from service.api.auth import Admin
-from service.api.deps import provide
-from service.api.pages import Cursor, Limit, Page, page_of
 from service.domain.access import ApiKey, Principal, Role
 from service.domain.errors import Forbidden, NotFound
+from service.http.auth import Admin
+from service.http.deps import provide
+from service.http.pages import Cursor, Limit, Page, page_of
 
 
 class KeyIn(BaseModel):

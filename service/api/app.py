@@ -14,15 +14,16 @@ from fastapi_offline import FastAPIOffline
 
 from service import __version__
 from service.access import router as access
-from service.api import errors, health
-from service.api.limits import Limits
-from service.api.security import CrossSiteGuard, SecurityHeaders
+from service.api import health
 from service.ask import chat_router as chat
 from service.ask import router as ask
 from service.config import Settings
 from service.container import Container
 from service.domain.errors import ConfigurationError
 from service.extract import router as extract
+from service.http import errors
+from service.http.limits import Limits
+from service.http.security import CrossSiteGuard, SecurityHeaders
 from service.ingest import router as ingest
 from service.summarize import router as summarize
 from service.web import router as web

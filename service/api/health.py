@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from service.api.deps import container_of
-from service.api.errors import redact
 from service.container import Container
+from service.http.deps import container_of
+from service.http.errors import redact
 
 log = logging.getLogger(__name__)
 PUBLIC_LLM_FIELDS = ("state", "restarts", "last_exit", "error")  # no pid, no server log line

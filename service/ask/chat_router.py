@@ -13,15 +13,15 @@ from fastapi.sse import EventSourceResponse, format_sse_event
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from service.api.auth import Reader
-from service.api.deps import AppLimits, Repo, bounded_body, json_body_doc, parse_json, provide, require_collection
-from service.api.streaming import STREAM_HEADERS, Emit, stream_work
 from service.ask.chat import ALL_COLLECTIONS, ChatRequest, Conversation, chunks, completion
 from service.ask.router import qa_service
 from service.ask.service import QAService
 from service.domain.access import Principal
 from service.domain.errors import Abandoned, NotFound
 from service.domain.models import Answer, RetrievalFilter
+from service.http.auth import Reader
+from service.http.deps import AppLimits, Repo, bounded_body, json_body_doc, parse_json, provide, require_collection
+from service.http.streaming import STREAM_HEADERS, Emit, stream_work
 
 MAX_CHAT_BYTES = 1_000_000
 conversation = provide("conversation", Conversation)

@@ -9,15 +9,15 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from service.api.auth import Reader
-from service.api.deps import AppLimits, Repo, json_body_doc, parse_json, provide, require_collection
-from service.api.schemas import AskIn
-from service.api.streaming import event_stream, stream_work
 from service.ask.service import QAService
 from service.domain.access import Principal
 from service.domain.errors import NotFound
 from service.domain.models import Answer, RetrievalFilter
 from service.domain.ports import DocumentRepository
+from service.http.auth import Reader
+from service.http.deps import AppLimits, Repo, json_body_doc, parse_json, provide, require_collection
+from service.http.schemas import AskIn
+from service.http.streaming import event_stream, stream_work
 
 qa_service = provide("qa", QAService)
 

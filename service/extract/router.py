@@ -11,9 +11,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from service.api.auth import Reader, Writer
-from service.api.deps import AppLimits, AppSettings, Queue, Repo, provide, require_collection, require_document
-from service.api.pages import Cursor, Limit, Page, page_of
 from service.domain.errors import InvalidInput
 from service.domain.facts import Evidence, Extraction, FactSchema
 from service.domain.ports import ExtractionStore
@@ -21,6 +18,9 @@ from service.domain.summaries import Job
 from service.extract.jobs import ExtractionJobs
 from service.extract.schemas import REGISTRY, REPORT_FACTS, custom_schema, get_schema
 from service.extract.service import ExtractService
+from service.http.auth import Reader, Writer
+from service.http.deps import AppLimits, AppSettings, Queue, Repo, provide, require_collection, require_document
+from service.http.pages import Cursor, Limit, Page, page_of
 
 log = logging.getLogger(__name__)
 

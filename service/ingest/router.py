@@ -9,14 +9,14 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
-from service.api.auth import Reader, Writer
-from service.api.deps import AppLimits, AppSettings, Repo, parse_json, provide, require_collection, require_document
-from service.api.pages import Cursor, Limit, Page, keyset_after, keyset_page
-from service.api.schemas import DocumentDetail, DocumentOut, IngestOut, TextDocumentIn
 from service.core.segment import segment
 from service.domain.access import DEFAULT_COLLECTION
 from service.domain.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
 from service.domain.models import DocumentMeta
+from service.http.auth import Reader, Writer
+from service.http.deps import AppLimits, AppSettings, Repo, parse_json, provide, require_collection, require_document
+from service.http.pages import Cursor, Limit, Page, keyset_after, keyset_page
+from service.http.schemas import DocumentDetail, DocumentOut, IngestOut, TextDocumentIn
 from service.ingest.service import IngestResult, IngestService
 
 UPLOAD_FIELDS = {"file", "title", "source", "url", "published", "key", "collection"}

@@ -11,14 +11,14 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from service.api.auth import Reader, Writer
-from service.api.deps import Queue, Repo, provide, require_collection, require_document
-from service.api.errors import redact
-from service.api.pages import Cursor, Limit, Page, keyset_after, keyset_page
 from service.domain.access import DEFAULT_COLLECTION, check_collection
 from service.domain.errors import NotFound
 from service.domain.ports import JobStore
 from service.domain.summaries import Job, Summary
+from service.http.auth import Reader, Writer
+from service.http.deps import Queue, Repo, provide, require_collection, require_document
+from service.http.errors import redact
+from service.http.pages import Cursor, Limit, Page, keyset_after, keyset_page
 from service.summarize.batch import BatchService
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from service.api.auth import Reader
-from service.api.deps import AppSettings
 from service.domain.errors import NotFound
+from service.http.auth import Reader
+from service.http.deps import AppSettings
 
 STATIC = Path(__file__).parent / "static"
 PAGE_PREFIX = "/ui"

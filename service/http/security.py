@@ -12,8 +12,8 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.errors import problem
-from service.api.headers import security_headers
+from service.http.errors import problem
+from service.http.headers import security_headers
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -17,8 +17,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.api.headers import security_headers
 from service.domain import errors as e
+from service.http.headers import security_headers
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"

@@ -17,9 +17,9 @@ from typing import Any
 from fastapi.sse import EventSourceResponse, format_sse_event
 from pydantic import BaseModel
 
-from service.api.errors import problem_of
-from service.api.limits import WorkQueue
 from service.domain.errors import RequestTimeout
+from service.http.errors import problem_of
+from service.http.limits import WorkQueue
 
 KEEPALIVE_S = 10.0
 Emit = Callable[[Any, BaseModel], None]

@@ -11,11 +11,11 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from service.api.deps import provide
-from service.api.limits import Limits
 from service.domain.access import Principal, Role
 from service.domain.errors import Forbidden, Unauthenticated
 from service.domain.ports import Authenticator
+from service.http.deps import provide
+from service.http.limits import Limits
 
 authenticator = provide("access", Authenticator)  # type: ignore[type-abstract]
 # Declares the scheme in OpenAPI; the header itself is parsed below, strictly.

@@ -12,12 +12,12 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
-from service.api.limits import Limits
 from service.config import Settings
 from service.domain.access import Principal
 from service.domain.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from service.domain.models import Document
 from service.domain.ports import DocumentRepository, JobQueue
+from service.http.limits import Limits
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
