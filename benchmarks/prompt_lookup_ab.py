@@ -25,7 +25,7 @@ from openai import OpenAI
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service.adapters.prompt_files import YamlPromptStore  # noqa: E402
+from service.adapters.files.prompts import YamlPromptStore  # noqa: E402
 from service.ask.evidence import render_passages  # noqa: E402
 from service.ask.service import QAOutput  # noqa: E402
 from service.core.segment import segment  # noqa: E402

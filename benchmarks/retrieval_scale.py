@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 from rank_bm25 import BM25Okapi  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-from service.adapters.sql_lexical import query_terms  # noqa: E402
+from service.adapters.sql.lexical import query_terms  # noqa: E402
 from service.config import Settings  # noqa: E402
 from service.container import Container  # noqa: E402
 from service.domain.models import Document, Passage  # noqa: E402

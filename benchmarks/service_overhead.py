@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.ask_latency import QUESTIONS  # noqa: E402
-from service.adapters.local_runtime import free_port  # noqa: E402
+from service.adapters.llm.local_runtime import free_port  # noqa: E402
 from service.config import Settings  # noqa: E402
 from service.container import Container  # noqa: E402
 

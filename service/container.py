@@ -9,19 +9,19 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from service.access.service import KeyService
-from service.adapters.embeddings import LocalSentenceEmbedder, OpenAIEmbedder
-from service.adapters.llm_endpoint import LlmEndpoint
-from service.adapters.loaders import load_bytes
-from service.adapters.local_queue import LocalJobQueue
-from service.adapters.openai_chat import OpenAIChatModel
-from service.adapters.prompt_files import YamlPromptStore
-from service.adapters.response_cache import CachingChatModel
-from service.adapters.sql_db import make_engine
-from service.adapters.sql_extractions import SqlExtractionStore, extraction_key
-from service.adapters.sql_jobs import SqlJobStore
-from service.adapters.sql_keys import SqlKeyStore
-from service.adapters.sql_lexical import SqlLexicalIndex
-from service.adapters.sql_repository import SqlDocumentRepository
+from service.adapters.files.loaders import load_bytes
+from service.adapters.files.prompts import YamlPromptStore
+from service.adapters.llm.endpoint import LlmEndpoint
+from service.adapters.llm.openai_chat import OpenAIChatModel
+from service.adapters.llm.response_cache import CachingChatModel
+from service.adapters.queue.local import LocalJobQueue
+from service.adapters.sql.db import make_engine
+from service.adapters.sql.extractions import SqlExtractionStore, extraction_key
+from service.adapters.sql.jobs import SqlJobStore
+from service.adapters.sql.keys import SqlKeyStore
+from service.adapters.sql.lexical import SqlLexicalIndex
+from service.adapters.sql.repository import SqlDocumentRepository
+from service.adapters.vectors.embeddings import LocalSentenceEmbedder, OpenAIEmbedder
 from service.ask.chat import Conversation
 from service.ask.retrieval import HybridRetriever
 from service.ask.service import QAService
@@ -91,7 +91,7 @@ class Container:
 
     @cached_property
     def index(self) -> PassageIndex:
-        from service.adapters.chroma_store import ChromaPassageIndex, make_client  # chromadb loads only when used
+        from service.adapters.vectors.chroma import ChromaPassageIndex, make_client  # chromadb loads only when used
 
         s = self.settings
         client = make_client(s.resolved_chroma_path, s.chroma_url)
@@ -232,7 +232,7 @@ class Container:
         s = self.settings
         if s.queue == "local":
             return LocalJobQueue(self.job_steps)
-        from service.adapters.pg_queue import PostgresJobQueue  # procrastinate loads only when used
+        from service.adapters.queue.postgres import PostgresJobQueue  # procrastinate loads only when used
 
         try:
             queue = PostgresJobQueue(s.resolved_database_url, self.job_steps)

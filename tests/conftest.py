@@ -13,7 +13,7 @@ import httpx
 import pytest
 import uvicorn
 
-from service.adapters.local_runtime import free_port
+from service.adapters.llm.local_runtime import free_port
 from service.api.app import create_app
 from service.config import Settings
 from service.container import Container

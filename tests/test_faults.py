@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import BaseModel
 
-from service.adapters.openai_chat import OpenAIChatModel
+from service.adapters.llm.openai_chat import OpenAIChatModel
 from service.core.structured import ask_structured
 from service.domain.errors import ModelOutputInvalid, ModelRequestRejected, ModelUnavailable
 from tests.stub_openai import StubServer

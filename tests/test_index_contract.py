@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from service.adapters.chroma_store import ChromaPassageIndex, make_client
+from service.adapters.vectors.chroma import ChromaPassageIndex, make_client
 from service.domain.models import Passage, RetrievalFilter
 from service.domain.ports import PassageIndex
 from tests.fakes import HashingEmbedder, InMemoryPassageIndex

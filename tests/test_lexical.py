@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from service.adapters.sql_lexical import SqlLexicalIndex
+from service.adapters.sql.lexical import SqlLexicalIndex
 from service.container import Container
 from service.domain.models import Passage, RetrievalFilter
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from service.adapters.local_runtime import LocalLlamaServer, LocalModelSpec, assemble_model, reap_orphans
-from service.adapters.model_supervisor import ModelSupervisor, RestartPolicy
+from service.adapters.llm.local_runtime import LocalLlamaServer, LocalModelSpec, assemble_model, reap_orphans
+from service.adapters.llm.supervisor import ModelSupervisor, RestartPolicy
 from service.domain.errors import ConfigurationError, ModelUnavailable
 
 

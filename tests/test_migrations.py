@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from service.adapters.sql_db import MIGRATIONS, make_engine, migrate
+from service.adapters.sql.db import MIGRATIONS, make_engine, migrate
 from service.domain.models import DocumentMeta
 from tests.conftest import make_container, make_settings
 
@@ -76,7 +76,7 @@ def test_deleting_or_replacing_a_document_deletes_its_summary_and_extractions(tm
 def test_chroma_passages_from_before_collections_join_the_default_one(tmp_path: Path) -> None:
     import chromadb
 
-    from service.adapters.chroma_store import ChromaPassageIndex
+    from service.adapters.vectors.chroma import ChromaPassageIndex
     from service.domain.models import RetrievalFilter
 
     client = chromadb.PersistentClient(path=str(tmp_path / "chroma"))

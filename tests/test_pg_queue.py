@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from procrastinate.jobs import Job as Task
 
-from service.adapters.pg_queue import ModelWait, PostgresJobQueue, WaitForModel, libpq_url
+from service.adapters.queue.postgres import ModelWait, PostgresJobQueue, WaitForModel, libpq_url
 from service.domain.models import DocumentMeta
 from service.topology.postgres import PostgresServer
 from tests.conftest import make_container, make_settings

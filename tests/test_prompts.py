@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.adapters.prompt_files import YamlPromptStore
+from service.adapters.files.prompts import YamlPromptStore
 from service.domain.errors import ConfigurationError
 from tests.conftest import ROOT
 

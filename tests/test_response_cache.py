@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from service.adapters.openai_chat import OpenAIChatModel
-from service.adapters.response_cache import CachingChatModel
+from service.adapters.llm.openai_chat import OpenAIChatModel
+from service.adapters.llm.response_cache import CachingChatModel
 from service.domain.errors import ModelRequestRejected
 from tests.stub_openai import StubServer
 

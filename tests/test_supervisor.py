@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from service.adapters.llm_endpoint import LlmEndpoint
-from service.adapters.model_supervisor import (
+from service.adapters.llm.endpoint import LlmEndpoint
+from service.adapters.llm.supervisor import (
     ModelSupervisor,
     RestartPolicy,
     ServerDied,

@@ -17,7 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from service.adapters.loaders import SUPPORTED
+from service.adapters.files.loaders import SUPPORTED
 from service.cli.app import app, console, container, out
 from service.domain.access import DEFAULT_COLLECTION
 from service.domain.models import DocumentMeta, RetrievalFilter

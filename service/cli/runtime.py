@@ -68,7 +68,7 @@ def worker(
             "Postgres DOSSIER_DATABASE_URL); the embedded default runs jobs in `dossier serve`"
         )
         raise typer.Exit(2)
-    from service.adapters.pg_queue import PostgresJobQueue  # procrastinate loads only here
+    from service.adapters.queue.postgres import PostgresJobQueue  # procrastinate loads only here
 
     try:
         queue = c.queue

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from service.adapters.loaders import SUPPORTED
+from service.adapters.files.loaders import SUPPORTED
 from service.config import REPO_ROOT, Settings
 from service.container import Container
 from service.domain.errors import ConfigurationError, DossierError

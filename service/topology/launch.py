@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from service.adapters.local_runtime import free_port
+from service.adapters.llm.local_runtime import free_port
 from service.config import Settings
 from service.topology.postgres import PostgresServer
 

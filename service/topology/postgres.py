@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from service.adapters.local_runtime import free_port
+from service.adapters.llm.local_runtime import free_port
 
 
 def server_bin() -> Path | None:

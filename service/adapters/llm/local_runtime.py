@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from service.adapters.model_supervisor import ServerDied, describe_exit
+from service.adapters.llm.supervisor import ServerDied, describe_exit
 from service.domain.errors import ConfigurationError, ModelUnavailable
 
 log = logging.getLogger(__name__)

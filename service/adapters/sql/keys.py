@@ -9,7 +9,7 @@ from sqlalchemy import DateTime, String, Text, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from service.adapters.sql_base import Base
+from service.adapters.sql.base import Base
 from service.domain.access import ApiKey
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError, NoResultFound, OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql.expression import Executable
 
-from service.adapters.sql_base import Base, document_children
+from service.adapters.sql.base import Base, document_children
 from service.domain.access import DEFAULT_COLLECTION
 from service.domain.models import Document, SaveOutcome
 

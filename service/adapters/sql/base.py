@@ -1,5 +1,5 @@
 """The declarative base every SQL table of Dossier is declared on, and the registry of tables whose rows are
-derived from one document (deleted with it). Table modules import this; `sql_db` (engine and migrations)
+derived from one document (deleted with it). Table modules import this; `db` (engine and migrations)
 imports them, so no two modules import each other."""
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from service.adapters.local_runtime import LOCAL_MODELS, LocalLlamaServer, assemble_model
-from service.adapters.model_supervisor import ModelSupervisor, RestartPolicy, SupervisorStatus
+from service.adapters.llm.local_runtime import LOCAL_MODELS, LocalLlamaServer, assemble_model
+from service.adapters.llm.supervisor import ModelSupervisor, RestartPolicy, SupervisorStatus
 from service.config import Settings
 from service.domain.errors import ModelUnavailable
 

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from service.adapters.sql_base import Base, derived_from_document
+from service.adapters.sql.base import Base, derived_from_document
 from service.domain.models import Passage, RetrievalFilter
 
 

@@ -1,7 +1,7 @@
 """The SQL database: engine, and ordered, named migrations recorded in `schema_migrations`.
 
-Each table is declared on `sql_base.Base` next to the repository that uses it (`sql_repository`,
-`sql_extractions`, `sql_jobs`, `sql_keys`, `sql_lexical`), all imported here so every table is declared before
+Each table is declared on `base.Base` next to the repository that uses it (`repository`,
+`extractions`, `jobs`, `keys`, `lexical`), all imported here so every table is declared before
 anything is created. Tables holding data derived from a document register with `derived_from_document`, so
 deleting or replacing a document deletes everything derived from it. A schema change is a new function appended
 to `MIGRATIONS`, never an edit of an applied one: an existing database is brought up to date on the next start.
@@ -19,13 +19,13 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, create_engine,
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from service.adapters import sql_extractions, sql_jobs, sql_keys, sql_repository
-from service.adapters.sql_base import Base, document_children
-from service.adapters.sql_lexical import create_engine_index, create_vocabulary, rebuild_engine_index
+from service.adapters.sql import extractions, jobs, keys, repository
+from service.adapters.sql.base import Base, document_children
+from service.adapters.sql.lexical import create_engine_index, create_vocabulary, rebuild_engine_index
 from service.core.segment import passage_id, segment
 from service.core.text import content_terms
 
-TABLE_MODULES = (sql_repository, sql_extractions, sql_jobs, sql_keys)  # imported: every table is declared
+TABLE_MODULES = (repository, extractions, jobs, keys)  # imported: every table is declared
 log = logging.getLogger(__name__)
 
 

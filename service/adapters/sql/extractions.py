@@ -9,7 +9,7 @@ from sqlalchemy import DateTime, String, Text, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from service.adapters.sql_base import Base, derived_from_document
+from service.adapters.sql.base import Base, derived_from_document
 from service.domain.facts import Extraction
 
 
@@ -31,7 +31,7 @@ def extraction_key(document_id: str, schema_ref: str, prompt_ref: str, model: st
 
 
 class SqlExtractionStore:
-    """ExtractionStore: rows die with their document (replace or delete), see `sql_base.derived_from_document`."""
+    """ExtractionStore: rows die with their document (replace or delete), see `base.derived_from_document`."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine

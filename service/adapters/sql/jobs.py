@@ -15,7 +15,7 @@ from sqlalchemy import DateTime, Float, ForeignKey, Integer, Select, String, Tex
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from service.adapters.sql_base import Base, derived_from_document
+from service.adapters.sql.base import Base, derived_from_document
 from service.domain.access import DEFAULT_COLLECTION
 from service.domain.summaries import Digest, Job, JobItem, JobKind, Summary
 

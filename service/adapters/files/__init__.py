@@ -1,0 +1,1 @@
+"""Files: report loaders and the versioned prompt files."""

@@ -1,0 +1,1 @@
+"""Job queues: a thread of the serving process (local) and procrastinate on Postgres."""
