@@ -1,11 +1,11 @@
 """Ablation of the extraction's hand-written rules: what each adds on the dev and the held-out split.
 
-The rules: the alias table of states and bodies that merges entities (`service/extract/merge.py`), the speaker and
-stance overrides from speech-verb and denial patterns (`service/extract/attribution.py`), and the "undated
-statement is not an event" rule (which also reads the speech verbs). Each variant turns one off in this process,
-then runs the extraction suite through the eval runner on the same model responses (the local response cache, so
-only the first variant calls the model). Prints micro F1, events precision, entities F1, claims F1, speaker and
-stance accuracy per split.
+The rule left is the stance cue: denial wording in a claim's evidence sentence makes its stance `denies`, a denial
+without such wording becomes `assesses` or `asserts` (`service/extract/attribution.py`). The variant turns it off in
+this process, then runs the extraction suite through the eval runner on the same model responses (the local
+response cache, so only the first variant calls the model). Prints micro F1, events precision, entities F1, claims
+F1, speaker and stance accuracy per split. (The alias table of states and bodies, the speaker correction and the
+undated-statement rule were measured the same way and removed: docs/architecture.md.)
 
 Usage: python benchmarks/extraction_rules_ablation.py [--split dev|heldout] (default both)
 """
@@ -26,7 +26,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from service.config import Settings  # noqa: E402
 from service.evaluation.golden import load_golden  # noqa: E402
 from service.evaluation.runner import EvalRunner  # noqa: E402
-from service.extract import merge  # noqa: E402
 from service.extract import service as extract_service  # noqa: E402
 
 METRICS = [
@@ -39,35 +38,15 @@ METRICS = [
 ]
 
 
-def _no_alias_table() -> Callable[[], None]:
-    saved = dict(merge._CANON)
-    merge._CANON.clear()
-    return lambda: merge._CANON.update(saved)
-
-
-def _no_attribution() -> Callable[[], None]:
-    saved = extract_service.ExtractService.__dict__["_attribute"]
-    extract_service.ExtractService._attribute = staticmethod(lambda *a, **k: None)  # type: ignore[method-assign]
-    return lambda: setattr(extract_service.ExtractService, "_attribute", saved)
-
-
-def _no_undated_rule() -> Callable[[], None]:
-    saved = extract_service.reports_speech
-    extract_service.reports_speech = lambda sentence: False
-    return lambda: setattr(extract_service, "reports_speech", saved)
-
-
-def _all_off() -> Callable[[], None]:
-    undo = [_no_alias_table(), _no_attribution(), _no_undated_rule()]
-    return lambda: [u() for u in undo] and None
+def _no_stance_rule() -> Callable[[], None]:
+    saved = extract_service.stance_from_cues
+    extract_service.stance_from_cues = lambda stance, evidence: stance
+    return lambda: setattr(extract_service, "stance_from_cues", saved)
 
 
 VARIANTS: list[tuple[str, Callable[[], Callable[[], None]] | None]] = [
     ("shipped", None),
-    ("alias table off", _no_alias_table),
-    ("speaker/stance rules off", _no_attribution),
-    ("undated-statement rule off", _no_undated_rule),
-    ("all three off", _all_off),
+    ("stance rule off", _no_stance_rule),
 ]
 
 

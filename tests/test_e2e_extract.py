@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.extract.attribution import _DENIAL
+from service.extract.attribution import DENIAL
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.e2e
@@ -64,7 +64,7 @@ def test_key_facts(extraction: tuple[str, dict[str, Any]]) -> None:
         if iso:
             assert any(iso[:4] in e["text"] for e in event["evidence"]), event
     for claim in facts["claims"]:  # denial wording in the evidence always makes the stance `denies`
-        if _DENIAL.search(" ".join(e["text"] for e in claim["evidence"])):
+        if DENIAL.search(" ".join(e["text"] for e in claim["evidence"])):
             assert claim["fields"]["stance"] == "denies", claim
 
 

@@ -60,11 +60,12 @@ def _entity(name: str, type_: str, start: int, aliases: list[str] | None = None)
 
 
 def test_alias_merge() -> None:
+    """Shared names, the model's aliases and acronyms merge; a place never merges with a state (no name table)."""
     merged = merge_entities(
         [
-            _entity("North Korea", "country", 0),
+            _entity("North Korea", "country", 0, aliases=["DPRK"]),
             _entity("DPRK", "country", 10),
-            _entity("Pyongyang", "country", 20),
+            _entity("North Korea", "country", 20, aliases=["Pyongyang"]),
             _entity("Pyongyang", "place", 30),
             _entity("United Nations", "organization", 40),
             _entity("UN", "organization", 50),

@@ -33,11 +33,10 @@ class FactKind(BaseModel):
     The rest is behaviour declared as data, so the engine never branches on a kind's name:
     `alias_field` holds more names to locate (and merges facts sharing one), `parties` are fields naming
     people or organisations that must occur in the document, `speaker_field`/`stance_field` get the
-    attribution rules (a speaker taken from the object of "X told Y" becomes X; denial wording makes the
-    stance `denies`), and `date_field` is normalised into `<date_field>_iso`, lifted from `date_source` when
-    the model left it there. `occurrence` marks a kind of things that happened: a fact resting only on the
-    report's headline, or only on someone's undated statement (a reporting verb, and no date in the fact or its
-    sentences), is rejected, since that is a summary or a claim, not an occurrence.
+    stance rule (denial wording in the evidence makes the stance `denies`), and `date_field` is normalised into
+    `<date_field>_iso`, lifted from `date_source` when the model left it there. `occurrence` marks a kind of
+    things that happened: a fact resting only on the report's headline is rejected, since that is a summary,
+    not an occurrence.
     """
 
     description: str

@@ -19,7 +19,7 @@ from service.domain.errors import NotFound
 from service.domain.facts import Evidence, Extraction, Fact, FactKind, FactSchema, RejectedFact
 from service.domain.models import Document, Sentence
 from service.domain.ports import ChatModel, DocumentRepository, ExtractionStore, PromptStore
-from service.extract.attribution import correct_speaker, reports_speech, stance_from_cues
+from service.extract.attribution import stance_from_cues
 from service.extract.merge import merge_duplicates, merge_entities
 
 Progress = Callable[[int, int], None]
@@ -190,7 +190,7 @@ class ExtractService:
                 return None, f"not supported by the cited sentences ({why})"
             support = [window[n - 1] for n in verdict.cited]
             evidence = [self._statement_span(doc, s, anchors[0]) for s in support]
-        if kind.occurrence and (odd := _not_an_occurrence(doc, window, evidence, fields.get(kind.date_field or ""))):
+        if kind.occurrence and (odd := _not_an_occurrence(doc, window, evidence)):
             return None, odd
         missing = [v for f in kind.parties for v in _strings(fields.get(f)) if not _names_in(v, doc.text)]
         if missing:
@@ -207,14 +207,13 @@ class ExtractService:
     def _attribute(
         doc: Document, window: list[Sentence], first: Evidence, fields: dict[str, Any], speaker_f: str, stance_f: str
     ) -> None:
-        """Attribution rules on the sentence holding the evidence; the model's own values kept in `model_said`."""
+        """The stance rule on the sentence holding the evidence; the model's own values kept in `model_said`."""
         text = doc.text[first.start : first.end]
         sentence = next((doc.text[x.start : x.end] for x in window if x.start <= first.start < x.end), text)
-        speaker = correct_speaker(str(fields.get(speaker_f) or ""), sentence)
         stance = stance_from_cues(str(fields.get(stance_f) or "asserts"), sentence)
-        if speaker != fields.get(speaker_f) or stance != fields.get(stance_f):
+        if stance != fields.get(stance_f):
             fields["model_said"] = {speaker_f: fields.get(speaker_f), stance_f: fields.get(stance_f)}
-            fields[speaker_f], fields[stance_f] = speaker, stance
+            fields[stance_f] = stance
 
     @staticmethod
     def _mentions(doc: Document, sentences: list[Sentence], anchors: list[str]) -> list[Evidence]:
@@ -245,15 +244,12 @@ class ExtractService:
         return Evidence(document_id=doc.id, start=start, end=end, text=doc.text[start:end], grounding=how)
 
 
-def _not_an_occurrence(doc: Document, window: list[Sentence], evidence: list[Evidence], date: Any) -> str | None:
-    """Why a fact of an `occurrence` kind is a headline or an undated claim rather than something that happened."""
+def _not_an_occurrence(doc: Document, window: list[Sentence], evidence: list[Evidence]) -> str | None:
+    """Why a fact of an `occurrence` kind is the headline restated rather than something that happened."""
     held = [s for s in window if any(s.start <= e.start < s.end for e in evidence)]
     sentences = [doc.text[s.start : s.end] for s in held]
     if sentences and all(t.strip() == doc.title.strip() for t in sentences):
         return "rests only on the headline, which restates the report"
-    dated = date_mention(str(date or "")) or any(date_mention(t) for t in sentences)
-    if not dated and sentences and all(reports_speech(t) for t in sentences):
-        return "an undated statement by someone: a claim, not an event"
     return None
 
 
