@@ -1,10 +1,12 @@
-"""Ablation of the extraction's hand-written rules: what each adds on the dev and the held-out split.
+"""Ablation of the hand-written rules of extraction and summaries: what each adds on the dev and the held-out split.
 
-The rule left is the stance cue: denial wording in a claim's evidence sentence makes its stance `denies`, a denial
-without such wording becomes `assesses` or `asserts` (`service/extract/attribution.py`). The variant turns it off in
-this process, then runs the extraction suite through the eval runner on the same model responses (the local
-response cache, so only the first variant calls the model). Prints micro F1, events precision, entities F1, claims
-F1, speaker and stance accuracy per split. (The alias table of states and bodies, the speaker correction and the
+The rules: the stance cue (denial wording in a claim's evidence sentence makes its stance `denies`, a denial without
+such wording becomes `assesses` or `asserts`, `service/extract/attribution.py`); the stopword list that the support
+check's term coverage leaves out (`service/core/text.py`); the number words read as digits (`service/core/support.py`).
+Each variant turns one off in this process, then runs the extraction and summary suites through the eval runner on
+the same model responses (the local response cache, so only the first variant calls the model). Prints extraction
+micro F1, events precision, entities and claims F1, speaker and stance accuracy, and summary key-point recall and
+citation precision, per split. (The alias table of states and bodies, the speaker correction and the
 undated-statement rule were measured the same way and removed: docs/architecture.md.)
 
 Usage: python benchmarks/extraction_rules_ablation.py [--split dev|heldout] (default both)
@@ -24,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from service.config import Settings  # noqa: E402
+from service.core import support, text  # noqa: E402
 from service.evaluation.golden import load_golden  # noqa: E402
 from service.evaluation.runner import EvalRunner  # noqa: E402
 from service.extract import service as extract_service  # noqa: E402
@@ -35,6 +38,8 @@ METRICS = [
     "extract.claims.f1",
     "extract.speaker_accuracy",
     "extract.stance_accuracy",
+    "summary.key_point_recall",
+    "summary.citation_precision",
 ]
 
 
@@ -44,9 +49,27 @@ def _no_stance_rule() -> Callable[[], None]:
     return lambda: setattr(extract_service, "stance_from_cues", saved)
 
 
+def _no_stopwords() -> Callable[[], None]:
+    saved, saved_caps = text.STOPWORDS, support._CAP_STOP
+    text.STOPWORDS, support._CAP_STOP = frozenset(), frozenset()
+
+    def undo() -> None:
+        text.STOPWORDS, support._CAP_STOP = saved, saved_caps
+
+    return undo
+
+
+def _no_number_words() -> Callable[[], None]:
+    saved = dict(support._NUMBER_WORDS)
+    support._NUMBER_WORDS.clear()
+    return lambda: support._NUMBER_WORDS.update(saved)
+
+
 VARIANTS: list[tuple[str, Callable[[], Callable[[], None]] | None]] = [
     ("shipped", None),
     ("stance rule off", _no_stance_rule),
+    ("stopword list off", _no_stopwords),
+    ("number words off", _no_number_words),
 ]
 
 
@@ -60,7 +83,7 @@ def main() -> None:
     for name, turn_off in VARIANTS:
         undo = turn_off() if turn_off else None
         try:
-            result = EvalRunner(Settings(), golden, subset=None, cache_path=cache).run(["extract"])
+            result = EvalRunner(Settings(), golden, subset=None, cache_path=cache).run(["extract", "summary"])
         finally:
             if undo:
                 undo()
