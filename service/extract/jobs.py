@@ -8,19 +8,16 @@ a restarted replica resumes it). The result is stored like any extraction: `GET 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import time
 import uuid
+from collections.abc import Callable
 
-from service.core.lease import renewed_lease
-from service.domain.errors import ModelUnreachable, NotFound
+from service.core.jobs import JobEngine
+from service.domain.errors import NotFound
 from service.domain.facts import FactSchema
 from service.domain.models import Document
 from service.domain.ports import JobStore
-from service.domain.summaries import Job
+from service.domain.summaries import Job, JobKind
 from service.extract.service import ExtractService
-
-log = logging.getLogger(__name__)
 
 
 class ExtractionJobs:
@@ -29,8 +26,7 @@ class ExtractionJobs:
 
     def __init__(self, jobs: JobStore, extract: ExtractService, *, beat_s: float = 60.0) -> None:
         self._jobs = jobs
-        self._extract = extract
-        self._beat_s = beat_s
+        self._engine = JobEngine(jobs, _ExtractionWork(jobs, extract), beat_s=beat_s)
 
     @staticmethod
     def mode(schema: FactSchema) -> str:
@@ -60,57 +56,36 @@ class ExtractionJobs:
     def run(self, job_id: str) -> Job:
         """Run (or resume) an extraction job in this process. Without the model, the job stays pending for the next
         resume; a job another live runner holds is left to it."""
-        job = self._job(job_id)
-        if job.state.startswith("completed") or not self._jobs.claim(job_id):
-            return job  # a duplicate start
-        self._jobs.reset_running(job_id)
-        with renewed_lease(self._jobs, job_id, self._beat_s):  # one long report can outlast the lease
-            for doc_id in self.start(job_id):
-                if self.item(job_id, doc_id):
-                    self._jobs.set_state(job_id, "pending")
-            self.finish(job_id)
-        return self._job(job_id)
+        return self._engine.run(job_id)
 
     def start(self, job_id: str) -> list[str]:
         """Mark the job running; its item, unless it is done or failed."""
-        job = self._job(job_id)
-        if job.state.startswith("completed"):
-            return []
-        self._jobs.set_state(job_id, "running")
-        return [i.document_id for i in job.items if i.state in ("pending", "running")]
+        return self._engine.start(job_id)
 
     def item(self, job_id: str, doc_id: str) -> bool:
         """Extract the report; True when the model was unreachable (the item stays pending)."""
-        job = self._job(job_id)
-        if self._jobs.item_state(job_id, doc_id) not in ("pending", "running") or job.params is None:
-            return False
-        self._jobs.mark_item(job_id, doc_id, "running")
-        t0 = time.monotonic()
-        try:
-            self._extract.extract(doc_id, FactSchema.model_validate_json(job.params), refresh=True)
-            self._jobs.mark_item(job_id, doc_id, "done", seconds=round(time.monotonic() - t0, 3))
-        except ModelUnreachable as exc:
-            self._jobs.mark_item(job_id, doc_id, "pending", error=f"waiting for the model: {exc.message}")
-            return True
-        except Exception as exc:
-            log.warning("extraction job %s failed: %s", job_id, exc)
-            reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-            self._jobs.mark_item(job_id, doc_id, "failed", error=reason, seconds=round(time.monotonic() - t0, 3))
-        return False
+        return self._engine.item(job_id, doc_id)
 
     def finish(self, job_id: str) -> bool:
         """Mark the job completed once its item is done or failed; False while it is not."""
-        job = self._job(job_id)
-        if job.state.startswith("completed"):
-            return True
-        if job.done + job.failed < job.total:
-            return False
-        state = "completed" if job.failed == 0 else "completed_with_failures"
-        self._jobs.set_state(job_id, state, dt.datetime.now(dt.UTC))
-        return True
+        return self._engine.finish(job_id)
 
-    def _job(self, job_id: str) -> Job:
-        job = self._jobs.get(job_id)
-        if job is None or job.kind != "extraction" or job.params is None:
-            raise NotFound(f"extraction job {job_id!r} does not exist")
-        return job
+
+class _ExtractionWork:
+    """An extraction job's work for the job engine: one report, extracted and stored like any extraction."""
+
+    kind: JobKind = "extraction"
+    label = "extraction job"
+
+    def __init__(self, jobs: JobStore, extract: ExtractService) -> None:
+        self._jobs = jobs
+        self._extract = extract
+
+    def do(self, job: Job, doc_id: str, seconds: Callable[[], float]) -> None:
+        if job.params is None:
+            raise NotFound(f"extraction job {job.id!r} names no schema")
+        self._extract.extract(doc_id, FactSchema.model_validate_json(job.params), refresh=True)
+        self._jobs.mark_item(job.id, doc_id, "done", seconds=seconds())
+
+    def wrap_up(self, job: Job) -> None:
+        """Nothing beyond the final state: the extraction is stored by the item."""

@@ -7,18 +7,16 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
-from service.core.lease import renewed_lease
+from service.core.jobs import JobEngine, Progress
 from service.domain.access import DEFAULT_COLLECTION
 from service.domain.errors import InvalidInput, ModelUnreachable, NotFound
 from service.domain.models import Document
 from service.domain.ports import DocumentRepository, JobStore
-from service.domain.summaries import Job, Summary
+from service.domain.summaries import Job, JobKind, Summary
 from service.summarize.service import SummarizeService
 
 log = logging.getLogger(__name__)
-Progress = Callable[[Job], None]
 
 
 class BatchService:
@@ -48,12 +46,16 @@ class BatchService:
     ) -> None:
         self._repo = repo
         self._jobs = jobs
-        self._summarizer = summarizer
-        self._concurrency = max(1, concurrency)
-        self._model_rounds = model_rounds
-        self._model_wait_s = model_wait_s
-        self._beat_s = beat_s
-        self._sleep = sleep
+        work = _SummaryWork(repo, jobs, summarizer, model_rounds=model_rounds, model_wait_s=model_wait_s, sleep=sleep)
+        self._engine = JobEngine(
+            jobs,
+            work,
+            concurrency=concurrency,
+            model_rounds=model_rounds,
+            model_wait_s=model_wait_s,
+            beat_s=beat_s,
+            sleep=sleep,
+        )
 
     def select(
         self, *, since: dt.date | None = None, ids: list[str] | None = None, collection: str = DEFAULT_COLLECTION
@@ -95,64 +97,63 @@ class BatchService:
         return job
 
     def run(self, job_id: str, progress: Progress | None = None) -> Job:
-        """Run (or resume) a job to the end in this process: pending items, then the digest. A job another live
-        runner holds is left to it (returned as it stands)."""
-        found = self._jobs.get(job_id)
-        if found is None or found.kind != "summaries":
-            raise NotFound(f"summary batch {job_id!r} does not exist")
-        if found.state.startswith("completed") or not self._jobs.claim(job_id):
-            return found
-        self._jobs.reset_running(job_id)  # ours now: what a killed runner left running starts again
-        with renewed_lease(self._jobs, job_id, self._beat_s):
-            pending = self.start(job_id)
-            for rnd in range(self._model_rounds + 1):
-                if rnd:
-                    wait = self._model_wait_s * 2 ** (rnd - 1)
-                    log.warning("model unavailable for %d item(s) of %s; retrying in %.0fs", len(pending), job_id, wait)
-                    self._sleep(wait)
-                with ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="summarize") as pool:
-                    outcomes = list(pool.map(lambda d: self._item_with_progress(job_id, d, progress), pending))
-                pending = [d for d, retry in zip(pending, outcomes, strict=True) if retry]
-                if not pending:
-                    break
-            if pending:  # the model stayed down: leave the job for the next resume, nothing failed for good
-                self._jobs.set_state(job_id, "pending")
-            else:
-                self.finish(job_id)
-        final = self._jobs.get(job_id)
-        assert final is not None
-        if progress:
-            progress(final)
-        return final
+        """Run (or resume) a batch to the end in this process: pending items, then the digest. A batch another
+        live runner holds is left to it (returned as it stands)."""
+        return self._engine.run(job_id, progress)
 
     def start(self, job_id: str) -> list[str]:
-        """Mark the job running; the ids of its items not yet done or failed."""
-        job = self._jobs.get(job_id)
-        if job is None or job.kind != "summaries":
-            raise NotFound(f"summary batch {job_id!r} does not exist")
-        if job.state.startswith("completed"):
-            return []
-        self._jobs.set_state(job_id, "running")
-        return [i.document_id for i in job.items if i.state in ("pending", "running")]
+        """Mark the batch running; the ids of its items not yet done or failed."""
+        return self._engine.start(job_id)
+
+    def item(self, job_id: str, doc_id: str) -> bool:
+        """Summarise one report of a batch; True when the model was unavailable (try it again later)."""
+        return self._engine.item(job_id, doc_id)
 
     def finish(self, job_id: str) -> bool:
-        """Once every item is done or failed: the digest, the final state and the watermark (once). False while
-        items are left."""
-        job = self._jobs.get(job_id)
-        if job is None:
-            raise NotFound(f"summary batch {job_id!r} does not exist")
-        if job.state.startswith("completed"):
-            return True
-        if job.done + job.failed < job.total:
-            return False
+        """Once every item is done or failed: the digest, the watermark and the final state. False while items
+        are left."""
+        return self._engine.finish(job_id)
+
+
+class _SummaryWork:
+    """A summary batch's work for the job engine: one report's summary per item, a digest to end."""
+
+    kind: JobKind = "summaries"
+    label = "summary batch"
+
+    def __init__(
+        self,
+        repo: DocumentRepository,
+        jobs: JobStore,
+        summarizer: SummarizeService,
+        *,
+        model_rounds: int,
+        model_wait_s: float,
+        sleep: Callable[[float], None],
+    ) -> None:
+        self._repo = repo
+        self._jobs = jobs
+        self._summarizer = summarizer
+        self._model_rounds = model_rounds
+        self._model_wait_s = model_wait_s
+        self._sleep = sleep
+
+    def do(self, job: Job, doc_id: str, seconds: Callable[[], float]) -> None:
+        doc = self._repo.get(doc_id)
+        if doc is None:
+            raise NotFound(f"document {doc_id} was deleted")
+        summary: Summary = self._summarizer.summarize(doc)
+        if not summary.sentences:
+            raise ValueError("no summary sentence survived verification")
+        if not self._jobs.complete_item(job.id, summary, seconds()):  # the summary and the item's state together
+            log.warning("%s of %s was summarised by another runner; this one is dropped", doc_id, job.id)
+
+    def wrap_up(self, job: Job) -> None:
         summaries = [s for s in (self._jobs.summary(i.document_id) for i in job.items if i.state == "done") if s]
         if summaries and job.digest is None:
-            self._digest(job_id, summaries)
-        state = "completed" if job.failed == 0 else "completed_with_failures"
-        self._jobs.set_state(job_id, state, dt.datetime.now(dt.UTC))
+            self._digest(job.id, summaries)
         if job.mode == "new":
             self._jobs.set_watermark(job.collection, _aware(job.created_at))
-        return True
 
     def _digest(self, job_id: str, summaries: list[Summary]) -> None:
         for rnd in range(self._model_rounds + 1):
@@ -168,42 +169,6 @@ class BatchService:
                 log.exception("digest failed for %s", job_id)
                 self._jobs.set_digest(job_id, None, f"{type(exc).__name__}: {exc}")
                 return
-
-    def _item_with_progress(self, job_id: str, doc_id: str, progress: Progress | None) -> bool:
-        retry = self.item(job_id, doc_id)
-        self._jobs.beat(job_id)
-        if progress:
-            job = self._jobs.get(job_id)
-            if job is not None:
-                progress(job)
-        return retry
-
-    def item(self, job_id: str, doc_id: str) -> bool:
-        """Summarise one report of a job (skipped when its item is done or failed already); True when the model
-        was unavailable and the item should be tried again later."""
-        if self._jobs.item_state(job_id, doc_id) not in ("pending", "running"):
-            return False
-        retry = False
-        self._jobs.mark_item(job_id, doc_id, "running")
-        t0 = time.monotonic()
-        try:
-            doc = self._repo.get(doc_id)
-            if doc is None:
-                raise NotFound(f"document {doc_id} was deleted")
-            summary: Summary = self._summarizer.summarize(doc)
-            if not summary.sentences:
-                raise ValueError("no summary sentence survived verification")
-            if not self._jobs.complete_item(job_id, summary, round(time.monotonic() - t0, 3)):
-                log.warning("%s of %s was summarised by another runner; this one is dropped", doc_id, job_id)
-        except ModelUnreachable as exc:  # the model server is down or restarting: not this item's fault
-            log.warning("summary of %s waits for the model: %s", doc_id, exc.message)
-            self._jobs.mark_item(job_id, doc_id, "pending", error=f"waiting for the model: {exc.message}")
-            retry = True
-        except Exception as exc:  # isolate the failure; the batch goes on
-            log.warning("summary of %s failed: %s", doc_id, exc)
-            reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-            self._jobs.mark_item(job_id, doc_id, "failed", error=reason, seconds=round(time.monotonic() - t0, 3))
-        return retry
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
