@@ -75,7 +75,7 @@ router = APIRouter(tags=["summaries"])
     responses={200: {"model": BatchOut, "description": "nothing new"}},
 )
 def start_batch(batches: Batches, queue: Queue, caller: Writer, body: BatchIn | None = None) -> JSONResponse:
-    """Start a summary batch; poll GET /v1/jobs/{id}."""
+    """Start a summary batch (202 + Location: /v1/jobs/{id}); poll it."""
     body = body or BatchIn()
     job = batches.create(since=body.since, ids=body.ids, collection=require_collection(caller, body.collection))
     if job is None:
@@ -83,7 +83,7 @@ def start_batch(batches: Batches, queue: Queue, caller: Writer, body: BatchIn | 
         return JSONResponse(status_code=200, content=out.model_dump())
     queue.submit(job.id, job.kind)
     out = BatchOut(job_id=job.id, total=job.total, message=f"summarising {job.total} report(s)")
-    return JSONResponse(status_code=202, content=out.model_dump())
+    return JSONResponse(status_code=202, content=out.model_dump(), headers={"Location": f"/v1/jobs/{job.id}"})
 
 
 @router.get("/jobs", response_model=Page[Job])
