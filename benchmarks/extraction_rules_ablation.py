@@ -2,12 +2,13 @@
 
 The rules: the stance cue (denial wording in a claim's evidence sentence makes its stance `denies`, a denial without
 such wording becomes `assesses` or `asserts`, `service/extract/attribution.py`); the stopword list that the support
-check's term coverage leaves out (`service/core/text.py`); the number words read as digits (`service/core/support.py`).
+check's term coverage leaves out (`service/core/text.py`).
 Each variant turns one off in this process, then runs the extraction and summary suites through the eval runner on
 the same model responses (the local response cache, so only the first variant calls the model). Prints extraction
 micro F1, events precision, entities and claims F1, speaker and stance accuracy, and summary key-point recall and
-citation precision, per split. (The alias table of states and bodies, the speaker correction and the
-undated-statement rule were measured the same way and removed: docs/architecture.md.)
+citation precision, per split. (The alias table of states and bodies, the speaker correction, the
+undated-statement rule and the number words of the support check were measured the same way and removed:
+docs/architecture.md.)
 
 Usage: python benchmarks/extraction_rules_ablation.py [--split dev|heldout] (default both)
 """
@@ -27,7 +28,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from service.config import Settings  # noqa: E402
 from service.core import support, text  # noqa: E402
-from service.evaluation import metrics  # noqa: E402
 from service.evaluation.golden import load_golden  # noqa: E402
 from service.evaluation.runner import EvalRunner  # noqa: E402
 from service.extract import service as extract_service  # noqa: E402
@@ -60,34 +60,10 @@ def _no_stopwords() -> Callable[[], None]:
     return undo
 
 
-def _no_number_words() -> Callable[[], None]:
-    """Off for the pipeline only: the scorer (`metrics.numbers_in`, which reads the same table) keeps reading number
-    words, so what moves is the extraction, not the ruler it is measured with."""
-    saved = dict(support._NUMBER_WORDS)
-    scorer = metrics.numbers_in
-
-    def scored(text: str) -> set[str]:
-        support._NUMBER_WORDS.update(saved)
-        try:
-            return scorer(text)
-        finally:
-            support._NUMBER_WORDS.clear()
-
-    support._NUMBER_WORDS.clear()
-    metrics.numbers_in = scored
-
-    def undo() -> None:
-        support._NUMBER_WORDS.update(saved)
-        metrics.numbers_in = scorer
-
-    return undo
-
-
 VARIANTS: list[tuple[str, Callable[[], Callable[[], None]] | None]] = [
     ("shipped", None),
     ("stance rule off", _no_stance_rule),
     ("stopword list off", _no_stopwords),
-    ("number words off", _no_number_words),
 ]
 
 

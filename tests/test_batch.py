@@ -193,12 +193,12 @@ def test_digest_adds_rule_detected_disagreements(tmp_path: Path) -> None:
     with StubServer([echo]) as stub:
         c = _container(tmp_path, stub)
         c.ingest.ingest_text(
-            "Four of the new missiles appeared in the Pyongyang parade. Analysts watched. It rained.",
+            "At least 4 of the new missiles appeared in the Pyongyang parade. Analysts watched. It rained.",
             DocumentMeta(title="Parade"),
             "a",
         )
         c.ingest.ingest_text(
-            "Only two of the new missiles appeared in the Pyongyang parade, the observatory said. "
+            "Only 2 of the new missiles appeared in the Pyongyang parade, the observatory said. "
             "Footage was reused. Nobody commented.",
             DocumentMeta(title="Count"),
             "b",

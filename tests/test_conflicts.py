@@ -7,11 +7,11 @@ from service.summarize.conflicts import candidate_conflicts
 
 def test_numbers_and_denials_across_reports() -> None:
     units = [
-        ("Four of the new missiles appeared in the parade in Pyongyang.", "a"),
-        ("The observatory counted only two of the new missiles in the parade in Pyongyang.", "b"),
+        ("At least 4 of the new missiles appeared in the parade in Pyongyang.", "a"),
+        ("The observatory counted only 2 of the new missiles in the parade in Pyongyang.", "b"),
         ("Iran denied receiving missile parts from North Korea.", "c"),
         ("The panel found Iran received missile parts from North Korea.", "d"),
-        ("Four new missiles appeared in the parade in Pyongyang, the broadcast showed.", "a"),  # same report
+        ("4 new missiles appeared in the parade in Pyongyang, the broadcast showed.", "a"),  # same report
         ("Weather was mild in Geneva.", "e"),
     ]
     found = {(c.a, c.b): c.reason for c in candidate_conflicts(units, limit=10)}
@@ -21,7 +21,7 @@ def test_numbers_and_denials_across_reports() -> None:
 
 
 def test_no_conflict_without_shared_subject() -> None:
-    assert candidate_conflicts([("Two ships sailed.", "a"), ("Four planes flew.", "b")]) == []
+    assert candidate_conflicts([("2 ships sailed.", "a"), ("4 planes flew.", "b")]) == []
 
 
 def test_different_dates_are_no_contradiction() -> None:

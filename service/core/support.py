@@ -12,21 +12,6 @@ from service.core.text import STOPWORDS, content_terms, normalise, words
 from service.domain.models import Citation, Document
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_NUMBER_WORDS = {
-    "one": "1",
-    "two": "2",
-    "three": "3",
-    "four": "4",
-    "five": "5",
-    "six": "6",
-    "seven": "7",
-    "eight": "8",
-    "nine": "9",
-    "ten": "10",
-    "twelve": "12",
-    "twenty": "20",
-    "hundred": "100",
-}
 _CAP_STOP = STOPWORDS | {"however", "meanwhile", "yes", "no"}
 
 
@@ -40,14 +25,12 @@ class SupportCheck:
 
 
 def numbers_in(text: str) -> set[str]:
-    """Numbers in `text` as digit strings (number words up to "hundred" included)."""
+    """Numbers written in digits in `text`, as digit strings without thousands separators."""
     return _numbers(text)
 
 
 def _numbers(text: str) -> set[str]:
-    found = {n.replace(",", "") for n in _NUMBER.findall(text)}
-    found |= {_NUMBER_WORDS[w.lower()] for w in words(text) if w.lower() in _NUMBER_WORDS}
-    return found
+    return {n.replace(",", "") for n in _NUMBER.findall(text)}
 
 
 def names_in(text: str) -> set[str]:
@@ -63,7 +46,7 @@ def check_support(sentence: str, evidence: list[str], min_overlap: float = 0.6, 
     """Names and numbers in `sentence` must all occur in `evidence` (names may also come from `given`, the question
     it answers: restating the question's own subject adds no claim); content terms must overlap the evidence.
 
-    Numbers compare digit strings (number words up to "hundred" are read as digits). Names compare
+    Numbers compare digit strings (a number written in words is a content term like any other). Names compare
     case-insensitively after folding quotes and possessives. Content overlap is the share of the
     sentence's stemmed non-stopword terms found among the evidence's terms.
     """

@@ -13,9 +13,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from service.core.dates import normalise_date
-from service.core.support import numbers_in
 
 Span = tuple[str, int, int]  # (document id, start, end)
+
+# The scorer's reading of gold values written in words ("four", "nine"), so that a fact that writes 4 for a gold
+# "four" is scored as the same number. It is the ruler only: Dossier's own checks compare digits and nothing else.
+_GOLD_NUMBER_WORDS = dict(
+    zip(
+        "one two three four five six seven eight nine ten twelve twenty hundred".split(),
+        "1 2 3 4 5 6 7 8 9 10 12 20 100".split(),
+        strict=True,
+    )
+)
+_DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def numbers_in(text: str) -> set[str]:
+    """The numbers in a fact's or a gold value, as digit strings (number words read as digits)."""
+    found = {n.replace(",", "") for n in _DIGITS.findall(text)}
+    return found | {_GOLD_NUMBER_WORDS[w] for w in re.findall(r"[a-z]+", text.lower()) if w in _GOLD_NUMBER_WORDS}
+
 
 _DASHES = str.maketrans({"‐": "-", "‑": "-", "–": "-", "—": "-", "’": "'", "‘": "'", "“": '"', "”": '"'})
 
