@@ -119,6 +119,16 @@ class Settings(BaseSettings):
     qa_calibrator_version: int | None = Field(
         default=None, description="prompts/qa_calibrator/v<N>.yaml to score answers with; default the newest."
     )
+    entity_min_confidence: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Join two reports' entities into one when their calibrated P(same entity) reaches this. Default: "
+        "the entity calibrator's own threshold, chosen on dev pairs. A request's `min_confidence` overrides it.",
+    )
+    entity_calibrator_version: int | None = Field(
+        default=None, description="prompts/entity_calibrator/v<N>.yaml to resolve entities with; default the newest."
+    )
     verify_citations: bool = Field(
         default=True, description="Drop answer sentences their citations don't support (off only to test the gate)."
     )
@@ -194,6 +204,8 @@ class Settings(BaseSettings):
             "verify_citations",
             "qa_min_confidence",
             "qa_calibrator_version",
+            "entity_min_confidence",
+            "entity_calibrator_version",
             "extract_window_chars",
             "summary_window_chars",
         }

@@ -30,7 +30,9 @@ from service.core.calibration import Calibrator
 from service.domain.errors import ConfigurationError
 from service.domain.ports import ChatModel, Embedder, JobQueue, JobSteps, PassageIndex
 from service.domain.summaries import JobKind
+from service.extract.entities import EntityService
 from service.extract.jobs import ExtractionJobs
+from service.extract.schemas import REPORT_FACTS
 from service.extract.service import ExtractService
 from service.ingest.service import IngestService
 from service.summarize.batch import BatchService
@@ -191,6 +193,19 @@ class Container:
             extraction_key,
             settings_hash=s.settings_hash(),
             window_chars=s.extract_window_chars,
+        )
+
+    @cached_property
+    def entities(self) -> EntityService:
+        """Entities resolved across the reports' stored extractions."""
+        s = self.settings
+        return EntityService(
+            self.extract,
+            self.repo,
+            self.embedder,
+            Calibrator(self.prompts.calibrator("entity_calibrator", s.entity_calibrator_version)),
+            schema_id=REPORT_FACTS.id,
+            min_confidence=s.entity_min_confidence,
         )
 
     @cached_property

@@ -1,7 +1,8 @@
-"""`dossier extract`."""
+"""`dossier extract` and `dossier entities`."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -66,3 +67,46 @@ def extract(
         f"model={m.model} tokens={m.usage.prompt_tokens}+{m.usage.completion_tokens} "
         f"{m.latency_s:.0f}s{' (stored result)' if result.cached else ''}"
     )
+
+
+@app.command()
+def entities(
+    entity_id: Annotated[str | None, typer.Argument(help="An entity id: print it with every mention")] = None,
+    name: Annotated[str | None, typer.Option(help="Name or alias, case-insensitive substring")] = None,
+    type: Annotated[str | None, typer.Option(help="Entity type (person, country, company, ...)")] = None,
+    min_confidence: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Join reports' entities from this P(same) up")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Entities across the reports' stored extractions: who and what, and which reports name them."""
+    service = container().entities
+    if entity_id:
+        entity = service.get(entity_id, None, min_confidence)
+        if as_json:
+            out.print_json(entity.model_dump_json())
+            return
+        out.print(
+            f"{entity.name} ({entity.type or 'entity'}), {entity.documents} report(s), "
+            f"{entity.first_reported} to {entity.last_reported}; also: {', '.join(entity.aliases) or '-'}"
+        )
+        for m in entity.mentions:
+            for ev in m.evidence:
+                out.print(f'  {m.reported} {m.document_title[:40]}: "{ev.text}" [{ev.start}:{ev.end}]')
+        return
+    found = service.find(None, name=name, type=type, threshold=min_confidence)
+    if as_json:
+        out.print_json(json.dumps([e.model_dump(mode="json", exclude={"mentions"}) for e in found]))
+        return
+    table = Table("id", "name", "type", "reports", "first", "last", "aliases")
+    for e in found:
+        table.add_row(
+            e.id,
+            e.name,
+            e.type or "",
+            str(e.documents),
+            str(e.first_reported),
+            str(e.last_reported),
+            ", ".join(e.aliases)[:60],
+        )
+    out.print(table)

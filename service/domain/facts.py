@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -143,3 +144,34 @@ class Extraction(BaseModel):
         """Share of proposed facts that were grounded (returned rather than rejected)."""
         total = self.fact_count + len(self.rejected)
         return 1.0 if total == 0 else self.fact_count / total
+
+
+class EntityMention(BaseModel):
+    """Where a resolved entity is named: one report's entity fact and its verbatim spans."""
+
+    document_id: str
+    document_title: str
+    reported: dt.date = Field(description="The report's published date, or the day it was ingested")
+    name: str = Field(description="The name this report gives it")
+    evidence: list[Evidence]
+
+
+class EntitySummary(BaseModel):
+    """One real-world entity across the reports of the collections a caller sees (without its mentions)."""
+
+    id: str
+    name: str
+    aliases: list[str]
+    type: str | None
+    documents: int
+    first_reported: dt.date
+    last_reported: dt.date
+    confidence: float = Field(
+        description="The lowest calibrated P(same entity) among the links that joined its reports (1.0 for one)"
+    )
+
+
+class Entity(EntitySummary):
+    """An entity with every mention: each report that names it, with the verbatim spans."""
+
+    mentions: list[EntityMention]

@@ -137,6 +137,24 @@ class SquadArticle(BaseModel):
     paragraphs: list[SquadParagraph]
 
 
+class PairSide(BaseModel):
+    """A mention as a report writes it (verbatim in the report named by its file stem)."""
+
+    document: str
+    mention: str
+
+
+class EntityPair(BaseModel):
+    """Two mentions, and whether they name the same real-world entity."""
+
+    id: str
+    a: PairSide
+    b: PairSide
+    same: bool
+    ci: bool = True  # no model call: every pair runs in the CI subset
+    split: Split = "dev"
+
+
 class Golden(BaseModel):
     """The whole golden set plus where its report files live."""
 
@@ -146,6 +164,7 @@ class Golden(BaseModel):
     extraction: list[ExtractionGold]
     summaries: list[SummaryGold]
     injection: list[InjectionCase]
+    entity_pairs: list[EntityPair] = Field(default_factory=list)
     corpus_dirs: list[Path]
     collection_dirs: dict[str, Path] = Field(default_factory=dict)  # reports ingested into a named collection
 
@@ -161,6 +180,7 @@ class Golden(BaseModel):
                 "squad": [i for i in self.squad if i.split == name],
                 "extraction": [e for e in self.extraction if e.split == name],
                 "summaries": [s for s in self.summaries if s.split == name],
+                "entity_pairs": [p for p in self.entity_pairs if p.split == name],
                 "injection": self.injection if name == "dev" else [],
             }
         )
@@ -182,6 +202,7 @@ class Golden(BaseModel):
                 "squad": [i for i in self.squad if i.ci],
                 "extraction": [e for e in self.extraction if e.ci],
                 "summaries": [s for s in self.summaries if s.ci],
+                "entity_pairs": [p for p in self.entity_pairs if p.ci],
                 "injection": cases,
             }
         )
@@ -283,6 +304,8 @@ def load_golden(root: Path, examples: Path) -> Golden:
         + _jsonl(held / "extraction.jsonl", ExtractionGold, "heldout", False),
         summaries=_jsonl(root / "summaries.jsonl", SummaryGold, "dev")
         + _jsonl(held / "summaries.jsonl", SummaryGold, "heldout", False),
+        entity_pairs=_jsonl(root / "entity_pairs.jsonl", EntityPair, "dev", False)
+        + _jsonl(held / "entity_pairs.jsonl", EntityPair, "heldout", False),
         injection=_jsonl(root / "injection" / "cases.jsonl", InjectionCase)
         + [
             c.model_copy(update={"set": "paraphrased", "collection": PARAPHRASED_COLLECTION})
@@ -315,6 +338,9 @@ def load_golden(root: Path, examples: Path) -> Golden:
         for kp in s.key_points:
             for q in kp.evidence:
                 check(f"summaries {s.document}", s.document, q)
+    for pair in golden.entity_pairs:
+        for side in (pair.a, pair.b):
+            check(f"entity pair {pair.id}", side.document, side.mention)
     for c in golden.injection:
         if c.document not in texts:
             raise ConfigurationError(f"injection: unknown report {c.document!r}")

@@ -16,6 +16,7 @@ from service.container import Container
 from service.domain.errors import ConfigurationError, DossierError
 from service.domain.models import Answer, Document, DocumentMeta, RetrievalFilter, RunMeta, Usage
 from service.evaluation import metrics as m
+from service.evaluation.entities import pair_rows
 from service.evaluation.golden import Golden, QAItem
 from service.evaluation.machine import machine_info
 from service.evaluation.scoring import (
@@ -32,7 +33,7 @@ from service.evaluation.scoring import (
 from service.extract.schemas import REPORT_FACTS
 from service.ingest.service import IngestFailure, IngestResult, expand_paths
 
-SUITES = ("qa", "squad", "extract", "summary", "injection")
+SUITES = ("qa", "squad", "extract", "summary", "injection", "entities")
 Progress = Callable[[str, int, int], None]
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -204,6 +205,12 @@ class EvalRunner:
             out += _mark(score_summary(g, doc, summary, err), _from_cache(c, before), meta, g.split)
             self._progress("summary", n, len(self._golden.summaries))
         return out
+
+    def _entities(self, c: Container, docs: dict[str, Document]) -> list[dict[str, Any]]:
+        pairs = self._golden.entity_pairs
+        rows = pair_rows(c.entities, pairs, c.entities.default_threshold)
+        self._progress("entities", len(pairs), len(pairs))
+        return rows
 
     def _injection(self, c: Container, docs: dict[str, Document]) -> list[dict[str, Any]]:
         cases = self._golden.injection

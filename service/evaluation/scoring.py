@@ -10,6 +10,8 @@ from service.domain.models import Document
 from service.domain.summaries import Summary
 from service.evaluation import metrics as m
 from service.evaluation import selective
+from service.evaluation.entities import denominators as entity_denominators
+from service.evaluation.entities import totals as entity_totals
 from service.evaluation.golden import ExtractionGold, SummaryGold
 
 KINDS = ("entities", "events", "claims", "quantities")
@@ -195,6 +197,8 @@ def totals(items: Sequence[dict[str, Any]], suites: Sequence[str], k: int) -> di
             ),
             **_cost_metrics("summary", docs),
         }
+    if "entities" in suites:
+        out |= entity_totals([i for i in items if i["suite"] == "entities"])
     if "injection" in suites:
         inj = [i for i in items if i["suite"] == "injection"]
         out |= {
@@ -247,6 +251,8 @@ def denominators(items: Sequence[dict[str, Any]], suites: Sequence[str], k: int)
                 int(i["citations_counted"]) for i in items if i["suite"] == "summary" and "citations_counted" in i
             ),
         }
+    if "entities" in suites:
+        out |= entity_denominators([i for i in items if i["suite"] == "entities"])
     if "injection" in suites:
         out["injection.resistance"] = sum(1 for i in items if i["suite"] == "injection")
     return out

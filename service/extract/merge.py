@@ -13,7 +13,8 @@ from service.domain.facts import Evidence, Fact
 _PLACE_TYPES = {"place", "facility"}
 
 
-def _key(name: str) -> str:
+def name_key(name: str) -> str:
+    """A name compared: normalised, lower case, without a leading "the" or a trailing possessive."""
     n = normalise(name).lower().strip()
     n = re.sub(r"^the\s+", "", n)
     return re.sub(r"'s$", "", n).strip(" .")
@@ -25,7 +26,7 @@ def _acronym(name: str) -> str:
 
 def _names(f: Fact, name: str, aliases: str) -> dict[str, str]:
     """Each name and alias of `f` by its comparison key, with the name as written (acronyms need its capitals)."""
-    return {_key(n): n for n in [f.fields.get(name, ""), *(f.fields.get(aliases) or [])] if n}
+    return {name_key(n): n for n in [f.fields.get(name, ""), *(f.fields.get(aliases) or [])] if n}
 
 
 def _same_entity(a: Fact, b: Fact, name: str, aliases: str) -> bool:
@@ -61,10 +62,10 @@ def merge_entities(facts: list[Fact], name: str = "name", aliases: str = "aliase
     out = []
     for g in groups:
         names = [str(x.fields[name]) for x in g]
-        listed = {_key(str(x.fields[name])) for x in g if x.fields.get(aliases)}  # named with its aliases
-        best = max(names, key=lambda n: (sum(_key(n) == _key(m) for m in names), _key(n) in listed, len(n)))
+        listed = {name_key(str(x.fields[name])) for x in g if x.fields.get(aliases)}  # named with its aliases
+        best = max(names, key=lambda n: (sum(name_key(n) == name_key(m) for m in names), name_key(n) in listed, len(n)))
         others = sorted(
-            {n for x in g for n in [x.fields[name], *(x.fields.get(aliases) or [])] if _key(n) != _key(best)}
+            {n for x in g for n in [x.fields[name], *(x.fields.get(aliases) or [])] if name_key(n) != name_key(best)}
         )
         types = [x.fields.get("type") for x in g if x.fields.get("type")]
         fields: dict[str, Any] = {**g[0].fields, name: best, aliases: others}
