@@ -39,7 +39,9 @@ def _store(api: LiveServer, collection: str = "default") -> dict[str, str]:
         for name, aliases, kind in ENTITIES[key]:
             start = text.index(name)
             evidence = [Evidence(document_id=doc.id, start=start, end=start + len(name), text=name, grounding="exact")]
-            facts.append(Fact(kind="entities", fields={"name": name, "aliases": aliases, "type": kind}, evidence=evidence))
+            facts.append(
+                Fact(kind="entities", fields={"name": name, "aliases": aliases, "type": kind}, evidence=evidence)
+            )
         extraction = Extraction(
             document_id=doc.id,
             schema_id=REPORT_FACTS.id,
