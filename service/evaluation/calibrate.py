@@ -120,6 +120,8 @@ def calibrate_command(
     sentences = [s for q in questions for s in q.get("sentences", [])]
     models = [fit_model("full", chosen, sentences, c), fit_model("no_logprobs", NO_LOGPROBS, sentences, c)]
     folder = REPO_ROOT / "prompts" / "qa_calibrator"
+    if out and not out.stem.removeprefix("v").isdigit():
+        raise typer.BadParameter(f"--out {out}: name the file v<N>.yaml (N is the calibrator's version)")
     version = (
         int(out.stem.removeprefix("v"))
         if out
