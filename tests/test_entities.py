@@ -122,3 +122,20 @@ def test_a_key_sees_only_its_collections_entities(tmp_path: Path) -> None:
             f"{api.url}/v1/entities", params={"collection": "team-b"}, headers={"Authorization": f"Bearer {token}"}
         )
         assert other.status_code in (403, 404)
+
+
+def test_candidates_are_pairs_sharing_a_word_or_near_by_embedding_never_one_report() -> None:
+    from service.extract.entities import _candidates, _Node
+
+    def node(doc: str, name: str) -> _Node:
+        return _Node(doc, doc, dt.date(2024, 1, 1), [name], None, [])
+
+    nodes = [node(f"d{i}", f"Name{i}") for i in range(30)]  # no shared words
+    nodes += [node("d0", "Lab One"), node("d1", "Lab Two"), node("d1", "Lab Three")]
+    vectors = {n.names[0]: [float(i == j) for j in range(40)] for i, n in enumerate(nodes)}
+    vectors["Name7"] = vectors["Name3"]  # two names the embedding calls close, with no word in common
+    pairs = set(_candidates(nodes, vectors))
+    assert (3, 7) in pairs
+    assert (30, 31) in pairs and (30, 32) in pairs and (31, 32) not in pairs  # one report's pair is never scored
+    assert all(nodes[a].document_id != nodes[b].document_id for a, b in pairs)
+    assert len(pairs) < len(nodes) * (len(nodes) - 1) // 2

@@ -6,8 +6,9 @@ their names (token-set similarity, one name's words within the other's, the cosi
 logistic regression on the dev entity pairs (`prompts/entity_calibrator/vN.yaml`, `dossier eval --suite entities`
 reports dev and held-out pairwise F1), over a threshold the caller may set. No table of names takes part. Linked
 reports form an entity through the links' transitive closure; its confidence is the weakest link that joined it.
-Computed from the stored extractions on each request, so re-extracting or deleting a report changes the entities
-at once.
+Computed from the stored extractions on each request (only pairs whose names share a word or are near neighbours
+by embedding are scored; the last resolution is reused while nothing changed), so re-extracting or deleting a
+report changes the entities at once.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import datetime as dt
 import hashlib
 import math
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from rapidfuzz import fuzz
 
 from service.core.calibration import Calibrator
@@ -29,6 +32,8 @@ from service.extract.merge import name_key
 from service.extract.service import ExtractService
 
 SIGNALS = ("token_set", "contained", "cosine")
+NEIGHBOURS = 10  # names compared by embedding: each name's nearest, besides every name sharing a word with it
+VECTOR_CACHE = 100_000
 
 
 def name_signals(a: str, b: str, va: Sequence[float], vb: Sequence[float]) -> dict[str, float | None]:
@@ -75,6 +80,9 @@ class EntityService:
         self._calibrator = calibrator
         self._schema_id = schema_id
         self._min_confidence = min_confidence
+        self._lock = threading.Lock()
+        self._vector_cache: dict[str, list[float]] = {}
+        self._memo: tuple[object, list[Entity]] | None = None
 
     @property
     def calibrator_ref(self) -> str:
@@ -95,13 +103,31 @@ class EntityService:
         return best
 
     def vectors(self, names: Sequence[str]) -> dict[str, list[float]]:
-        unique = sorted(set(names))
-        return dict(zip(unique, self._embedder.embed_documents(unique), strict=True)) if unique else {}
+        """Each name's embedding (kept between requests: names recur in every resolution)."""
+        with self._lock:
+            missing = sorted(set(names) - self._vector_cache.keys())
+        fresh = dict(zip(missing, self._embedder.embed_documents(missing), strict=True)) if missing else {}
+        with self._lock:
+            if len(self._vector_cache) + len(fresh) > VECTOR_CACHE:
+                self._vector_cache.clear()
+            self._vector_cache.update(fresh)
+            return {n: self._vector_cache.get(n) or fresh[n] for n in set(names)}
 
     def resolve(self, collections: list[str] | None, threshold: float | None = None) -> list[Entity]:
-        """Every entity of the reports in `collections` (None: all), most reported first."""
+        """Every entity of the reports in `collections` (None: all), most reported first. The last resolution is
+        kept while the reports' extractions, the collections and the threshold stay the same."""
         cut = self.default_threshold if threshold is None else threshold
         nodes = self._nodes(collections)
+        key = (tuple(collections or ()), collections is None, cut, tuple(_signature(n) for n in nodes))
+        with self._lock:
+            if self._memo is not None and self._memo[0] == key:
+                return list(self._memo[1])
+        out = self._resolve(nodes, cut)
+        with self._lock:
+            self._memo = (key, out)
+        return list(out)
+
+    def _resolve(self, nodes: list[_Node], cut: float) -> list[Entity]:
         vectors = self.vectors([n for node in nodes for n in node.names])
         parent = list(range(len(nodes)))
         weakest = [1.0] * len(nodes)
@@ -112,18 +138,15 @@ class EntityService:
                 i = parent[i]
             return i
 
-        for i in range(len(nodes)):
-            for j in range(i + 1, len(nodes)):
-                if nodes[i].document_id == nodes[j].document_id:
-                    continue  # one report's entities were merged by its extraction already
-                p = self.same(nodes[i].names, nodes[j].names, vectors)
-                if p >= cut:
-                    ri, rj = root(i), root(j)
-                    if ri != rj:
-                        parent[rj] = ri
-                        weakest[ri] = min(weakest[ri], weakest[rj], p)
-                    else:
-                        weakest[ri] = min(weakest[ri], p)
+        for i, j in _candidates(nodes, vectors):
+            p = self.same(nodes[i].names, nodes[j].names, vectors)
+            if p >= cut:
+                ri, rj = root(i), root(j)
+                if ri != rj:
+                    parent[rj] = ri
+                    weakest[ri] = min(weakest[ri], weakest[rj], p)
+                else:
+                    weakest[ri] = min(weakest[ri], p)
         groups: dict[int, list[_Node]] = {}
         for i, node in enumerate(nodes):
             groups.setdefault(root(i), []).append(node)
@@ -164,6 +187,46 @@ class EntityService:
             reported = doc.published or doc.created_at.date()
             out.append(_Node(doc_id, title, reported, names, fact.fields.get("type"), fact.evidence))
         return out
+
+
+def _signature(node: _Node) -> tuple[object, ...]:
+    return (
+        node.document_id,
+        node.reported,
+        tuple(node.names),
+        node.type,
+        tuple((e.start, e.end) for e in node.evidence),
+    )
+
+
+def _candidates(nodes: list[_Node], vectors: dict[str, list[float]]) -> list[tuple[int, int]]:
+    """The pairs of reports' entities worth scoring (never two of one report): those whose names share a word,
+    and each name's `NEIGHBOURS` nearest names by embedding. Every other pair has neither shared words nor close
+    embeddings, the signals P(same) grows with, so scoring all n^2 pairs is not needed."""
+    owners: list[int] = []
+    names: list[str] = []
+    by_word: dict[str, set[int]] = {}
+    for i, node in enumerate(nodes):
+        for name in node.names:
+            owners.append(i)
+            names.append(name)
+            for word in set(re.findall(r"\w+", name_key(name))):
+                by_word.setdefault(word, set()).add(i)
+    pairs: set[tuple[int, int]] = set()
+    for members in by_word.values():
+        ordered = sorted(members)
+        pairs |= {(a, b) for n, a in enumerate(ordered) for b in ordered[n + 1 :]}
+    if len(names) > 1:
+        matrix = np.asarray([vectors[n] for n in names], dtype=np.float32)
+        matrix /= np.linalg.norm(matrix, axis=1, keepdims=True).clip(min=1e-9)
+        k = min(NEIGHBOURS, len(names) - 1)
+        for start in range(0, len(names), 1024):  # a block of rows at a time: memory stays O(block x names)
+            sims = matrix[start : start + 1024] @ matrix.T
+            nearest = np.argpartition(-sims, k, axis=1)[:, : k + 1]
+            for row, cols in enumerate(nearest):
+                a = owners[start + row]
+                pairs |= {(min(a, owners[c]), max(a, owners[c])) for c in cols.tolist()}
+    return sorted((a, b) for a, b in pairs if a != b and nodes[a].document_id != nodes[b].document_id)
 
 
 def _entity(members: list[_Node], weakest: float) -> Entity:
