@@ -199,11 +199,20 @@ class Container:
     def entities(self) -> EntityService:
         """Entities resolved across the reports' stored extractions."""
         s = self.settings
+        spec = self.prompts.calibrator("entity_calibrator", s.entity_calibrator_version)
+        fitted_with = spec.fit.get("embedding")
+        if fitted_with and fitted_with != self.embedder.name:
+            log.warning(
+                "%s was fit on %s embeddings, not %s: run `dossier calibrate-entities`",
+                spec.ref,
+                fitted_with,
+                self.embedder.name,
+            )
         return EntityService(
             self.extract,
             self.repo,
             self.embedder,
-            Calibrator(self.prompts.calibrator("entity_calibrator", s.entity_calibrator_version)),
+            Calibrator(spec),
             schema_id=REPORT_FACTS.id,
             min_confidence=s.entity_min_confidence,
         )

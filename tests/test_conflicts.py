@@ -30,3 +30,12 @@ def test_different_dates_are_no_contradiction() -> None:
         ("The panel reviewed the missile cooperation findings in 2020.", "b"),
     ]
     assert candidate_conflicts(units) == []
+
+
+def test_numbers_written_in_words_are_numbers_too() -> None:
+    units = [
+        ("Four of the new missiles appeared in the parade in Pyongyang.", "a"),
+        ("The observatory counted only two of the new missiles in the parade in Pyongyang.", "b"),
+    ]
+    (found,) = candidate_conflicts(units)
+    assert found.reason == "numbers differ: 4 vs 2"

@@ -122,6 +122,10 @@ def test_a_key_sees_only_its_collections_entities(tmp_path: Path) -> None:
             f"{api.url}/v1/entities", params={"collection": "team-b"}, headers={"Authorization": f"Bearer {token}"}
         )
         assert other.status_code in (403, 404)
+        hidden = httpx.get(
+            f"{api.url}/v1/entities/{kestrel['id']}", headers={"Authorization": f"Bearer {token}"}, timeout=60
+        )
+        assert hidden.status_code == 404  # joined over team-b's reports too: not an entity this key can see
 
 
 def test_candidates_are_pairs_sharing_a_word_or_near_by_embedding_never_one_report() -> None:

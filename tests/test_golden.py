@@ -68,3 +68,10 @@ def test_the_held_out_split_is_apart_and_big_enough() -> None:
     assert not reports & {p.stem for p in EXAMPLES.glob("*.txt")}
     ci = g.subset("ci")
     assert any(i.split == "heldout" for i in ci.qa) and any(e.split == "heldout" for e in ci.extraction)
+
+
+def test_entity_pairs_of_both_splits_are_loaded_with_both_labels() -> None:
+    g = load_golden(GOLDEN, EXAMPLES)
+    for split in ("dev", "heldout"):
+        pairs = [p for p in g.entity_pairs if p.split == split]
+        assert len(pairs) >= 30 and {p.same for p in pairs} == {True, False}, split

@@ -29,14 +29,14 @@ class Work:
         self.calls: list[str] = []
         self.wrap_ups: list[str] = []
 
-    def do(self, job: Job, doc_id: str, seconds: Callable[[], float]) -> None:
+    def do(self, job_id: str, doc_id: str, seconds: Callable[[], float]) -> None:
         self.calls.append(doc_id)
         outcome = self.script[doc_id].pop(0) if len(self.script[doc_id]) > 1 else self.script[doc_id][0]
         if outcome == "fail":
             raise ValueError(f"{doc_id} is unreadable")
         if outcome == "wait":
             raise ModelUnreachable("connection refused")
-        self.jobs.mark_item(job.id, doc_id, "done", seconds=seconds())
+        self.jobs.mark_item(job_id, doc_id, "done", seconds=seconds())
 
     def wrap_up(self, job: Job) -> None:
         self.wrap_ups.append(job.id)

@@ -54,3 +54,10 @@ def test_the_question_lends_its_names_but_never_its_numbers() -> None:
         given="Did the Aurora carry 40 tonnes of copper?",
     )
     assert not said.supported and "40" in said.reason
+
+
+def test_a_number_written_in_words_must_match_the_evidence() -> None:
+    from service.core.support import check_support
+
+    assert not check_support("Five ships sailed.", ["Four ships sailed."]).supported
+    assert check_support("They saw four ships sail.", ["They saw 4 ships sail."]).supported

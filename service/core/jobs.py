@@ -33,7 +33,7 @@ class JobWork(Protocol):
     kind: JobKind
     label: str  # how errors name a job of this kind, e.g. "summary batch"
 
-    def do(self, job: Job, doc_id: str, seconds: Callable[[], float]) -> None:
+    def do(self, job_id: str, doc_id: str, seconds: Callable[[], float]) -> None:
         """Do one item and record it done (`JobStore.mark_item` or a store method that writes the result with the
         item's state in one transaction; `seconds()` is the time spent so far). Raise `ModelUnreachable` when the
         model could not be reached (the item goes back to pending), anything else to fail the item with a reason."""
@@ -113,8 +113,8 @@ class JobEngine:
 
     def item(self, job_id: str, doc_id: str) -> bool:
         """Do one item (skipped when it is done or failed already); True when the model was unreachable and the
-        item should be tried again later."""
-        job = self.job(job_id)
+        item should be tried again later. Reads the item's state, not the whole job: a queue runs one item at a
+        time over a job of thousands."""
         if self._jobs.item_state(job_id, doc_id) not in ("pending", "running"):
             return False
         self._jobs.mark_item(job_id, doc_id, "running")
@@ -124,7 +124,7 @@ class JobEngine:
             return round(time.monotonic() - t0, 3)
 
         try:
-            self._work.do(job, doc_id, seconds)
+            self._work.do(job_id, doc_id, seconds)
         except ModelUnreachable as exc:  # the model server is down or restarting: not this item's fault
             log.warning("%s of %s waits for the model: %s", doc_id, job_id, exc.message)
             self._jobs.mark_item(job_id, doc_id, "pending", error=f"waiting for the model: {exc.message}")

@@ -6,6 +6,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from text_to_num import alpha2digit
+
 from service.core.relay import relayed_directive
 from service.core.segment import passage_id
 from service.core.text import STOPWORDS, content_terms, normalise, words
@@ -25,12 +27,13 @@ class SupportCheck:
 
 
 def numbers_in(text: str) -> set[str]:
-    """Numbers written in digits in `text`, as digit strings without thousands separators."""
+    """The numbers in `text` as digit strings without thousands separators; numbers written in words are read by
+    text2num (`alpha2digit`, English), not by a list of this project's."""
     return _numbers(text)
 
 
 def _numbers(text: str) -> set[str]:
-    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+    return {n.replace(",", "") for n in _NUMBER.findall(alpha2digit(text, "en", threshold=0))}
 
 
 def names_in(text: str) -> set[str]:
@@ -46,7 +49,7 @@ def check_support(sentence: str, evidence: list[str], min_overlap: float = 0.6, 
     """Names and numbers in `sentence` must all occur in `evidence` (names may also come from `given`, the question
     it answers: restating the question's own subject adds no claim); content terms must overlap the evidence.
 
-    Numbers compare digit strings (a number written in words is a content term like any other). Names compare
+    Numbers compare digit strings (numbers written in words read by text2num). Names compare
     case-insensitively after folding quotes and possessives. Content overlap is the share of the
     sentence's stemmed non-stopword terms found among the evidence's terms.
     """

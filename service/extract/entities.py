@@ -34,6 +34,8 @@ from service.extract.service import ExtractService
 SIGNALS = ("token_set", "contained", "cosine")
 NEIGHBOURS = 10  # names compared by embedding: each name's nearest, besides every name sharing a word with it
 VECTOR_CACHE = 100_000
+PAIR_CACHE = 1_000_000
+WORD_GROUP = 50  # a word shared by more reports' entities than this is no evidence of identity: left to embeddings
 
 
 def name_signals(a: str, b: str, va: Sequence[float], vb: Sequence[float]) -> dict[str, float | None]:
@@ -82,6 +84,7 @@ class EntityService:
         self._min_confidence = min_confidence
         self._lock = threading.Lock()
         self._vector_cache: dict[str, list[float]] = {}
+        self._pair_cache: dict[tuple[str, str], float] = {}
         self._memo: tuple[object, list[Entity]] | None = None
 
     @property
@@ -94,24 +97,37 @@ class EntityService:
         return self._calibrator.threshold if self._min_confidence is None else self._min_confidence
 
     def same(self, a: Sequence[str], b: Sequence[str], vectors: dict[str, list[float]]) -> float:
-        """P(same entity) for two sets of names: the best-scoring pair of one name from each."""
+        """P(same entity) for two sets of names: the best-scoring pair of one name from each (each pair's score is
+        kept, so a new threshold or another caller's collections re-scores nothing)."""
         best = 0.0
         for x in a:
             for y in b:
-                scored = self._calibrator.score(name_signals(x, y, vectors[x], vectors[y]))
-                best = max(best, scored.confidence if scored else 0.0)
+                pair = (x, y) if x <= y else (y, x)
+                with self._lock:
+                    p = self._pair_cache.get(pair)
+                if p is None:
+                    scored = self._calibrator.score(name_signals(x, y, vectors[x], vectors[y]))
+                    p = scored.confidence if scored else 0.0
+                    with self._lock:
+                        if len(self._pair_cache) >= PAIR_CACHE:
+                            self._pair_cache.clear()
+                        self._pair_cache[pair] = p
+                best = max(best, p)
         return best
 
     def vectors(self, names: Sequence[str]) -> dict[str, list[float]]:
         """Each name's embedding (kept between requests: names recur in every resolution)."""
+        wanted = set(names)
         with self._lock:
-            missing = sorted(set(names) - self._vector_cache.keys())
-        fresh = dict(zip(missing, self._embedder.embed_documents(missing), strict=True)) if missing else {}
-        with self._lock:
-            if len(self._vector_cache) + len(fresh) > VECTOR_CACHE:
-                self._vector_cache.clear()
-            self._vector_cache.update(fresh)
-            return {n: self._vector_cache.get(n) or fresh[n] for n in set(names)}
+            found = {n: self._vector_cache[n] for n in wanted if n in self._vector_cache}
+        missing = sorted(wanted - found.keys())
+        if missing:
+            found |= dict(zip(missing, self._embedder.embed_documents(missing), strict=True))
+            with self._lock:
+                if len(self._vector_cache) + len(missing) > VECTOR_CACHE:
+                    self._vector_cache.clear()
+                self._vector_cache.update({n: found[n] for n in missing})
+        return found
 
     def resolve(self, collections: list[str] | None, threshold: float | None = None) -> list[Entity]:
         """Every entity of the reports in `collections` (None: all), most reported first. The last resolution is
@@ -182,7 +198,9 @@ class EntityService:
         for doc_id, title, kind, fact in self._extract.query(self._schema_id, type="entities", collections=collections):
             if kind != "entities" or not fact.fields.get("name"):
                 continue
-            doc = docs[doc_id]
+            doc = docs.get(doc_id)
+            if doc is None:  # deleted between the two reads
+                continue
             names = [str(fact.fields["name"]), *[str(a) for a in fact.fields.get("aliases") or [] if a]]
             reported = doc.published or doc.created_at.date()
             out.append(_Node(doc_id, title, reported, names, fact.fields.get("type"), fact.evidence))
@@ -214,6 +232,8 @@ def _candidates(nodes: list[_Node], vectors: dict[str, list[float]]) -> list[tup
                 by_word.setdefault(word, set()).add(i)
     pairs: set[tuple[int, int]] = set()
     for members in by_word.values():
+        if len(members) > WORD_GROUP:
+            continue
         ordered = sorted(members)
         pairs |= {(a, b) for n, a in enumerate(ordered) for b in ordered[n + 1 :]}
     if len(names) > 1:
@@ -231,7 +251,12 @@ def _candidates(nodes: list[_Node], vectors: dict[str, list[float]]) -> list[tup
 
 def _entity(members: list[_Node], weakest: float) -> Entity:
     names = [n for m in members for n in m.names]
-    keys = sorted({f"{m.document_id}|{name_key(m.names[0])}" for m in members})
+    keys = sorted(
+        {
+            f"{m.document_id}|{name_key(m.names[0])}|{m.type}|{m.evidence[0].start if m.evidence else -1}"
+            for m in members
+        }
+    )
     canonical = max(
         (m.names[0] for m in members), key=lambda n: (sum(name_key(x) == name_key(n) for x in names), len(n))
     )

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends, Path, Query
 
 from service.domain.access import COLLECTION_RE
 from service.domain.facts import Entity, EntitySummary
 from service.extract.entities import EntityService
 from service.http.auth import Reader
-from service.http.deps import provide, require_collection
+from service.http.deps import AppLimits, provide, require_collection
 from service.http.pages import Cursor, Limit, Page, page_of
 
 entity_service = provide("entities", EntityService)
@@ -36,6 +36,7 @@ router = APIRouter(tags=["entities"])
 async def list_entities(
     entities: Entities,
     caller: Reader,
+    limits: AppLimits,
     name: Annotated[str | None, Query(description="Name or alias, case-insensitive substring", max_length=200)] = None,
     type: Annotated[str | None, Query(description="Entity type (person, country, company, ...)", max_length=64)] = None,
     collection: Collection = None,
@@ -47,21 +48,24 @@ async def list_entities(
     if collection is not None:
         require_collection(caller, collection)
     visible = caller.visible([collection] if collection else None)
-    found = await run_in_threadpool(entities.find, visible, name=name, type=type, threshold=min_confidence)
+    find = partial(entities.find, visible, name=name, type=type, threshold=min_confidence)
+    found = await limits.ingest.run(limits.budget_s, find)  # CPU work (embedding, scoring): bounded like ingest
     summaries = [EntitySummary.model_validate(e.model_dump(exclude={"mentions"})) for e in found]
     return page_of(summaries, limit, cursor)
 
 
 @router.get("/entities/{entity_id}", response_model=Entity)
 async def get_entity(
-    entity_id: str,
+    entity_id: Annotated[str, Path(max_length=64)],
     entities: Entities,
     caller: Reader,
+    limits: AppLimits,
     collection: Collection = None,
     min_confidence: MinConfidence = None,
 ) -> Entity:
-    """One entity: canonical name, aliases, first and last report date, and every mention with its verbatim span."""
+    """One entity: canonical name, aliases, first and last report date, and every mention with its verbatim span.
+    An id names one set of linked reports as resolved with the same `collection` and `min_confidence`."""
     if collection is not None:
         require_collection(caller, collection)
     visible = caller.visible([collection] if collection else None)
-    return await run_in_threadpool(entities.get, entity_id, visible, min_confidence)
+    return await limits.ingest.run(limits.budget_s, partial(entities.get, entity_id, visible, min_confidence))

@@ -81,11 +81,12 @@ class _ExtractionWork:
         self._jobs = jobs
         self._extract = extract
 
-    def do(self, job: Job, doc_id: str, seconds: Callable[[], float]) -> None:
-        if job.params is None:
-            raise NotFound(f"extraction job {job.id!r} names no schema")
+    def do(self, job_id: str, doc_id: str, seconds: Callable[[], float]) -> None:
+        job = self._jobs.get(job_id)
+        if job is None or job.params is None:
+            raise NotFound(f"extraction job {job_id!r} names no schema")
         self._extract.extract(doc_id, FactSchema.model_validate_json(job.params), refresh=True)
-        self._jobs.mark_item(job.id, doc_id, "done", seconds=seconds())
+        self._jobs.mark_item(job_id, doc_id, "done", seconds=seconds())
 
     def wrap_up(self, job: Job) -> None:
         """Nothing beyond the final state: the extraction is stored by the item."""

@@ -138,15 +138,15 @@ class _SummaryWork:
         self._model_wait_s = model_wait_s
         self._sleep = sleep
 
-    def do(self, job: Job, doc_id: str, seconds: Callable[[], float]) -> None:
+    def do(self, job_id: str, doc_id: str, seconds: Callable[[], float]) -> None:
         doc = self._repo.get(doc_id)
         if doc is None:
             raise NotFound(f"document {doc_id} was deleted")
         summary: Summary = self._summarizer.summarize(doc)
         if not summary.sentences:
             raise ValueError("no summary sentence survived verification")
-        if not self._jobs.complete_item(job.id, summary, seconds()):  # the summary and the item's state together
-            log.warning("%s of %s was summarised by another runner; this one is dropped", doc_id, job.id)
+        if not self._jobs.complete_item(job_id, summary, seconds()):  # the summary and the item's state together
+            log.warning("%s of %s was summarised by another runner; this one is dropped", doc_id, job_id)
 
     def wrap_up(self, job: Job) -> None:
         summaries = [s for s in (self._jobs.summary(i.document_id) for i in job.items if i.state == "done") if s]
