@@ -14,7 +14,7 @@ from service.core.text import STOPWORDS, content_terms, normalise, words
 from service.domain.models import Citation, Document
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_CAP_STOP = STOPWORDS | {"however", "meanwhile", "yes", "no"}
+_CAP_STOP = STOPWORDS  # sentence-initial function words are not names
 
 
 @dataclass(frozen=True)

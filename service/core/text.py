@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import re
 
-STOPWORDS = frozenset(
-    """a about above after again against all also am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each few for from further had has
-    have having he her here hers him his how i if in into is it its itself just may me might more most
-    my no nor not now of off on once only or other our out over own said says same she should so some
-    such than that the their them then there these they this those through to too under until up very
-    was we were what when where which while who whom why will with would you your according report
-    reports reported say stated told yet per""".split()
-)
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+# Function words left out of term overlap: scikit-learn's maintained English list, not one of this project's.
+STOPWORDS: frozenset[str] = frozenset(ENGLISH_STOP_WORDS)
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\-\.]*[A-Za-z0-9]|[A-Za-z0-9]")
 
 
