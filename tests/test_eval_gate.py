@@ -196,3 +196,16 @@ def test_the_synthetic_regression_fails(tmp_path: Path) -> None:
     assert "qa.abstention_recall" in failed and "qa.items" in failed, out.failures
     qa = next(f for f in out.flips if f.suite == "qa")
     assert qa.failed and len(qa.regressed) >= 3 and all(i.startswith("qa:u") for i in qa.regressed)
+
+
+def test_one_item_of_six_stored_to_four_decimals_passes(tmp_path: Path) -> None:
+    """2/3 is stored as 0.6667; dropping to 3/6 is exactly one item's worth and must pass, two must not."""
+    th = g.Thresholds(floors={}, tolerance={"squad.abstention_recall": 0.0}, default_tolerance=0.05)
+    base_run = result({"squad.abstention_recall": round(4 / 6, 4)}, {}) | {"counts": {"squad.abstention_recall": 6}}
+    path = tmp_path / "baseline.json"
+    g.accept(path, base_run)
+    baseline = g.load_baseline(path)
+    one = result({"squad.abstention_recall": round(3 / 6, 4)}, {}) | {"counts": {"squad.abstention_recall": 6}}
+    two = result({"squad.abstention_recall": round(2 / 6, 4)}, {}) | {"counts": {"squad.abstention_recall": 6}}
+    assert g.check(one, baseline, th).passed
+    assert not g.check(two, baseline, th).passed

@@ -160,6 +160,9 @@ def _smaller(a: object, b: object) -> int | None:
     return min(ns) if ns else None
 
 
+ROUNDING = 1e-4  # metrics are stored to 4 decimals: 2/3 is kept as 0.6667, and one item's worth must still pass
+
+
 def check(result: dict[str, Any], baseline: dict[str, Any], th: Thresholds) -> GateOutcome:
     """Floors, per-metric allowances against the baseline, and the paired flip test per suite."""
     base = baseline.get(baseline_key(result))
@@ -181,7 +184,7 @@ def check(result: dict[str, Any], baseline: dict[str, Any], th: Thresholds) -> G
         if ref is None or base is None:
             continue
         allowed = th.allowance(name, _smaller(counts.get(name), base.get("counts", {}).get(name)))
-        if value < ref - allowed - 1e-9:
+        if value < ref - allowed - ROUNDING:
             reason = f"{value:.3f} is {ref - value:.3f} below the baseline {ref:.3f} (allowed {allowed:.3f})"
             out.failures.append(GateFailure(name, value, reason))
     if base:
