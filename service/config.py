@@ -103,7 +103,7 @@ class Settings(BaseSettings):
         "are extracted as a job (202 + Location), not in the request.",
     )
     retrieval_candidates: int = Field(default=30, description="Candidates per retriever before fusion.")
-    qa_passages: int = Field(default=5, description="Sentences shown to the model per question.")
+    qa_passages: int = Field(default=8, description="Passages shown to the model per question.")
     min_similarity: float = Field(
         default=0.25, description="Abstain without a model call when no passage is this similar."
     )
