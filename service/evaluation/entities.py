@@ -11,7 +11,6 @@ dev pairs alone, with the threshold that gives the best F1 on 5-fold out-of-fold
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,6 +25,7 @@ from service.evaluation import metrics as m
 from service.evaluation import selective
 from service.evaluation.calibrate import fit_model
 from service.evaluation.golden import EntityPair, load_golden
+from service.evaluation.machine import git_head
 from service.extract.entities import SIGNALS, EntityService, name_signals
 
 FOLDS = 5
@@ -146,7 +146,7 @@ def calibrate_entities_command(
                 "pairs": len(rows),
                 "same": sum(1 for r in rows if r["same"]),
                 "embedding": container.embedder.name,
-                "git": _git_head(),
+                "git": git_head(),
                 "date": dt.date.today().isoformat(),
                 "library": "scikit-learn LogisticRegression on StandardScaler",
                 "C": c,
@@ -172,10 +172,3 @@ def _flat() -> dict[str, Any]:
         "coef": [0.0] * n,
         "intercept": 0.0,
     }
-
-
-def _git_head() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return None

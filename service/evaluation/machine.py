@@ -5,9 +5,12 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from service.config import REPO_ROOT
 
 FLAGS_OF_INTEREST = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8")
 
@@ -58,3 +61,19 @@ def machine_info(llm_endpoint: str | None, threads: int | None, batch: int) -> d
         "python": platform.python_version(),
         "llm": llm_endpoint or {"embedded": embedded},
     }
+
+
+def git_head() -> str | None:
+    """The short commit of the repository, or None outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except OSError:
+        return None
+    return out.stdout.strip() or None

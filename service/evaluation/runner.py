@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -11,14 +10,14 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from service.adapters.files.loaders import SUPPORTED
-from service.config import REPO_ROOT, Settings
+from service.config import Settings
 from service.container import Container
 from service.domain.errors import ConfigurationError, DossierError
 from service.domain.models import Answer, Document, DocumentMeta, RetrievalFilter, RunMeta, Usage
 from service.evaluation import metrics as m
 from service.evaluation.entities import pair_rows
 from service.evaluation.golden import Golden, QAItem
-from service.evaluation.machine import machine_info
+from service.evaluation.machine import git_head, machine_info
 from service.evaluation.scoring import (
     curves,
     denominators,
@@ -86,7 +85,7 @@ class EvalRunner:
                     "settings_hash": settings.settings_hash(),
                     "prompts": {t: c.prompts.get(t).ref for t in ("qa", "extract", "summarize")},
                     "calibrator": c.qa.calibrator_ref,
-                    "git": _git_head(),
+                    "git": git_head(),
                     "cache": {"hits": cache.hits, "misses": cache.misses} if cache else None,
                     "machine": machine_info(settings.llm_base_url, settings.local_threads, settings.local_batch),
                     "metrics": totals(items, suites, k=settings.qa_passages),
@@ -375,18 +374,3 @@ def _stem(docs: dict[str, Document], doc_id: str) -> str:
 def _run_id(settings: Settings, subset: str) -> str:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{settings.chat_model_name.replace('/', '_')}-{subset}"
-
-
-def _git_head() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except OSError:
-        return None
-    return out.stdout.strip() or None

@@ -88,10 +88,6 @@ class EntityService:
         self._memo: tuple[object, list[Entity]] | None = None
 
     @property
-    def calibrator_ref(self) -> str:
-        return self._calibrator.ref
-
-    @property
     def default_threshold(self) -> float:
         """The configured threshold, else the calibrator's own (chosen on dev pairs)."""
         return self._calibrator.threshold if self._min_confidence is None else self._min_confidence
