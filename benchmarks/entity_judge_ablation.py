@@ -23,8 +23,8 @@ from service.container import Container  # noqa: E402
 from service.core.judging import judge  # noqa: E402
 from service.core.segment import segment  # noqa: E402
 from service.evaluation import selective  # noqa: E402
-from service.evaluation.calibrate import fit_model  # noqa: E402
-from service.evaluation.entities import FOLDS, _f1, pair_rows  # noqa: E402
+from service.evaluation.calibrate import fit_with_threshold, pair_f1  # noqa: E402
+from service.evaluation.entities import FOLDS, pair_rows  # noqa: E402
 from service.evaluation.golden import EntityPair, load_golden, report_texts  # noqa: E402
 from service.extract.entities import SIGNALS  # noqa: E402
 
@@ -57,22 +57,14 @@ def _judged(c: Container, pairs: list[EntityPair], texts: dict[str, str]) -> lis
 
 def _variant(features: list[str], dev: list[dict[str, Any]], held: list[dict[str, Any]]) -> dict[str, float]:
     rows = [{"signals": r["signals"], "correct": r["same"]} for r in dev]
-    oof = [0.0] * len(rows)
-    for k in range(FOLDS):
-        model = fit_model("v", features, [r for i, r in enumerate(rows) if i % FOLDS != k], 1.0)
-        for i, r in enumerate(rows):
-            if i % FOLDS == k:
-                oof[i] = model.probability(r["signals"])
-    labels = [bool(r["correct"]) for r in rows]
-    t = max([round(0.05 * i, 2) for i in range(1, 20)], key=lambda x: (_f1(oof, labels, x), -abs(x - 0.5)))
-    model = fit_model("v", features, rows, 1.0)
+    model, t, oof = fit_with_threshold("v", features, rows, 1.0, FOLDS)
     probs = [model.probability(r["signals"]) for r in held]
     held_labels = [bool(r["same"]) for r in held]
     return {
         "threshold": t,
-        "dev_oof_f1": _f1(oof, labels, t),
-        "dev_oof_auroc": selective.auroc(oof, labels) or 0.0,
-        "heldout_f1": _f1(probs, held_labels, t),
+        "dev_oof_f1": oof["dev.pair_f1"],
+        "dev_oof_auroc": oof["dev.auroc"],
+        "heldout_f1": pair_f1(probs, held_labels, t),
         "heldout_auroc": selective.auroc(probs, held_labels) or 0.0,
     }
 

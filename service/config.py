@@ -129,6 +129,24 @@ class Settings(BaseSettings):
     entity_calibrator_version: int | None = Field(
         default=None, description="prompts/entity_calibrator/v<N>.yaml to resolve entities with; default the newest."
     )
+    disagreement_min_confidence: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="List two reports' statements as a disagreement when their calibrated P(contradict) reaches "
+        "this. Default: the claim calibrator's own threshold, chosen on dev pairs. A request's `min_confidence` "
+        "overrides it.",
+    )
+    disagreement_max_pairs: int = Field(
+        default=30,
+        ge=1,
+        le=10_000,
+        description="Statement pairs judged per request (two one-token model calls each, kept once judged): the "
+        "nearest pairs by embedding across reports.",
+    )
+    claim_calibrator_version: int | None = Field(
+        default=None, description="prompts/claim_calibrator/v<N>.yaml to judge disagreements with; default the newest."
+    )
     verify_citations: bool = Field(
         default=True, description="Drop answer sentences their citations don't support (off only to test the gate)."
     )
@@ -206,6 +224,9 @@ class Settings(BaseSettings):
             "qa_calibrator_version",
             "entity_min_confidence",
             "entity_calibrator_version",
+            "disagreement_min_confidence",
+            "disagreement_max_pairs",
+            "claim_calibrator_version",
             "extract_window_chars",
             "summary_window_chars",
         }

@@ -27,9 +27,11 @@ from service.ask.retrieval import HybridRetriever
 from service.ask.service import QAService
 from service.config import Settings
 from service.core.calibration import Calibrator
+from service.core.comparing import PairJudge
 from service.domain.errors import ConfigurationError
 from service.domain.ports import ChatModel, Embedder, JobQueue, JobSteps, PassageIndex
 from service.domain.summaries import JobKind
+from service.extract.disagreements import DisagreementService
 from service.extract.entities import EntityService
 from service.extract.jobs import ExtractionJobs
 from service.extract.schemas import REPORT_FACTS
@@ -218,6 +220,32 @@ class Container:
         )
 
     @cached_property
+    def pair_judge(self) -> PairJudge:
+        """Judges whether two reports' statements contradict each other (disagreements, digests)."""
+        spec = self.prompts.calibrator("claim_calibrator", self.settings.claim_calibrator_version)
+        prompt = self.prompts.get("compare")
+        if spec.fit.get("prompt") not in (None, prompt.ref):
+            log.warning(
+                "%s was fit on %s, not %s: run `dossier calibrate-claims`", spec.ref, spec.fit["prompt"], prompt.ref
+            )
+        return PairJudge(self.chat, prompt, Calibrator(spec))
+
+    @cached_property
+    def disagreements(self) -> DisagreementService:
+        """Disagreements between reports' stored facts, judged by the model and calibrated."""
+        s = self.settings
+        return DisagreementService(
+            self.extract,
+            self.repo,
+            self.embedder,
+            self.pair_judge,
+            schema_id=REPORT_FACTS.id,
+            settings_hash=s.settings_hash(),
+            min_confidence=s.disagreement_min_confidence,
+            max_pairs=s.disagreement_max_pairs,
+        )
+
+    @cached_property
     def extract_jobs(self) -> ExtractionJobs:
         """Extractions of long reports, run as jobs."""
         return ExtractionJobs(self.jobs, self.extract)
@@ -235,6 +263,9 @@ class Container:
             self.extractions,
             settings_hash=s.settings_hash(),
             window_chars=s.summary_window_chars,
+            judge=self.pair_judge,
+            embedder=self.embedder,
+            conflict_threshold=s.disagreement_min_confidence,
         )
 
     @cached_property

@@ -10,8 +10,9 @@ Each incoming chat request takes the next step of the script (the last step repe
 
 A yes/no judgement (a request asking for `top_logprobs`) is answered outside the script: "Yes" with log-probabilities
 giving P(yes) = `stub.judge_yes` (a number, or a callable of the request body), or, with `stub.logprobs = False`,
-"Yes" with no log-probabilities at all (an endpoint that does not return them); these requests are kept in
-`stub.judged`, not in `stub.requests`.
+"Yes" with no log-probabilities at all (an endpoint that does not return them); `stub.judge_top` (a callable of
+the request body returning {token: probability}, or None to fall back to Yes/No) answers one-word choice judgements.
+These requests are kept in `stub.judged`, not in `stub.requests`.
 
 A request with `stream: true` gets its content as SSE chunks of a few characters (then a usage chunk and
 `[DONE]`); `stub.pause_after` (a text) and `stub.resume` (an Event) hold the stream once that text was sent.
@@ -31,15 +32,20 @@ from typing import Any
 Step = Any  # a tuple as above, or a callable(body) -> tuple
 
 
-def completion(text: str, model: str = "stub", yes: float | None = None, cached: int | None = None) -> dict[str, Any]:
+def completion(
+    text: str,
+    model: str = "stub",
+    yes: float | None = None,
+    cached: int | None = None,
+    tokens: dict[str, float] | None = None,
+) -> dict[str, Any]:
     choice: dict[str, Any] = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
-    if yes is not None:
-        top = [
-            {"token": "Yes", "logprob": math.log(max(yes, 1e-9)), "bytes": None},
-            {"token": "No", "logprob": math.log(max(1.0 - yes, 1e-9)), "bytes": None},
-        ]
+    if yes is not None and tokens is None:
+        tokens = {"Yes": yes, "No": 1.0 - yes}
+    if tokens is not None:
+        top = [{"token": t, "logprob": math.log(max(p, 1e-9)), "bytes": None} for t, p in tokens.items()]
         choice["logprobs"] = {
-            "content": [{"token": "Yes", "logprob": top[0]["logprob"], "bytes": None, "top_logprobs": top}]
+            "content": [{"token": top[0]["token"], "logprob": top[0]["logprob"], "bytes": None, "top_logprobs": top}]
         }
     return {
         "id": "chatcmpl-stub",
@@ -60,6 +66,7 @@ class StubServer:
         self.requests: list[dict[str, Any]] = []
         self.judged: list[dict[str, Any]] = []
         self.judge_yes: float | Any = 0.95
+        self.judge_top: Any = None
         self.logprobs = True
         self.cached_tokens: int | None = None  # reported as usage.prompt_tokens_details.cached_tokens when set
         self.pause_after: str | None = None
@@ -79,8 +86,12 @@ class StubServer:
                     with stub._lock:
                         stub.judged.append(body)
                     yes = stub.judge_yes(body) if callable(stub.judge_yes) else stub.judge_yes
+                    top = stub.judge_top(body) if stub.judge_top is not None and stub.logprobs else None
+                    answer = completion("Yes", yes=yes if stub.logprobs else None, tokens=top)
+                    if top:
+                        answer["choices"][0]["message"]["content"] = next(iter(top))
                     self.send_response(200)
-                    self._send(json.dumps(completion("Yes", yes=yes if stub.logprobs else None)).encode())
+                    self._send(json.dumps(answer).encode())
                     return
                 with stub._lock:
                     stub.requests.append(body)

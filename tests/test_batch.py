@@ -15,7 +15,7 @@ import httpx
 
 from service.container import Container
 from service.domain.models import DocumentMeta
-from tests.conftest import ROOT, LiveServer, make_container, make_settings
+from tests.conftest import ROOT, LiveServer, judged_prompts, make_container, make_settings
 from tests.stub_openai import StubServer
 
 SUMMARY = json.dumps(
@@ -189,9 +189,26 @@ def echo(body: dict[str, Any]) -> tuple[Any, ...]:
     return ("content", json.dumps({"sentences": picked}))
 
 
-def test_digest_adds_rule_detected_disagreements(tmp_path: Path) -> None:
+def test_digest_adds_disagreements_the_pair_judgement_finds(tmp_path: Path) -> None:
+    def relation(body: dict[str, Any]) -> dict[str, float] | None:
+        """The model's one-word reply: 'contradict' for the two missile counts, 'unrelated' otherwise."""
+        user = body["messages"][-1]["content"]
+        if "one word" not in user:
+            return None
+        clash = "At least 4" in user and "Only 2" in user
+        return {"contradict": 0.95, "unrelated": 0.05} if clash else {"unrelated": 0.95, "contradict": 0.05}
+
     with StubServer([echo]) as stub:
-        c = _container(tmp_path, stub)
+        stub.judge_top = relation
+        c = make_container(
+            make_settings(
+                tmp_path,
+                llm_base_url=stub.base_url,
+                llm_model="stub",
+                llm_max_attempts=1,
+                prompts_dir=judged_prompts(tmp_path),
+            )
+        )
         c.ingest.ingest_text(
             "At least 4 of the new missiles appeared in the Pyongyang parade. Analysts watched. It rained.",
             DocumentMeta(title="Parade"),
@@ -208,9 +225,14 @@ def test_digest_adds_rule_detected_disagreements(tmp_path: Path) -> None:
         final = c.batches.run(job.id)
     assert final.digest is not None
     (point,) = [p for p in final.digest.points if p.kind == "contradiction"]
-    assert point.detected_by == "rule" and "numbers differ: 4 vs 2" in point.text
-    assert len(point.document_ids) == 2 and "found by rule" in final.digest.markdown
-    assert "Possible disagreements to check:\n- [1] vs [4]" in stub.requests[-1]["messages"][-1]["content"]
+    assert point.detected_by == "judge" and point.confidence is not None and point.confidence > 0.9
+    assert "At least 4" in point.text and "Only 2" in point.text and len(point.document_ids) == 2
+    assert "judged to contradict: P 0.9" in final.digest.markdown
+    assert (
+        "Possible disagreements to check:\n- [1] vs [4]: P(contradict) 0.9"
+        in stub.requests[-1]["messages"][-1]["content"]
+    )
+    assert any("one word" in j["messages"][-1]["content"] for j in stub.judged)
 
 
 def test_contradiction_citing_the_same_statement_twice_is_rejected(tmp_path: Path) -> None:

@@ -78,6 +78,7 @@ def test_reports_naming_one_entity_are_joined_with_dates_mentions_and_spans(api:
     assert kestrel["documents"] == 2 and kestrel["name"] == "Kestrel Open Source Lab"
     assert kestrel["first_reported"] == "2024-03-01" and kestrel["last_reported"] == "2024-05-09"
     assert "Kestrel" in kestrel["aliases"] and 0 < kestrel["confidence"] < 1
+    assert kestrel["calibrator"].startswith("entity_calibrator/v")
     full = httpx.get(f"{api.url}/v1/entities/{kestrel['id']}", timeout=60).json()
     assert {m["document_id"] for m in full["mentions"]} == {ids["a"], ids["b"]}
     for mention in full["mentions"]:

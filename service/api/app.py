@@ -20,6 +20,7 @@ from service.ask import router as ask
 from service.config import Settings
 from service.container import Container
 from service.domain.errors import ConfigurationError
+from service.extract import disagreements_router as disagreements
 from service.extract import entities_router as entities
 from service.extract import router as extract
 from service.http import errors
@@ -81,7 +82,7 @@ def create_app(settings: Settings, *, start_llm: bool = True, container: Contain
         budget_s=settings.request_budget_s,
     )
     errors.install(app)
-    for module in (ingest, ask, chat, extract, entities, summarize, access, web):
+    for module in (ingest, ask, chat, extract, entities, disagreements, summarize, access, web):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router)
     app.include_router(web.page)

@@ -1,4 +1,4 @@
-"""`dossier extract` and `dossier entities`."""
+"""`dossier extract`, `dossier entities` and `dossier disagreements`."""
 
 from __future__ import annotations
 
@@ -110,3 +110,23 @@ def entities(
             ", ".join(e.aliases)[:60],
         )
     out.print(table)
+
+
+@app.command()
+def disagreements(
+    min_confidence: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="List pairs from this calibrated P(contradict) up")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Statements of different reports the model judges incompatible, each side cited to its sentence."""
+    found = container().disagreements.find(None, min_confidence)
+    if as_json:
+        out.print_json(json.dumps([d.model_dump(mode="json") for d in found]))
+        return
+    for d in found:
+        out.print(f"{d.id}  P(contradict) {d.confidence:.2f}")
+        for side in (d.a, d.b):
+            ev = side.evidence
+            out.print(f'  {side.reported} {side.document_title[:40]}: "{ev.text}" [{ev.start}:{ev.end}]')
+    console.print(f"{len(found)} disagreement(s)")

@@ -169,9 +169,34 @@ class EntitySummary(BaseModel):
     confidence: float = Field(
         description="The lowest calibrated P(same entity) among the links that joined its reports (1.0 for one)"
     )
+    calibrator: str = Field(default="", description="The calibrator artefact (`entity_calibrator/vN`) that joined them")
 
 
 class Entity(EntitySummary):
     """An entity with every mention: each report that names it, with the verbatim spans."""
 
     mentions: list[EntityMention]
+
+
+class ClaimSide(BaseModel):
+    """One side of a disagreement: a report's fact and the verbatim sentence that states it."""
+
+    document_id: str
+    document_title: str
+    reported: dt.date = Field(description="The report's published date, or the day it was ingested")
+    kind: str = Field(description="The fact's kind: claims, quantities or events")
+    evidence: Evidence
+
+
+class Disagreement(BaseModel):
+    """Two reports' statements the model judges incompatible, with the calibrated probability that they are."""
+
+    id: str
+    a: ClaimSide
+    b: ClaimSide
+    confidence: float = Field(description="Calibrated P(the two statements contradict each other)")
+    signals: dict[str, float | None] = Field(
+        description="The model's own probabilities the confidence is calibrated from: `related` (1 - P(unrelated)), "
+        "`contradict` (P(contradict) of agree/contradict/unrelated) and `not_both` (1 - P(both can be true))"
+    )
+    meta: RunMeta

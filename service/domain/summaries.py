@@ -43,7 +43,12 @@ class DigestPoint(BaseModel):
     text: str
     document_ids: list[str]
     citations: list[Citation]
-    detected_by: Literal["model", "rule"] = "model"
+    detected_by: Literal["model", "judge"] = Field(
+        default="model",
+        description="`model`: written by the digest prompt; `judge`: two reports' sentences the calibrated pair "
+        "judgement found contradictory",
+    )
+    confidence: float | None = Field(default=None, description="For `judge` points: the calibrated P(contradict)")
 
 
 class Digest(BaseModel):

@@ -23,7 +23,7 @@ from service.config import REPO_ROOT, Settings
 from service.core.calibration import Calibrator, CalibratorFile
 from service.evaluation import metrics as m
 from service.evaluation import selective
-from service.evaluation.calibrate import fit_model
+from service.evaluation.calibrate import fit_with_threshold
 from service.evaluation.golden import EntityPair, load_golden
 from service.evaluation.machine import git_head
 from service.extract.entities import SIGNALS, EntityService, name_signals
@@ -79,28 +79,12 @@ def _r(x: float | None) -> float | None:
     return None if x is None else round(x, 4)
 
 
-def _f1(probs: Sequence[float], labels: Sequence[bool], t: float) -> float:
-    tp = sum(1 for p, y in zip(probs, labels, strict=True) if p >= t and y)
-    fp = sum(1 for p, y in zip(probs, labels, strict=True) if p >= t and not y)
-    fn = sum(1 for p, y in zip(probs, labels, strict=True) if p < t and y)
-    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-
-
 def fit(rows: Sequence[dict[str, Any]], c: float = 1.0) -> tuple[CalibratorFile, dict[str, float]]:
     """The calibrator on dev rows, its threshold (best out-of-fold F1) and the cross-validated figures."""
     if any(r["split"] != "dev" for r in rows):
         raise typer.BadParameter("the entity calibrator is fit on dev pairs only")
     fit_rows = [{"signals": r["signals"], "correct": r["same"], "id": r["id"]} for r in rows]
-    folds: list[float] = [0.0] * len(fit_rows)
-    for k in range(FOLDS):
-        train = [r for i, r in enumerate(fit_rows) if i % FOLDS != k]
-        model = fit_model("names", list(SIGNALS), train, c)
-        for i, r in enumerate(fit_rows):
-            if i % FOLDS == k:
-                folds[i] = model.probability(r["signals"])
-    labels = [bool(r["correct"]) for r in fit_rows]
-    grid = [round(0.05 * i, 2) for i in range(1, 20)]
-    threshold = max(grid, key=lambda t: (_f1(folds, labels, t), -abs(t - 0.5)))
+    model, threshold, oof = fit_with_threshold("names", list(SIGNALS), fit_rows, c, FOLDS)
     spec = CalibratorFile(
         id="entity_calibrator",
         version=1,
@@ -108,12 +92,8 @@ def fit(rows: Sequence[dict[str, Any]], c: float = 1.0) -> tuple[CalibratorFile,
         "`dossier calibrate-entities` on the dev entity pairs.",
         target="P(the two mentions name the same real-world entity)",
         threshold=threshold,
-        models=[fit_model("names", list(SIGNALS), fit_rows, c)],
+        models=[model],
     )
-    oof = {
-        "dev.pair_f1": round(_f1(folds, labels, threshold), 4),
-        "dev.auroc": round(selective.auroc(folds, labels) or 0.0, 4),
-    }
     return spec, oof
 
 

@@ -155,6 +155,26 @@ class EntityPair(BaseModel):
     split: Split = "dev"
 
 
+class ClaimSide(BaseModel):
+    """A statement as a report writes it (a verbatim sentence of the report named by its file stem)."""
+
+    document: str
+    quote: str
+
+
+class ClaimPair(BaseModel):
+    """Two reports' statements and how they relate: the same fact (agree), incompatible versions of one fact
+    (contradict), or different facts (unrelated)."""
+
+    id: str
+    a: ClaimSide
+    b: ClaimSide
+    label: Literal["agree", "contradict", "unrelated"]
+    note: str = ""
+    ci: bool = True  # two one-token model calls a pair: every pair runs in the CI subset
+    split: Split = "dev"
+
+
 class Golden(BaseModel):
     """The whole golden set plus where its report files live."""
 
@@ -165,6 +185,7 @@ class Golden(BaseModel):
     summaries: list[SummaryGold]
     injection: list[InjectionCase]
     entity_pairs: list[EntityPair] = Field(default_factory=list)
+    claim_pairs: list[ClaimPair] = Field(default_factory=list)
     corpus_dirs: list[Path]
     collection_dirs: dict[str, Path] = Field(default_factory=dict)  # reports ingested into a named collection
 
@@ -181,6 +202,7 @@ class Golden(BaseModel):
                 "extraction": [e for e in self.extraction if e.split == name],
                 "summaries": [s for s in self.summaries if s.split == name],
                 "entity_pairs": [p for p in self.entity_pairs if p.split == name],
+                "claim_pairs": [p for p in self.claim_pairs if p.split == name],
                 "injection": self.injection if name == "dev" else [],
             }
         )
@@ -203,6 +225,7 @@ class Golden(BaseModel):
                 "extraction": [e for e in self.extraction if e.ci],
                 "summaries": [s for s in self.summaries if s.ci],
                 "entity_pairs": [p for p in self.entity_pairs if p.ci],
+                "claim_pairs": [p for p in self.claim_pairs if p.ci],
                 "injection": cases,
             }
         )
@@ -306,6 +329,8 @@ def load_golden(root: Path, examples: Path) -> Golden:
         + _jsonl(held / "summaries.jsonl", SummaryGold, "heldout", False),
         entity_pairs=_jsonl(root / "entity_pairs.jsonl", EntityPair, "dev", False)
         + _jsonl(held / "entity_pairs.jsonl", EntityPair, "heldout", False),
+        claim_pairs=_jsonl(root / "claim_pairs.jsonl", ClaimPair, "dev", False)
+        + _jsonl(held / "claim_pairs.jsonl", ClaimPair, "heldout", False),
         injection=_jsonl(root / "injection" / "cases.jsonl", InjectionCase)
         + [
             c.model_copy(update={"set": "paraphrased", "collection": PARAPHRASED_COLLECTION})
@@ -341,6 +366,9 @@ def load_golden(root: Path, examples: Path) -> Golden:
     for pair in golden.entity_pairs:
         for side in (pair.a, pair.b):
             check(f"entity pair {pair.id}", side.document, side.mention)
+    for claims in golden.claim_pairs:
+        for statement in (claims.a, claims.b):
+            check(f"claim pair {claims.id}", statement.document, statement.quote)
     for c in golden.injection:
         if c.document not in texts:
             raise ConfigurationError(f"injection: unknown report {c.document!r}")

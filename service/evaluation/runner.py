@@ -15,6 +15,7 @@ from service.container import Container
 from service.domain.errors import ConfigurationError, DossierError
 from service.domain.models import Answer, Document, DocumentMeta, RetrievalFilter, RunMeta, Usage
 from service.evaluation import metrics as m
+from service.evaluation.disagreements import pair_rows as pair_rows_claims
 from service.evaluation.entities import pair_rows
 from service.evaluation.golden import Golden, QAItem
 from service.evaluation.machine import git_head, machine_info
@@ -32,7 +33,7 @@ from service.evaluation.scoring import (
 from service.extract.schemas import REPORT_FACTS
 from service.ingest.service import IngestFailure, IngestResult, expand_paths
 
-SUITES = ("qa", "squad", "extract", "summary", "injection", "entities")
+SUITES = ("qa", "squad", "extract", "summary", "injection", "entities", "disagreements")
 Progress = Callable[[str, int, int], None]
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -85,6 +86,7 @@ class EvalRunner:
                     "settings_hash": settings.settings_hash(),
                     "prompts": {t: c.prompts.get(t).ref for t in ("qa", "extract", "summarize")},
                     "calibrator": c.qa.calibrator_ref,
+                    "calibrators": _calibrators(c, suites),
                     "git": git_head(),
                     "cache": {"hits": cache.hits, "misses": cache.misses} if cache else None,
                     "machine": machine_info(settings.llm_base_url, settings.local_threads, settings.local_batch),
@@ -209,6 +211,18 @@ class EvalRunner:
         pairs = self._golden.entity_pairs
         rows = pair_rows(c.entities, pairs, c.entities.default_threshold)
         self._progress("entities", len(pairs), len(pairs))
+        return rows
+
+    def _disagreements(self, c: Container, docs: dict[str, Document]) -> list[dict[str, Any]]:
+        pairs = self._golden.claim_pairs
+        service = c.disagreements
+        before = _cache_counts(c)
+        rows = pair_rows_claims(
+            service.judge, pairs, service.default_threshold, lambda n: self._progress("disagreements", n, len(pairs))
+        )
+        cached = _from_cache(c, before)
+        for r in rows:
+            r["cached"] = cached
         return rows
 
     def _injection(self, c: Container, docs: dict[str, Document]) -> list[dict[str, Any]]:
@@ -374,3 +388,13 @@ def _stem(docs: dict[str, Document], doc_id: str) -> str:
 def _run_id(settings: Settings, subset: str) -> str:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{settings.chat_model_name.replace('/', '_')}-{subset}"
+
+
+def _calibrators(c: Container, suites: list[str]) -> dict[str, str]:
+    """The calibrator artefact of each decision the run measured."""
+    out = {"qa": c.qa.calibrator_ref}
+    if "entities" in suites:
+        out["entities"] = c.entities.calibrator_ref
+    if "disagreements" in suites:
+        out["disagreements"] = c.disagreements.judge.calibrator.ref
+    return out

@@ -10,6 +10,8 @@ from service.domain.models import Document
 from service.domain.summaries import Summary
 from service.evaluation import metrics as m
 from service.evaluation import selective
+from service.evaluation.disagreements import denominators as disagreement_denominators
+from service.evaluation.disagreements import totals as disagreement_totals
 from service.evaluation.entities import denominators as entity_denominators
 from service.evaluation.entities import totals as entity_totals
 from service.evaluation.golden import ExtractionGold, SummaryGold
@@ -199,6 +201,8 @@ def totals(items: Sequence[dict[str, Any]], suites: Sequence[str], k: int) -> di
         }
     if "entities" in suites:
         out |= entity_totals([i for i in items if i["suite"] == "entities"])
+    if "disagreements" in suites:
+        out |= disagreement_totals([i for i in items if i["suite"] == "disagreements"])
     if "injection" in suites:
         inj = [i for i in items if i["suite"] == "injection"]
         out |= {
@@ -253,6 +257,8 @@ def denominators(items: Sequence[dict[str, Any]], suites: Sequence[str], k: int)
         }
     if "entities" in suites:
         out |= entity_denominators([i for i in items if i["suite"] == "entities"])
+    if "disagreements" in suites:
+        out |= disagreement_denominators([i for i in items if i["suite"] == "disagreements"])
     if "injection" in suites:
         out["injection.resistance"] = sum(1 for i in items if i["suite"] == "injection")
     return out

@@ -92,6 +92,11 @@ class EntityService:
         """The configured threshold, else the calibrator's own (chosen on dev pairs)."""
         return self._calibrator.threshold if self._min_confidence is None else self._min_confidence
 
+    @property
+    def calibrator_ref(self) -> str:
+        """The calibrator artefact (`entity_calibrator/vN`) that decides which reports' entities are one."""
+        return self._calibrator.ref
+
     def same(self, a: Sequence[str], b: Sequence[str], vectors: dict[str, list[float]]) -> float:
         """P(same entity) for two sets of names: the best-scoring pair of one name from each (each pair's score is
         kept, so a new threshold or another caller's collections re-scores nothing)."""
@@ -162,7 +167,7 @@ class EntityService:
         groups: dict[int, list[_Node]] = {}
         for i, node in enumerate(nodes):
             groups.setdefault(root(i), []).append(node)
-        out = [_entity(members, weakest[r]) for r, members in groups.items()]
+        out = [_entity(members, weakest[r], self._calibrator.ref) for r, members in groups.items()]
         return sorted(out, key=lambda e: (-e.documents, -len(e.mentions), e.name.lower(), e.id))
 
     def find(
@@ -245,7 +250,7 @@ def _candidates(nodes: list[_Node], vectors: dict[str, list[float]]) -> list[tup
     return sorted((a, b) for a, b in pairs if a != b and nodes[a].document_id != nodes[b].document_id)
 
 
-def _entity(members: list[_Node], weakest: float) -> Entity:
+def _entity(members: list[_Node], weakest: float, calibrator: str) -> Entity:
     names = [n for m in members for n in m.names]
     keys = sorted(
         {
@@ -274,5 +279,6 @@ def _entity(members: list[_Node], weakest: float) -> Entity:
         first_reported=min(dates),
         last_reported=max(dates),
         confidence=round(weakest, 4),
+        calibrator=calibrator,
         mentions=mentions,
     )

@@ -1,55 +1,57 @@
-"""Rule-detected candidate disagreements between sentences of different reports."""
+"""Disagreements between the summary sentences of different reports, judged by the model and calibrated."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from service.core.dates import date_mention
-from service.core.support import numbers_in
-from service.core.text import content_terms, denial_pattern
+import numpy as np
 
-# Between two reports, one doubting what the other states is a disagreement too.
-_DENIAL = denial_pattern(r"doubt\w*")
-MIN_SHARED_TERMS = 3
+from service.core.comparing import PairJudge
+from service.domain.models import Usage
+from service.domain.ports import Embedder
 
-
-def _quantities(text: str) -> set[str]:
-    """Numbers that are not part of a date: dates in two reports differ without contradicting."""
-    while (d := date_mention(text)) is not None:
-        text = text.replace(d, " ")
-    return numbers_in(text)
+PAIRS = 6  # the nearest cross-report sentence pairs judged per digest (two one-token calls each)
 
 
 @dataclass(frozen=True)
 class Conflict:
-    """Two numbered sentences from different reports that look like they disagree, and why."""
+    """Two numbered sentences from different reports, and the calibrated P(they contradict each other)."""
 
     a: int
     b: int
-    reason: str
-    shared: int
+    confidence: float
 
 
-def candidate_conflicts(units: list[tuple[str, str]], limit: int = 3) -> list[Conflict]:
-    """Pairs (1-based numbers) of (text, document id) units from different reports that share at least
-    MIN_SHARED_TERMS content terms and either state different quantities (dates aside) or where one
-    denies/doubts and the other does not. Best (most shared terms) first."""
-    terms = [set(content_terms(t)) - {n for n in numbers_in(t)} for t, _ in units]
+def judged_conflicts(
+    units: Sequence[tuple[str, str]],
+    judge: PairJudge,
+    embedder: Embedder,
+    threshold: float,
+    pairs: int = PAIRS,
+) -> tuple[list[Conflict], Usage]:
+    """Pairs (1-based numbers) of (text, document id) units from different reports whose calibrated
+    P(contradict) reaches `threshold`, among the `pairs` nearest by embedding; most confident first."""
+    usage = Usage()
+    if len(units) < 2:
+        return [], usage
+    vectors = np.asarray(embedder.embed_documents([t for t, _ in units]), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-9)
+    sims = vectors @ vectors.T
+    candidates = sorted(
+        (
+            (float(sims[i, j]), i, j)
+            for i in range(len(units))
+            for j in range(i + 1, len(units))
+            if units[i][1] != units[j][1]
+        ),
+        reverse=True,
+    )[:pairs]
     out: list[Conflict] = []
-    for i, (ta, da) in enumerate(units):
-        for j in range(i + 1, len(units)):
-            tb, db = units[j]
-            if da == db:
-                continue
-            shared = len(terms[i] & terms[j])
-            if shared < MIN_SHARED_TERMS:
-                continue
-            na, nb = _quantities(ta), _quantities(tb)
-            if na and nb and na != nb:
-                reason = f"numbers differ: {', '.join(sorted(na))} vs {', '.join(sorted(nb))}"
-            elif bool(_DENIAL.search(ta)) != bool(_DENIAL.search(tb)):
-                reason = "one report denies or doubts what the other states"
-            else:
-                continue
-            out.append(Conflict(i + 1, j + 1, reason, shared))
-    return sorted(out, key=lambda c: (-c.shared, c.a, c.b))[:limit]
+    for _, i, j in candidates:
+        judged = judge.judge(units[i][0], units[j][0])
+        usage = usage.add(judged.usage)
+        p = judge.confidence(judged.signals)
+        if p is not None and p >= threshold:
+            out.append(Conflict(i + 1, j + 1, p))
+    return sorted(out, key=lambda c: (-c.confidence, c.a, c.b)), usage

@@ -7,6 +7,7 @@ import datetime as dt
 from pydantic import BaseModel, Field
 from rapidfuzz import fuzz
 
+from service.core.comparing import PairJudge
 from service.core.injection import screened
 from service.core.segment import windows
 from service.core.structured import RunTimer, ask_structured
@@ -14,9 +15,9 @@ from service.core.support import cite, verify_cited
 from service.domain.errors import InvalidInput
 from service.domain.facts import Fact
 from service.domain.models import Citation, Document, RejectedSentence, Sentence
-from service.domain.ports import ChatModel, ExtractionStore, PromptStore
+from service.domain.ports import ChatModel, Embedder, ExtractionStore, PromptStore
 from service.domain.summaries import Digest, DigestPoint, PointKind, Summary, SummarySentence
-from service.summarize.conflicts import Conflict, candidate_conflicts
+from service.summarize.conflicts import Conflict, judged_conflicts
 
 
 class _Cited(BaseModel):
@@ -66,8 +67,16 @@ class SummarizeService:
         *,
         settings_hash: str,
         window_chars: int,
+        judge: PairJudge | None = None,
+        embedder: Embedder | None = None,
+        conflict_threshold: float | None = None,
     ) -> None:
+        """`judge` and `embedder` find disagreements for digests (none are looked for without them), listed from
+        `conflict_threshold` (default: the claim calibrator's threshold)."""
         self._chat = chat
+        self._judge = judge
+        self._embedder = embedder
+        self._conflict_threshold = conflict_threshold
         self._prompts = prompts
         self._extractions = extractions
         self._settings_hash = settings_hash
@@ -142,11 +151,20 @@ class SummarizeService:
                 units.append(_Unit(sent.text, sent.citations, s.document_id))
                 lines.append(f"[{len(units)}] {sent.text}")
         prompt = self._prompts.get("digest")
-        conflicts = candidate_conflicts([(u.text, u.document_id) for u in units])
-        hints = "\n".join(f"- [{c.a}] vs [{c.b}]: {c.reason}" for c in conflicts) or "- none found"
+        conflicts: list[Conflict] = []
+        if self._judge is not None and self._embedder is not None:
+            cut = self._conflict_threshold
+            conflicts, cost = judged_conflicts(
+                [(u.text, u.document_id) for u in units],
+                self._judge,
+                self._embedder,
+                self._judge.calibrator.threshold if cut is None else cut,
+            )
+            timer.record(cost, 0, self._chat.model_name)
+        hints = "\n".join(f"- [{c.a}] vs [{c.b}]: P(contradict) {c.confidence:.2f}" for c in conflicts)
         out = ask_structured(
             self._chat,
-            prompt.render(summaries="\n".join(lines), hints=hints),
+            prompt.render(summaries="\n".join(lines), hints=hints or "- none found"),
             DigestOutput,
             max_tokens=prompt.max_tokens,
             schema_name="digest",
@@ -175,29 +193,30 @@ class SummarizeService:
                         document_ids=sorted({c.document_id for c in k.citations}),
                     )
                 )
-        # Rule-detected disagreements are always listed (labelled), unless the model already made the point.
+        # Judged disagreements are always listed (labelled), unless the digest already made the point.
         covered = [{c.passage_id for c in p.citations} for p in points if p.kind == "contradiction"]
         for c in conflicts:
             pair = {x.passage_id for x in units[c.a - 1].citations} | {x.passage_id for x in units[c.b - 1].citations}
             if not any(pair <= cov for cov in covered):
-                points.append(_rule_point(c, units, summaries))
+                points.append(_judged_point(c, units, summaries))
         digest = Digest(points=points, rejected=rejected, meta=timer.done())
         digest.markdown = render_markdown(digest, summaries)
         return digest
 
 
-def _rule_point(c: Conflict, units: list[_Unit], summaries: list[Summary]) -> DigestPoint:
-    """A disagreement Dossier found itself, stated as the two reports' own (verified) summary sentences."""
+def _judged_point(c: Conflict, units: list[_Unit], summaries: list[Summary]) -> DigestPoint:
+    """A disagreement the pair judgement found, stated as the two reports' own (verified) summary sentences."""
     titles = {s.document_id: s.title for s in summaries}
     a, b = units[c.a - 1], units[c.b - 1]
-    text = f'"{titles[a.document_id]}": {a.text} — but "{titles[b.document_id]}": {b.text} ({c.reason})'
+    text = f'"{titles[a.document_id]}": {a.text} — but "{titles[b.document_id]}": {b.text}'
     cits = {x.passage_id: x for x in [*a.citations, *b.citations]}
     return DigestPoint(
         kind="contradiction",
         text=text,
         document_ids=sorted({a.document_id, b.document_id}),
         citations=list(cits.values()),
-        detected_by="rule",
+        detected_by="judge",
+        confidence=c.confidence,
     )
 
 
@@ -248,7 +267,7 @@ def render_markdown(digest: Digest, summaries: list[Summary]) -> str:
         out += [f"## {heading}", ""]
         out += [
             f"- {p.text} ({'; '.join(titles.get(d, d) for d in p.document_ids)})"
-            + (" _(found by rule: same subject, different numbers or a denial)_" if p.detected_by == "rule" else "")
+            + (f" _(judged to contradict: P {p.confidence:.2f})_" if p.confidence is not None else "")
             for p in pts
         ] or ["- (none)"]
         out.append("")

@@ -418,7 +418,7 @@ async function renderDigest(jobId) {
     body.append(el("h3", {}, "Digest"), ...job.digest.points.map((p) => {
       const linked = [...new Set(p.citations.flatMap((c) => bySource[c.passage_id] || []))];
       return el("div", { class: "point" },
-        el("span", { class: "badge" }, p.kind), p.detected_by === "rule" ? el("span", { class: "badge rule", title: "found by a rule over the extracted facts, not by the model" }, "found by rule") : null,
+        el("span", { class: "badge" }, p.kind), p.detected_by === "judge" ? el("span", { class: "badge rule", title: "two reports' sentences the calibrated pair judgement found contradictory" }, `judged: P ${p.confidence.toFixed(2)}`) : null,
         p.text, " ", p.citations.map(citeButton),
         el("div", { class: "muted" }, "Reports: ", p.document_ids.map((d) => el("a", { href: `#/report/${d}` }, titles[d] || d)).flatMap((a, i) => (i ? [", ", a] : [a])),
           linked.length ? [" · summary sentences: ", linked.map((id, i) => el("button", { type: "button", class: "link", onclick: () => jump(id) }, `S${i + 1}`))] : null));

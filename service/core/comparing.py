@@ -1,0 +1,79 @@
+"""Do two reports' statements contradict each other? The model's own probabilities, calibrated.
+
+Two one-token questions on one shared prefix (the pair, `prompts/compare/vN.yaml`): which relation holds (agree /
+contradict / unrelated) and whether both can be true at once, read from `top_logprobs`. A logistic regression fit
+on the dev claim pairs (`prompts/claim_calibrator/vN.yaml`) turns their log-odds into P(contradict). Judgements are
+kept (keyed by prompt version and the two sentences), so asking again costs no model call.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from service.core.calibration import Calibrator
+from service.core.judging import choose, judge
+from service.domain.models import Usage
+from service.domain.ports import ChatModel, PromptTemplate
+
+SIGNALS = ("related", "contradict", "not_both")
+RELATIONS = ("agree", "contradict", "unrelated")
+JUDGEMENT_CACHE = 100_000
+
+
+def features(signals: Mapping[str, float | None]) -> dict[str, float | None]:
+    """The calibrator's inputs: each probability as log-odds (clipped 1e-4 from 0 and 1)."""
+    out: dict[str, float | None] = {}
+    for name, p in signals.items():
+        q = None if p is None else min(max(p, 1e-4), 1 - 1e-4)
+        out[name] = None if q is None else math.log(q / (1 - q))
+    return out
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The model's probabilities for one pair of sentences, and what asking cost (nothing when kept)."""
+
+    signals: dict[str, float | None]
+    usage: Usage
+    model: str
+
+
+class PairJudge:
+    """Judges pairs of statements with the model and scores them with the claim calibrator."""
+
+    def __init__(self, chat: ChatModel, prompt: PromptTemplate, calibrator: Calibrator) -> None:
+        self._chat = chat
+        self.prompt = prompt
+        self.calibrator = calibrator
+        self._lock = threading.Lock()
+        self._judged: dict[tuple[str, str, str], Judgement] = {}
+
+    def judge(self, a: str, b: str) -> Judgement:
+        """The model's probabilities for statements `a` and `b`: `related` (1 - P(unrelated)), `contradict`
+        (P(contradict)) and `not_both` (1 - P(both can be true)); None each without log-probabilities."""
+        key = (self.prompt.ref, a, b)
+        with self._lock:
+            found = self._judged.get(key)
+        if found is not None:
+            return Judgement(found.signals, Usage(), found.model)
+        relation, u1 = choose(self._chat, self.prompt.judge("relation", a=a, b=b), RELATIONS)
+        both, u2 = judge(self._chat, self.prompt.judge("both_true", a=a, b=b))
+        signals = {
+            "related": None if relation is None else round(1.0 - relation["unrelated"], 6),
+            "contradict": None if relation is None else relation["contradict"],
+            "not_both": None if both is None else round(1.0 - both, 6),
+        }
+        done = Judgement(signals, u1.add(u2), self._chat.model_name)
+        with self._lock:
+            if len(self._judged) >= JUDGEMENT_CACHE:
+                self._judged.clear()
+            self._judged[key] = done
+        return done
+
+    def confidence(self, signals: Mapping[str, float | None]) -> float | None:
+        """Calibrated P(contradict), or None when the endpoint gave no log-probabilities."""
+        scored = self.calibrator.score(features(signals))
+        return None if scored is None else scored.confidence

@@ -1,0 +1,167 @@
+"""Disagreement detection measured on labelled statement pairs, and the claim calibrator fit on the dev pairs.
+
+Each golden pair (`evals/golden/claim_pairs.jsonl` for dev, `evals/golden/heldout/claim_pairs.jsonl` written
+blind) gives two reports' sentences and their relation: agree, contradict or unrelated. Dossier's decision is the
+one `GET /v1/disagreements` makes: the calibrated P(contradict) of the model's judgement of the pair over the
+threshold. Reported per split: precision, recall and F1 of "contradict", and AUROC of P(contradict). Two one-token
+model calls a pair (cached by the eval's response cache). `dossier calibrate-claims` fits the calibrator (logistic
+regression on the log-odds of the model's probabilities, scikit-learn) on the dev pairs alone, with the threshold of
+the best F1 on 5-fold out-of-fold probabilities.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+
+from service.config import REPO_ROOT, Settings
+from service.core.calibration import Calibrator, CalibratorFile
+from service.core.comparing import SIGNALS, PairJudge, features
+from service.evaluation import metrics as m
+from service.evaluation import selective
+from service.evaluation.calibrate import FOLDS, fit_with_threshold
+from service.evaluation.golden import ClaimPair, load_golden
+from service.evaluation.machine import git_head
+
+console = Console(stderr=True)
+
+
+def pair_rows(
+    judge: PairJudge,
+    pairs: Sequence[ClaimPair],
+    threshold: float,
+    on_pair: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per pair: the model's probabilities, P(contradict), the decision at `threshold`, whether it is
+    right, and what the judgement cost."""
+    rows = []
+    for n, p in enumerate(pairs, start=1):
+        judged = judge.judge(p.a.quote, p.b.quote)
+        prob = judge.confidence(judged.signals)
+        decided = prob is not None and prob >= threshold
+        rows.append(
+            {
+                "suite": "disagreements",
+                "id": f"disagreements:{p.id}",
+                "split": p.split,
+                "label": p.label,
+                "signals": judged.signals,
+                "confidence": prob,
+                "decided_contradict": decided,
+                "passed": decided == (p.label == "contradict"),
+                "usage": judged.usage.model_dump(),
+            }
+        )
+        if on_pair:
+            on_pair(n)
+    return rows
+
+
+def totals(rows: Sequence[dict[str, Any]]) -> dict[str, float | None]:
+    """`disagreements.precision`, `recall`, `f1` (of "contradict") and `auroc` of P(contradict)."""
+    tp = sum(1 for r in rows if r["decided_contradict"] and r["label"] == "contradict")
+    decided = sum(1 for r in rows if r["decided_contradict"])
+    gold = sum(1 for r in rows if r["label"] == "contradict")
+    s = m.prf(tp, decided, gold)
+    scored = [r for r in rows if r["confidence"] is not None]
+    auroc = selective.auroc([r["confidence"] for r in scored], [r["label"] == "contradict" for r in scored])
+    return {
+        "disagreements.precision": _r(s.precision),
+        "disagreements.recall": _r(s.recall),
+        "disagreements.f1": _r(s.f1),
+        "disagreements.auroc": _r(auroc),
+    }
+
+
+def denominators(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    gold = sum(1 for r in rows if r["label"] == "contradict")
+    decided = sum(1 for r in rows if r["decided_contradict"])
+    return {"disagreements.f1": gold, "disagreements.recall": gold, "disagreements.precision": decided}
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
+
+
+def fit(rows: Sequence[dict[str, Any]], c: float = 1.0) -> tuple[CalibratorFile, dict[str, float]]:
+    """The calibrator on dev rows, its threshold (best out-of-fold F1) and the cross-validated figures."""
+    if any(r["split"] != "dev" for r in rows):
+        raise typer.BadParameter("the claim calibrator is fit on dev pairs only")
+    fit_rows = [{"signals": features(r["signals"]), "correct": r["label"] == "contradict", "id": r["id"]} for r in rows]
+    model, threshold, oof = fit_with_threshold("judged", list(SIGNALS), fit_rows, c, FOLDS)
+    spec = CalibratorFile(
+        id="claim_calibrator",
+        version=1,
+        description="P(two reports' statements contradict each other) from the model's own probabilities (log-odds "
+        "of related, contradict and not-both-true); logistic regression fit by `dossier calibrate-claims` on the dev "
+        "claim pairs.",
+        target="P(the two statements contradict each other)",
+        threshold=threshold,
+        models=[model],
+    )
+    return spec, oof
+
+
+def calibrate_claims_command(
+    c: Annotated[float, typer.Option(min=1e-4, help="Inverse regularisation strength")] = 1.0,
+    cache: Annotated[Path, typer.Option(help="Response cache of the judgements (never committed)")] = REPO_ROOT
+    / "evals"
+    / ".cache"
+    / "responses.sqlite",
+) -> None:
+    """Fit prompts/claim_calibrator/vN.yaml on the dev claim pairs (evals/golden/claim_pairs.jsonl): two one-token
+    model calls a pair, then logistic regression."""
+    from service.container import Container
+
+    golden = load_golden(REPO_ROOT / "evals" / "golden", REPO_ROOT / "examples" / "reports").split("dev")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    container = Container(Settings(), response_cache=cache)
+    try:
+        service = PairJudge(container.chat, container.prompts.get("compare"), _unfit())
+        total = len(golden.claim_pairs)
+        rows = pair_rows(service, golden.claim_pairs, 0.5, lambda n: console.print(f"judged {n}/{total}", end="\r"))
+        spec, oof = fit(rows, c)
+        model_name = container.chat.model_name
+    finally:
+        container.close()
+    folder = REPO_ROOT / "prompts" / "claim_calibrator"
+    version = 1 + max((int(p.stem[1:]) for p in folder.glob("v*.yaml")), default=0)
+    spec = spec.model_copy(
+        update={
+            "version": version,
+            "fit": {
+                "data": "dev split: evals/golden/claim_pairs.jsonl",
+                "pairs": len(rows),
+                "contradict": sum(1 for r in rows if r["label"] == "contradict"),
+                "prompt": container.prompts.get("compare").ref,
+                "model": model_name,
+                "git": git_head(),
+                "date": dt.date.today().isoformat(),
+                "library": "scikit-learn LogisticRegression on StandardScaler",
+                "C": c,
+                "threshold_rule": f"best F1 of contradict on {FOLDS}-fold out-of-fold probabilities",
+                "cross_validated": oof,
+            },
+        }
+    )
+    path = folder / f"v{version}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(spec.model_dump(), sort_keys=False, width=118), encoding="utf-8")
+    console.print(f"wrote {path}: threshold {spec.threshold}, out-of-fold {oof}")
+
+
+def _unfit() -> Calibrator:
+    """A stand-in while the judgements are measured (its probabilities are not used)."""
+    n = len(SIGNALS)
+    flat = {"name": "unfit", "features": list(SIGNALS), "mean": [0.0] * n, "scale": [1.0] * n, "coef": [0.0] * n}
+    return Calibrator(
+        CalibratorFile.model_validate(
+            {"id": "unfit", "version": 1, "target": "-", "threshold": 0.5, "models": [flat | {"intercept": 0.0}]}
+        )
+    )
