@@ -147,16 +147,6 @@ class Settings(BaseSettings):
     claim_calibrator_version: int | None = Field(
         default=None, description="prompts/claim_calibrator/v<N>.yaml to judge disagreements with; default the newest."
     )
-    fact_min_confidence: float | None = Field(
-        default=None,
-        ge=0.0,
-        le=1.0,
-        description="Serve extracted facts from this calibrated confidence up, the rest among the rejected. Default: "
-        "the fact calibrator's own threshold, chosen on dev extractions. A request's `min_confidence` overrides it.",
-    )
-    fact_calibrator_version: int | None = Field(
-        default=None, description="prompts/fact_calibrator/v<N>.yaml to score facts with; default the newest."
-    )
     verify_citations: bool = Field(
         default=True, description="Drop answer sentences their citations don't support (off only to test the gate)."
     )
@@ -237,8 +227,6 @@ class Settings(BaseSettings):
             "disagreement_min_confidence",
             "disagreement_max_pairs",
             "claim_calibrator_version",
-            "fact_min_confidence",
-            "fact_calibrator_version",
             "extract_window_chars",
             "summary_window_chars",
         }

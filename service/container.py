@@ -195,16 +195,7 @@ class Container:
             extraction_key,
             settings_hash=s.settings_hash(),
             window_chars=s.extract_window_chars,
-            fact_calibrator=self._fact_calibrator(),
-            min_confidence=s.fact_min_confidence,
         )
-
-    def _fact_calibrator(self) -> Calibrator | None:
-        """The configured fact calibrator; None while none has been fit (facts then carry no confidence)."""
-        version = self.settings.fact_calibrator_version
-        if version is None and not (self.settings.prompts_dir / "fact_calibrator").is_dir():
-            return None
-        return Calibrator(self.prompts.calibrator("fact_calibrator", version))
 
     @cached_property
     def entities(self) -> EntityService:

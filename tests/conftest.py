@@ -52,19 +52,9 @@ models:
 """
 
 
-FACT_CALIBRATOR = """id: fact_calibrator
-version: 1
-description: A test calibrator whose fact confidence follows the judge's P(yes) alone.
-target: tests
-threshold: 0.5
-models:
-- {name: full, features: [p_states], mean: [0.5], scale: [0.25], coef: [2.0], intercept: 0.0}
-"""
-
-
 def judged_prompts(tmp: Path) -> Path:
-    """The shipped prompts with calibrators that follow the judge's P(yes) (answers, facts) and P(contradict) (pairs
-    of statements) alone, so a test decides the outcome by what the stub answers (`stub.judge_yes`, `stub.judge_top`);
+    """The shipped prompts with calibrators that follow the judge's P(yes) (answers) and P(contradict) (pairs of
+    statements) alone, so a test decides the outcome by what the stub answers (`stub.judge_yes`, `stub.judge_top`);
     the shipped calibrators are fit and tested by the eval."""
     folder = tmp / "prompts"
     shutil.copytree(ROOT / "prompts", folder)
@@ -74,9 +64,6 @@ def judged_prompts(tmp: Path) -> Path:
     shutil.rmtree(folder / "claim_calibrator", ignore_errors=True)
     (folder / "claim_calibrator").mkdir()
     (folder / "claim_calibrator" / "v1.yaml").write_text(CLAIM_CALIBRATOR, encoding="utf-8")
-    shutil.rmtree(folder / "fact_calibrator", ignore_errors=True)
-    (folder / "fact_calibrator").mkdir()
-    (folder / "fact_calibrator" / "v1.yaml").write_text(FACT_CALIBRATOR, encoding="utf-8")
     return folder
 
 

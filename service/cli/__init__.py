@@ -1,6 +1,6 @@
 """`dossier` command line, one module a command group: documents (ingest, ask, documents, delete), facts (extract,
-entities, disagreements), batches (summarize, jobs), runtime (model, serve, worker, model-server, topology), keys;
-eval and the calibrate commands come from `service.evaluation`. Coded errors print their code and exit 2."""
+entities), batches (summarize, jobs), runtime (model, serve, worker, model-server, topology), keys; eval, calibrate,
+calibrate-entities and calibrate-claims come from `service.evaluation`. Coded errors print their code and exit 2."""
 
 from __future__ import annotations
 
@@ -14,13 +14,11 @@ from service.evaluation.calibrate import calibrate_command
 from service.evaluation.command import eval_command
 from service.evaluation.disagreements import calibrate_claims_command
 from service.evaluation.entities import calibrate_entities_command
-from service.evaluation.facts import calibrate_facts_command
 
 app.command("eval")(eval_command)
 app.command("calibrate")(calibrate_command)
 app.command("calibrate-entities")(calibrate_entities_command)
 app.command("calibrate-claims")(calibrate_claims_command)
-app.command("calibrate-facts")(calibrate_facts_command)
 COMMAND_GROUPS = (documents, facts, batches, runtime, keys)  # imported for their commands
 
 __all__ = ["app", "main"]

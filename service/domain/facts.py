@@ -107,17 +107,11 @@ def _bounded(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 class Fact(BaseModel):
-    """One grounded fact: its fields as extracted (plus normalised ones), its evidence, and how sure Dossier is."""
+    """One grounded fact: its fields as extracted (plus normalised ones) and its evidence."""
 
     kind: str
     fields: dict[str, Any]
     evidence: list[Evidence]
-    confidence: float | None = Field(
-        default=None,
-        description="Calibrated P(the fact is right as given): from the model's own P(yes) that its sentence states "
-        "it (prompts/fact_calibrator); None when the endpoint gave no log-probabilities",
-    )
-    signals: dict[str, float | None] = Field(default_factory=dict, description="What the confidence rests on")
 
 
 class RejectedFact(BaseModel):

@@ -22,7 +22,6 @@ from service.evaluation.machine import git_head, machine_info
 from service.evaluation.scoring import (
     curves,
     denominators,
-    fact_labels,
     failure_counts,
     gold_span,
     qa_failure_stage,
@@ -31,7 +30,6 @@ from service.evaluation.scoring import (
     totals,
     totals_by_split,
 )
-from service.extract.confidence import decided
 from service.extract.schemas import REPORT_FACTS
 from service.ingest.service import IngestFailure, IngestResult, expand_paths
 
@@ -194,11 +192,8 @@ class EvalRunner:
         out: list[dict[str, Any]] = []
         for n, g in enumerate(self._golden.extraction, start=1):
             doc, before = docs[g.document], _cache_counts(c)
-            every, err = _attempt(c.extract.extract, doc.id, REPORT_FACTS, refresh=True, min_confidence=0.0)
-            ex = decided(every, c.extract.threshold) if every else None  # served as the API serves it
-            rows = score_extraction(g, doc, ex, err)
-            rows[0]["facts"] = fact_labels(g, doc, every)  # the document row
-            out += _mark(rows, _from_cache(c, before), ex.meta if ex else None, g.split)
+            ex, err = _attempt(c.extract.extract, doc.id, REPORT_FACTS, refresh=True)
+            out += _mark(score_extraction(g, doc, ex, err), _from_cache(c, before), ex.meta if ex else None, g.split)
             self._progress("extract", n, len(self._golden.extraction))
         return out
 

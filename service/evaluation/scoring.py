@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from service.domain.facts import Extraction, Fact
+from service.domain.facts import Extraction
 from service.domain.models import Document
 from service.domain.summaries import Summary
 from service.evaluation import metrics as m
@@ -25,35 +25,6 @@ def gold_span(doc: Document, quote: str) -> m.Span:
     return (doc.id, start, start + len(quote))
 
 
-def _gold_specs(gold: ExtractionGold, doc: Document, kind: str) -> list[m.GoldFactSpec]:
-    return [
-        m.GoldFactSpec(
-            fields=f.model_dump(exclude={"evidence"}),
-            evidence=[gold_span(doc, q) for q in f.evidence],
-            names=[f.name, *f.aliases] if f.name else [],
-        )
-        for f in gold.facts.get(kind, [])  # type: ignore[call-overload]
-    ]
-
-
-def _predicted(facts: Sequence[Fact]) -> list[m.PredictedFact]:
-    return [m.PredictedFact(f.fields, [(e.document_id, e.start, e.end) for e in f.evidence]) for f in facts]
-
-
-def fact_labels(gold: ExtractionGold, doc: Document, ex: Extraction | None) -> list[dict[str, Any]]:
-    """Every fact of an extraction (all of them, whatever their confidence) with its signals, its confidence and
-    whether it matches a gold fact: what `dossier calibrate-facts` fits the fact calibrator on."""
-    out: list[dict[str, Any]] = []
-    for kind in KINDS:
-        facts = ex.facts.get(kind, []) if ex else []
-        matched = {i for i, _ in m.match_facts(kind, _predicted(facts), _gold_specs(gold, doc, kind))}
-        out += [
-            {"kind": kind, "signals": f.signals, "confidence": f.confidence, "correct": i in matched}
-            for i, f in enumerate(facts)
-        ]
-    return out
-
-
 def score_extraction(
     gold: ExtractionGold, doc: Document, ex: Extraction | None, error: str | None
 ) -> list[dict[str, Any]]:
@@ -69,9 +40,16 @@ def score_extraction(
         "dated_events_matched": 0,
     }
     for kind in KINDS:
-        golds = _gold_specs(gold, doc, kind)
+        golds = [
+            m.GoldFactSpec(
+                fields=f.model_dump(exclude={"evidence"}),
+                evidence=[gold_span(doc, q) for q in f.evidence],
+                names=[f.name, *f.aliases] if f.name else [],
+            )
+            for f in gold.facts.get(kind, [])  # type: ignore[call-overload]
+        ]
         facts = ex.facts.get(kind, []) if ex else []
-        preds = _predicted(facts)
+        preds = [m.PredictedFact(f.fields, [(e.document_id, e.start, e.end) for e in f.evidence]) for f in facts]
         pairs = dict((j, i) for i, j in m.match_facts(kind, preds, golds))
         counts |= {f"{kind}.predicted": len(preds), f"{kind}.gold": len(golds), f"{kind}.matched": len(pairs)}
         for j, g in enumerate(golds):

@@ -71,22 +71,8 @@ def merge_entities(facts: list[Fact], name: str = "name", aliases: str = "aliase
         fields: dict[str, Any] = {**g[0].fields, name: best, aliases: others}
         if types:
             fields["type"] = max(set(types), key=types.count)
-        out.append(
-            Fact(
-                kind=g[0].kind,
-                fields=fields,
-                evidence=_union_evidence([e for x in g for e in x.evidence]),
-                **_surest(g),
-            )
-        )
+        out.append(Fact(kind=g[0].kind, fields=fields, evidence=_union_evidence([e for x in g for e in x.evidence])))
     return out
-
-
-def _surest(group: list[Fact]) -> dict[str, Any]:
-    """The confidence and signals of the surest of facts merged into one (any of them stating it is enough)."""
-    scored = [f for f in group if f.confidence is not None]
-    best = max(scored, key=lambda f: f.confidence or 0.0) if scored else group[0]
-    return {"confidence": best.confidence, "signals": best.signals}
 
 
 def _text(f: Fact, anchor: str) -> str:
@@ -104,6 +90,6 @@ def merge_duplicates(facts: list[Fact], anchor: str, threshold: float = 88.0) ->
             continue
         fields = {**f.fields, **{k: v for k, v in twin.fields.items() if v not in (None, "", [])}}
         out[out.index(twin)] = Fact(
-            kind=twin.kind, fields=fields, evidence=_union_evidence([*twin.evidence, *f.evidence]), **_surest([twin, f])
+            kind=twin.kind, fields=fields, evidence=_union_evidence([*twin.evidence, *f.evidence])
         )
     return out

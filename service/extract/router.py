@@ -31,13 +31,6 @@ class ExtractIn(BaseModel):
     schema_name: str | None = Field(default=None, alias="schema", description="Registered schema id")
     custom_schema: dict[str, Any] | None = None
     refresh: bool = False
-    min_confidence: float | None = Field(
-        default=None,
-        ge=0.0,
-        le=1.0,
-        description="Serve facts from this calibrated confidence up; the rest among `rejected` "
-        "(default: DOSSIER_FACT_MIN_CONFIDENCE, else the fact calibrator's threshold)",
-    )
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
@@ -50,7 +43,6 @@ class FactOut(BaseModel):
     kind: str
     fields: dict[str, Any]
     evidence: list[Evidence]
-    confidence: float | None = None
 
 
 extract_service = provide("extract", ExtractService)
@@ -87,7 +79,7 @@ async def create_extraction(
             raise InvalidInput("give either `schema` or `custom_schema`, not both")
         doc = require_document(repo, document_id, caller)
         schema = custom_schema(body.custom_schema) if body.custom_schema is not None else get_schema(body.schema_name)
-        if not body.refresh and (stored := extract.stored(doc.id, schema, body.min_confidence)) is not None:
+        if not body.refresh and (stored := extract.stored(doc.id, schema)) is not None:
             return JSONResponse(stored.model_dump(mode="json"))
         if len(doc.text) > settings.sync_extract_max_chars:
             job, start = jobs.create(doc, schema)
@@ -101,10 +93,7 @@ async def create_extraction(
     if isinstance(decided, JSONResponse):
         return decided
     doc_id, schema = decided
-    result = await limits.model.run(
-        limits.budget_s,
-        partial(extract.extract, doc_id, schema, refresh=body.refresh, min_confidence=body.min_confidence),
-    )
+    result = await limits.model.run(limits.budget_s, partial(extract.extract, doc_id, schema, refresh=body.refresh))
     return JSONResponse(result.model_dump(mode="json"))
 
 
@@ -143,14 +132,7 @@ def facts(
         require_collection(caller, collection)
     visible = caller.visible([collection] if collection else None)
     found = [
-        FactOut(
-            document_id=doc_id,
-            document_title=title,
-            kind=kind,
-            fields=f.fields,
-            evidence=f.evidence,
-            confidence=f.confidence,
-        )
+        FactOut(document_id=doc_id, document_title=title, kind=kind, fields=f.fields, evidence=f.evidence)
         for doc_id, title, kind, f in extract.query(schema, entity=entity, type=type, collections=visible)
     ]
     return page_of(found, limit, cursor)

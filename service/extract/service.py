@@ -9,7 +9,6 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from service.core.calibration import Calibrator
 from service.core.dates import date_mention, normalise_date
 from service.core.injection import screened
 from service.core.segment import windows
@@ -21,7 +20,6 @@ from service.domain.facts import Evidence, Extraction, Fact, FactKind, FactSchem
 from service.domain.models import Document, Sentence
 from service.domain.ports import ChatModel, DocumentRepository, ExtractionStore, PromptStore
 from service.extract.attribution import stance_from_cues
-from service.extract.confidence import decided, judge_facts
 from service.extract.merge import merge_duplicates, merge_entities
 
 Progress = Callable[[int, int], None]
@@ -55,14 +53,8 @@ class ExtractService:
         *,
         settings_hash: str,
         window_chars: int,
-        fact_calibrator: Calibrator | None = None,
-        min_confidence: float | None = None,
     ) -> None:
-        """`fact_calibrator` scores each fact from the model's judgement of it (none are judged without one);
-        facts under `min_confidence` (default: the calibrator's threshold) are served among the rejected."""
         self._repo = repo
-        self.fact_calibrator = fact_calibrator
-        self._min_confidence = min_confidence
         self._store = store
         self._chat = chat
         self._prompts = prompts
@@ -70,42 +62,24 @@ class ExtractService:
         self._settings_hash = settings_hash
         self._window_chars = window_chars
 
-    @property
-    def threshold(self) -> float:
-        """Facts are served from this calibrated confidence up (0 without a fact calibrator)."""
-        if self._min_confidence is not None:
-            return self._min_confidence
-        return self.fact_calibrator.threshold if self.fact_calibrator else 0.0
-
-    def stored(self, document_id: str, schema: FactSchema, min_confidence: float | None = None) -> Extraction | None:
+    def stored(self, document_id: str, schema: FactSchema) -> Extraction | None:
         """The stored result of extracting `schema` from the document with today's prompt and model, if any."""
         prompt = self._prompts.get("extract")
         hit = self._store.get(self._key(document_id, schema.ref, prompt.ref, self._chat.model_name))
-        return self._served(hit.model_copy(update={"cached": True}), min_confidence) if hit is not None else None
-
-    def _served(self, extraction: Extraction, min_confidence: float | None) -> Extraction:
-        return decided(extraction, self.threshold if min_confidence is None else min_confidence)
+        return hit.model_copy(update={"cached": True}) if hit is not None else None
 
     def extract(
-        self,
-        document_id: str,
-        schema: FactSchema,
-        *,
-        refresh: bool = False,
-        progress: Progress | None = None,
-        min_confidence: float | None = None,
+        self, document_id: str, schema: FactSchema, *, refresh: bool = False, progress: Progress | None = None
     ) -> Extraction:
-        """Extract (or return the stored result unless `refresh`), served at `min_confidence` (default: the
-        configured threshold)."""
+        """Extract (or return the stored result unless `refresh`)."""
         doc = self._repo.get(document_id)
         if doc is None:
             raise NotFound(f"document {document_id!r} does not exist")
         prompt = self._prompts.get("extract")
         key = self._key(doc.id, schema.ref, prompt.ref, self._chat.model_name)
         if not refresh and (hit := self._store.get(key)) is not None:
-            return self._served(hit.model_copy(update={"cached": True}), min_confidence)
-        calibrator = self.fact_calibrator.ref if self.fact_calibrator else None
-        timer = RunTimer(prompt, self._chat.model_name, self._settings_hash, calibrator)
+            return hit.model_copy(update={"cached": True})
+        timer = RunTimer(prompt, self._chat.model_name, self._settings_hash)
         out_schema = schema.output_json_schema()
         validator = Draft202012Validator(out_schema)
         instructions = "\n".join(f"- {name}: {k.description}" for name, k in schema.kinds.items())
@@ -114,8 +88,7 @@ class ExtractService:
         rejected: list[RejectedFact] = []
         for i, window in enumerate(parts):
             numbered = "\n".join(f"[{n}] {doc.text[s.start : s.end]}" for n, s in enumerate(window, start=1))
-            values = {"sentences": numbered, "instructions": instructions, "example": schema.example or "(none)"}
-            messages = prompt.render(**values)
+            messages = prompt.render(sentences=numbered, instructions=instructions, example=schema.example or "(none)")
             out = ask_json(
                 self._chat,
                 messages,
@@ -125,21 +98,16 @@ class ExtractService:
                 schema_name=schema.id.replace("-", "_"),
             )
             timer.record(out.usage, out.attempts, out.model)
-            grounded: list[Fact] = []
             for name, kind in schema.kinds.items():
                 for raw in out.value.get(name) or []:
                     fact, why = self._ground(doc, window, name, kind, raw)
                     if fact is not None:
                         facts[name].append(fact)
-                        grounded.append(fact)
                     else:
                         fields = {k: v for k, v in raw.items() if k != "sentences"}
                         rejected.append(
                             RejectedFact(kind=name, fields=fields, cited=raw.get("sentences") or [], reason=why)
                         )
-            cost = judge_facts(self._chat, prompt, self.fact_calibrator, values, out.text, window, grounded)
-            if cost.calls:
-                timer.record(cost, cost.calls, out.model)
             if progress:
                 progress(i + 1, len(parts))
         for name, kind in schema.kinds.items():
@@ -160,7 +128,7 @@ class ExtractService:
             created_at=dt.datetime.now(dt.UTC),
         )
         self._store.save(key, result)
-        return self._served(result, min_confidence)
+        return result
 
     def query(
         self,
@@ -176,11 +144,10 @@ class ExtractService:
         titles = {d.id: d.title for d in self._repo.list(collections)}
         out: list[tuple[str, str, str, Fact]] = []
         seen: set[str] = set()
-        for stored in self._store.all(schema_id):
-            if stored.document_id in seen or stored.document_id not in titles:
+        for ex in self._store.all(schema_id):
+            if ex.document_id in seen or ex.document_id not in titles:
                 continue  # newest extraction per live document only
-            seen.add(stored.document_id)
-            ex = decided(stored, self.threshold)
+            seen.add(ex.document_id)
             for kind, items in ex.facts.items():
                 for f in items:
                     if type and type != kind and f.fields.get("type") != type:
