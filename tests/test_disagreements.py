@@ -114,3 +114,36 @@ def test_bad_parameters_are_named_and_keys_see_only_their_collections(tmp_path: 
             f"{api.url}/v1/disagreements", params={"collection": "team-b"}, headers={"Authorization": f"Bearer {token}"}
         )
         assert other.status_code in (403, 404)
+
+
+def test_each_request_judges_a_bounded_number_of_new_pairs_and_the_next_goes_on(tmp_path: Path) -> None:
+    with StubServer([("content", "unused")]) as stub:
+        stub.judge_top = relation
+        settings = make_settings(
+            tmp_path,
+            llm_base_url=stub.base_url,
+            llm_model="stub",
+            prompts_dir=judged_prompts(tmp_path),
+            disagreement_max_pairs=1,
+        )
+        with LiveServer(settings, start_llm=False, real_embedder=True) as api:
+            _store(api)
+            asked = []
+            found: list[dict[str, Any]] = []
+            for _ in range(4):  # three reports: three pairs, one judged a request
+                r = httpx.get(f"{api.url}/v1/disagreements", timeout=120)
+                assert r.status_code == 200, r.text
+                asked.append(len(stub.judged))
+                found = r.json()["items"]
+            assert asked == [2, 4, 6, 6]  # two one-token questions a new pair; nothing new to judge at the end
+            assert len(found) == 1 and all(
+                x in found[0]["a"]["evidence"]["text"] + found[0]["b"]["evidence"]["text"] for x in CLASH
+            )
+
+
+def test_an_endpoint_without_log_probabilities_gets_a_coded_error_not_an_empty_list(tmp_path: Path) -> None:
+    with StubServer([("content", "unused")]) as stub, _server(tmp_path, stub) as api:
+        stub.logprobs = False
+        _store(api)
+        r = httpx.get(f"{api.url}/v1/disagreements", timeout=120)
+        assert r.status_code == 502 and r.json()["code"] == "model_output_invalid" and "log-probabilities" in r.text

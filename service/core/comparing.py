@@ -49,16 +49,20 @@ class PairJudge:
         self.prompt = prompt
         self.calibrator = calibrator
         self._lock = threading.Lock()
-        self._judged: dict[tuple[str, str, str], Judgement] = {}
+        self._judged: dict[tuple[str, str, str, str], Judgement] = {}
+
+    def known(self, a: str, b: str) -> Judgement | None:
+        """The kept judgement of `a` then `b` (costing nothing now), or None when they have not been judged."""
+        with self._lock:
+            found = self._judged.get(self._key(a, b))
+        return None if found is None else Judgement(found.signals, Usage(), found.model)
 
     def judge(self, a: str, b: str) -> Judgement:
         """The model's probabilities for statements `a` and `b`: `related` (1 - P(unrelated)), `contradict`
-        (P(contradict)) and `not_both` (1 - P(both can be true)); None each without log-probabilities."""
-        key = (self.prompt.ref, a, b)
-        with self._lock:
-            found = self._judged.get(key)
-        if found is not None:
-            return Judgement(found.signals, Usage(), found.model)
+        (P(contradict)) and `not_both` (1 - P(both can be true)); None each without log-probabilities (such a
+        judgement is not kept). A pair is asked once in each order per prompt version and model."""
+        if (found := self.known(a, b)) is not None:
+            return found
         relation, u1 = choose(self._chat, self.prompt.judge("relation", a=a, b=b), RELATIONS)
         both, u2 = judge(self._chat, self.prompt.judge("both_true", a=a, b=b))
         signals = {
@@ -67,11 +71,15 @@ class PairJudge:
             "not_both": None if both is None else round(1.0 - both, 6),
         }
         done = Judgement(signals, u1.add(u2), self._chat.model_name)
-        with self._lock:
-            if len(self._judged) >= JUDGEMENT_CACHE:
-                self._judged.clear()
-            self._judged[key] = done
+        if all(v is not None for v in signals.values()):
+            with self._lock:
+                if len(self._judged) >= JUDGEMENT_CACHE:
+                    self._judged.clear()
+                self._judged[self._key(a, b)] = done
         return done
+
+    def _key(self, a: str, b: str) -> tuple[str, str, str, str]:
+        return (self.prompt.ref, self._chat.model_name, a, b)
 
     def confidence(self, signals: Mapping[str, float | None]) -> float | None:
         """Calibrated P(contradict), or None when the endpoint gave no log-probabilities."""

@@ -43,10 +43,10 @@ class DigestPoint(BaseModel):
     text: str
     document_ids: list[str]
     citations: list[Citation]
-    detected_by: Literal["model", "judge"] = Field(
+    detected_by: Literal["model", "judge", "rule"] = Field(
         default="model",
         description="`model`: written by the digest prompt; `judge`: two reports' sentences the calibrated pair "
-        "judgement found contradictory",
+        "judgement found contradictory; `rule`: found by the word rule of earlier versions (stored digests only)",
     )
     confidence: float | None = Field(default=None, description="For `judge` points: the calibrated P(contradict)")
 

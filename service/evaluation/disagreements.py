@@ -93,7 +93,13 @@ def fit(rows: Sequence[dict[str, Any]], c: float = 1.0) -> tuple[CalibratorFile,
     """The calibrator on dev rows, its threshold (best out-of-fold F1) and the cross-validated figures."""
     if any(r["split"] != "dev" for r in rows):
         raise typer.BadParameter("the claim calibrator is fit on dev pairs only")
-    fit_rows = [{"signals": features(r["signals"]), "correct": r["label"] == "contradict", "id": r["id"]} for r in rows]
+    fit_rows = [
+        {"signals": features(r["signals"]), "correct": r["label"] == "contradict", "id": r["id"]}
+        for r in rows
+        if all(r["signals"].get(x) is not None for x in SIGNALS)
+    ]
+    if len(fit_rows) < len(rows):
+        console.print(f"{len(rows) - len(fit_rows)} pair(s) without the model's probabilities are left out")
     model, threshold, oof = fit_with_threshold("judged", list(SIGNALS), fit_rows, c, FOLDS)
     spec = CalibratorFile(
         id="claim_calibrator",
