@@ -42,8 +42,8 @@ async def list_disagreements(
 ) -> Page[Disagreement]:
     """Pairs of statements from different reports (stored claims, quantities and events, each cited to its verbatim
     sentence) that the model judges incompatible, most confident first, a page at a time. The first request over
-    new reports asks the model (two one-token calls a pair, the nearest `DOSSIER_DISAGREEMENT_MAX_PAIRS` pairs);
-    judgements are kept, so later requests are quick."""
+    new reports asks the model (two one-token calls a pair, at most `DOSSIER_DISAGREEMENT_MAX_PAIRS` new pairs,
+    nearest first; the next request goes on); judgements are kept, so later requests are quick."""
     if collection is not None:
         require_collection(caller, collection)
     visible = caller.visible([collection] if collection else None)
