@@ -147,6 +147,17 @@ class Settings(BaseSettings):
     claim_calibrator_version: int | None = Field(
         default=None, description="prompts/claim_calibrator/v<N>.yaml to judge disagreements with; default the newest."
     )
+    corroboration_min_confidence: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Count another report's sentence as corroborating a fact when their calibrated P(agree) reaches "
+        "this. Default: the agree calibrator's own threshold, chosen on dev pairs. A request's "
+        "`corroboration_min_confidence` overrides it.",
+    )
+    agree_calibrator_version: int | None = Field(
+        default=None, description="prompts/agree_calibrator/v<N>.yaml to judge corroboration with; default the newest."
+    )
     verify_citations: bool = Field(
         default=True, description="Drop answer sentences their citations don't support (off only to test the gate)."
     )
@@ -227,6 +238,8 @@ class Settings(BaseSettings):
             "disagreement_min_confidence",
             "disagreement_max_pairs",
             "claim_calibrator_version",
+            "corroboration_min_confidence",
+            "agree_calibrator_version",
             "extract_window_chars",
             "summary_window_chars",
         }

@@ -31,11 +31,13 @@ from service.core.comparing import PairJudge
 from service.domain.errors import ConfigurationError
 from service.domain.ports import ChatModel, Embedder, JobQueue, JobSteps, PassageIndex
 from service.domain.summaries import JobKind
+from service.extract.corroboration import CorroborationService
 from service.extract.disagreements import DisagreementService
 from service.extract.entities import EntityService
 from service.extract.jobs import ExtractionJobs
 from service.extract.schemas import REPORT_FACTS
 from service.extract.service import ExtractService
+from service.extract.statements import StatementPairs
 from service.ingest.service import IngestService
 from service.summarize.batch import BatchService
 from service.summarize.service import SummarizeService
@@ -221,28 +223,46 @@ class Container:
 
     @cached_property
     def pair_judge(self) -> PairJudge:
-        """Judges whether two reports' statements contradict each other (disagreements, digests)."""
-        spec = self.prompts.calibrator("claim_calibrator", self.settings.claim_calibrator_version)
+        """Judges whether two reports' statements contradict (disagreements, digests) or agree (corroboration)."""
         prompt = self.prompts.get("compare")
-        if spec.fit.get("prompt") not in (None, prompt.ref):
-            log.warning(
-                "%s was fit on %s, not %s: run `dossier calibrate-claims`", spec.ref, spec.fit["prompt"], prompt.ref
-            )
-        return PairJudge(self.chat, prompt, Calibrator(spec))
+        specs = [
+            self.prompts.calibrator("claim_calibrator", self.settings.claim_calibrator_version),
+            self.prompts.calibrator("agree_calibrator", self.settings.agree_calibrator_version),
+        ]
+        for spec in specs:
+            if spec.fit.get("prompt") not in (None, prompt.ref):
+                log.warning(
+                    "%s was fit on %s, not %s: run `dossier calibrate-claims`", spec.ref, spec.fit["prompt"], prompt.ref
+                )
+        return PairJudge(self.chat, prompt, Calibrator(specs[0]), Calibrator(specs[1]))
+
+    @cached_property
+    def statement_pairs(self) -> StatementPairs:
+        """Reports' statements and their candidate pairs, judged once for disagreements and corroboration."""
+        s = self.settings
+        return StatementPairs(
+            self.extract,
+            self.repo,
+            self.embedder,
+            self.pair_judge,
+            schema_id=REPORT_FACTS.id,
+            max_pairs=s.disagreement_max_pairs,
+        )
 
     @cached_property
     def disagreements(self) -> DisagreementService:
         """Disagreements between reports' stored facts, judged by the model and calibrated."""
         s = self.settings
         return DisagreementService(
-            self.extract,
-            self.repo,
-            self.embedder,
-            self.pair_judge,
-            schema_id=REPORT_FACTS.id,
-            settings_hash=s.settings_hash(),
-            min_confidence=s.disagreement_min_confidence,
-            max_pairs=s.disagreement_max_pairs,
+            self.statement_pairs, settings_hash=s.settings_hash(), min_confidence=s.disagreement_min_confidence
+        )
+
+    @cached_property
+    def corroboration(self) -> CorroborationService:
+        """Other reports that state a stored fact too, judged by the model and calibrated."""
+        s = self.settings
+        return CorroborationService(
+            self.statement_pairs, settings_hash=s.settings_hash(), min_confidence=s.corroboration_min_confidence
         )
 
     @cached_property

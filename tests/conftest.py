@@ -50,12 +50,20 @@ threshold: 0.5
 models:
 - {name: judged, features: [contradict], mean: [0.0], scale: [1.0], coef: [1.0], intercept: 0.0}
 """
+AGREE_CALIBRATOR = """id: agree_calibrator
+version: 1
+description: A test calibrator whose P(agree) follows the judge's P(agree) alone.
+target: tests
+threshold: 0.5
+models:
+- {name: judged, features: [agree], mean: [0.0], scale: [1.0], coef: [1.0], intercept: 0.0}
+"""
 
 
 def judged_prompts(tmp: Path) -> Path:
-    """The shipped prompts with calibrators that follow the judge's P(yes) (answers) and P(contradict) (pairs of
-    statements) alone, so a test decides the outcome by what the stub answers (`stub.judge_yes`, `stub.judge_top`);
-    the shipped calibrators are fit and tested by the eval."""
+    """The shipped prompts with calibrators that follow the judge's P(yes) (answers), P(contradict) and P(agree)
+    (pairs of statements) alone, so a test decides the outcome by what the stub answers (`stub.judge_yes`,
+    `stub.judge_top`); the shipped calibrators are fit and tested by the eval."""
     folder = tmp / "prompts"
     shutil.copytree(ROOT / "prompts", folder)
     shutil.rmtree(folder / "qa_calibrator")
@@ -64,6 +72,9 @@ def judged_prompts(tmp: Path) -> Path:
     shutil.rmtree(folder / "claim_calibrator", ignore_errors=True)
     (folder / "claim_calibrator").mkdir()
     (folder / "claim_calibrator" / "v1.yaml").write_text(CLAIM_CALIBRATOR, encoding="utf-8")
+    shutil.rmtree(folder / "agree_calibrator", ignore_errors=True)
+    (folder / "agree_calibrator").mkdir()
+    (folder / "agree_calibrator" / "v1.yaml").write_text(AGREE_CALIBRATOR, encoding="utf-8")
     return folder
 
 

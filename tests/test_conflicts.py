@@ -16,7 +16,7 @@ from service.core.judging import choice_probabilities
 from service.domain.models import ChatResult, Usage
 from service.domain.ports import PromptTemplate
 from service.summarize.conflicts import judged_conflicts
-from tests.conftest import CLAIM_CALIBRATOR, ROOT
+from tests.conftest import AGREE_CALIBRATOR, CLAIM_CALIBRATOR, ROOT
 from tests.fakes import HashingEmbedder
 
 
@@ -47,7 +47,10 @@ class TableChat:
 
 def _judge(chat: TableChat) -> PairJudge:
     prompt: PromptTemplate = YamlPromptStore(ROOT / "prompts").get("compare")
-    return PairJudge(chat, prompt, Calibrator(CalibratorFile.model_validate(yaml.safe_load(CLAIM_CALIBRATOR))))
+    calibrators = [
+        Calibrator(CalibratorFile.model_validate(yaml.safe_load(x))) for x in (CLAIM_CALIBRATOR, AGREE_CALIBRATOR)
+    ]
+    return PairJudge(chat, prompt, *calibrators)
 
 
 UNITS = [

@@ -1,4 +1,4 @@
-"""`dossier extract`, `dossier entities` and `dossier disagreements`."""
+"""`dossier extract`, `dossier entities`, `dossier disagreements` and `dossier corroboration`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from rich.progress import (
 from rich.table import Table
 
 from service.cli.app import app, console, container, out
-from service.extract.schemas import get_schema
+from service.extract.schemas import REPORT_FACTS, get_schema
 
 
 @app.command()
@@ -130,3 +130,34 @@ def disagreements(
             ev = side.evidence
             out.print(f'  {side.reported} {side.document_title[:40]}: "{ev.text}" [{ev.start}:{ev.end}]')
     console.print(f"{len(found)} disagreement(s)")
+
+
+@app.command()
+def corroboration(
+    document_id: Annotated[
+        str | None, typer.Argument(help="Only this report's facts (default: every report's)")
+    ] = None,
+    min_confidence: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Count a sentence from this calibrated P(agree) up")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Who else states each stored claim, quantity and event: other reports' sentences the model judges to agree,
+    counted by independent source (at most DOSSIER_DISAGREEMENT_MAX_PAIRS new judgements a run; run again to go on)."""
+    c = container()
+    rows = [(d, t, f) for d, t, _, f in c.extract.query(REPORT_FACTS.id) if document_id in (None, d)]
+    found = c.corroboration.for_facts([(d, f) for d, _, f in rows], None, min_confidence)
+    done = [(t, f, x) for (_, t, f), x in zip(rows, found, strict=True) if x is not None]
+    if as_json:
+        items = [
+            {"document_title": t, "fact": f.model_dump(mode="json"), "corroboration": x.model_dump(mode="json")}
+            for t, f, x in done
+        ]
+        out.print_json(json.dumps(items))
+        return
+    for title, fact, x in done:
+        out.print(f'{x.count} source(s){"" if x.complete else " so far"}  {title[:40]}: "{fact.evidence[0].text}"')
+        for s in x.sources:
+            ev = s.side.evidence
+            out.print(f'  P(agree) {s.confidence:.2f} {s.side.reported} {s.side.document_title[:40]}: "{ev.text}"')
+    console.print(f"{len(done)} statement(s), {sum(1 for *_, x in done if x.count)} corroborated")

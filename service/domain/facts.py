@@ -200,3 +200,26 @@ class Disagreement(BaseModel):
         "`contradict` (P(contradict) of agree/contradict/unrelated) and `not_both` (1 - P(both can be true))"
     )
     meta: RunMeta
+
+
+class Corroborating(BaseModel):
+    """Another report's sentence that states the same thing, with the calibrated probability that it does."""
+
+    side: ClaimSide
+    confidence: float = Field(description="Calibrated P(the two statements agree: this one states the fact too)")
+
+
+class Corroboration(BaseModel):
+    """Who else states a fact: other reports' sentences the model judges to agree with the fact's sentence."""
+
+    count: int = Field(
+        description="Independent sources that state it besides the fact's own: distinct publishers (a report's "
+        "`source`), a report without one counting as its own source"
+    )
+    sources: list[Corroborating] = Field(description="The agreeing sentences, most confident first")
+    complete: bool = Field(
+        description="Every candidate sentence of other reports was judged; false when the request's budget of new "
+        "judgements ran out (ask again to go on)"
+    )
+    min_confidence: float = Field(description="The P(agree) a sentence needed to count")
+    meta: RunMeta

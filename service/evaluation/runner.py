@@ -214,16 +214,11 @@ class EvalRunner:
         return rows
 
     def _disagreements(self, c: Container, docs: dict[str, Document]) -> list[dict[str, Any]]:
-        pairs = self._golden.claim_pairs
-        service = c.disagreements
-        before = _cache_counts(c)
-        rows = pair_rows_claims(
-            service.judge, pairs, service.default_threshold, lambda n: self._progress("disagreements", n, len(pairs))
-        )
+        pairs, before = self._golden.claim_pairs, _cache_counts(c)
+        cuts = (c.disagreements.default_threshold, c.corroboration.default_threshold)
+        rows = pair_rows_claims(c.pair_judge, pairs, cuts, lambda n: self._progress("disagreements", n, len(pairs)))
         cached = _from_cache(c, before)
-        for r in rows:
-            r["cached"] = cached
-        return rows
+        return [r | {"cached": cached} for r in rows]
 
     def _injection(self, c: Container, docs: dict[str, Document]) -> list[dict[str, Any]]:
         cases = self._golden.injection
@@ -396,5 +391,8 @@ def _calibrators(c: Container, suites: list[str]) -> dict[str, str]:
     if "entities" in suites:
         out["entities"] = c.entities.calibrator_ref
     if "disagreements" in suites:
-        out["disagreements"] = c.disagreements.judge.calibrator.ref
+        out |= {
+            "disagreements": c.disagreements.judge.calibrator.ref,
+            "corroboration": c.corroboration.judge.agree_calibrator.ref,
+        }
     return out

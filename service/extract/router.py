@@ -12,9 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from service.domain.errors import InvalidInput
-from service.domain.facts import Evidence, Extraction, FactSchema
+from service.domain.facts import Corroboration, Evidence, Extraction, Fact, FactSchema
 from service.domain.ports import ExtractionStore
 from service.domain.summaries import Job
+from service.extract.corroboration import CorroborationService
 from service.extract.jobs import ExtractionJobs
 from service.extract.schemas import REGISTRY, REPORT_FACTS, custom_schema, get_schema
 from service.extract.service import ExtractService
@@ -36,13 +37,16 @@ class ExtractIn(BaseModel):
 
 
 class FactOut(BaseModel):
-    """One fact with the document it came from."""
+    """One fact with the document it came from; with `corroboration=true`, who else states it."""
 
     document_id: str
     document_title: str
     kind: str
     fields: dict[str, Any]
     evidence: list[Evidence]
+    corroboration: Corroboration | None = Field(
+        default=None, description="Asked for with `corroboration=true`; null for entities (not statements)"
+    )
 
 
 extract_service = provide("extract", ExtractService)
@@ -51,6 +55,7 @@ Jobs = Annotated[ExtractionJobs, Depends(extraction_jobs)]
 extraction_store = provide("extractions", ExtractionStore)  # type: ignore[type-abstract]
 
 Extractor = Annotated[ExtractService, Depends(extract_service)]
+Corroborations = Annotated[CorroborationService, Depends(provide("corroboration", CorroborationService))]
 Store = Annotated[ExtractionStore, Depends(extraction_store)]
 router = APIRouter(tags=["extraction"])
 
@@ -113,9 +118,11 @@ def list_schemas(caller: Reader) -> dict[str, Any]:
 
 
 @router.get("/facts", response_model=Page[FactOut])
-def facts(
+async def facts(
     extract: Extractor,
+    corroborations: Corroborations,
     caller: Reader,
+    limits: AppLimits,
     entity: str | None = Query(default=None, description="Name or alias, case-insensitive substring"),
     type: str | None = Query(
         default=None,
@@ -123,16 +130,47 @@ def facts(
     ),
     schema: str = Query(default=REPORT_FACTS.id),
     collection: str | None = Query(default=None, description="Only this collection (default: all the key sees)"),
+    corroboration: bool = Query(
+        default=False,
+        description="Add each claim's, quantity's and event's corroboration: other reports' sentences the model "
+        "judges to state it, and the count of independent sources (model calls: at most "
+        "DOSSIER_DISAGREEMENT_MAX_PAIRS new pairs a request, judgements kept)",
+    ),
+    corroboration_min_confidence: float | None = Query(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="A sentence corroborates when its calibrated P(agree) reaches this (default: "
+        "DOSSIER_CORROBORATION_MIN_CONFIDENCE, else the agree calibrator's threshold)",
+    ),
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Page[FactOut]:
-    """Facts across all stored extractions, filtered by entity and type, a page at a time."""
+    """Facts across all stored extractions, filtered by entity and type, a page at a time; with
+    `corroboration=true`, each statement's corroboration across the reports the key sees (runs in the model queue)."""
     get_schema(schema)
     if collection is not None:
         require_collection(caller, collection)
     visible = caller.visible([collection] if collection else None)
-    found = [
-        FactOut(document_id=doc_id, document_title=title, kind=kind, fields=f.fields, evidence=f.evidence)
-        for doc_id, title, kind, f in extract.query(schema, entity=entity, type=type, collections=visible)
-    ]
-    return page_of(found, limit, cursor)
+
+    def found() -> tuple[Page[FactOut], list[tuple[str, Fact]]]:
+        rows = list(extract.query(schema, entity=entity, type=type, collections=visible))
+        page = page_of(rows, limit, cursor)
+        out = [
+            FactOut(document_id=doc_id, document_title=title, kind=kind, fields=f.fields, evidence=f.evidence)
+            for doc_id, title, kind, f in page.items
+        ]
+        return Page[FactOut](items=out, next_cursor=page.next_cursor), [(d, f) for d, _, _, f in page.items]
+
+    if not corroboration:
+        return (await run_in_threadpool(found))[0]
+
+    def corroborated() -> Page[FactOut]:
+        page, facts = found()
+        for item, c in zip(
+            page.items, corroborations.for_facts(facts, visible, corroboration_min_confidence), strict=True
+        ):
+            item.corroboration = c
+        return page
+
+    return await limits.model.run(limits.budget_s, corroborated)

@@ -1,0 +1,89 @@
+"""Corroboration: for a stored fact, the other reports whose sentences state the same thing, counted by source.
+
+The fact's sentence is paired with its nearest sentences of other reports (`service.extract.statements`, the same
+candidates and kept judgements as disagreements); the model's judgement of each pair is turned into P(agree) by a
+logistic regression fit on the dev claim pairs (`prompts/agree_calibrator/vN.yaml`, `dossier calibrate-claims
+--target agree`). A sentence corroborates the fact from the threshold up (the calibrator's own,
+`DOSSIER_CORROBORATION_MIN_CONFIDENCE`, or the request's); the count is of independent sources: distinct publishers
+(a report's `source`), a report without one counting as its own, the fact's own source never counted. Only the
+nearest `NEIGHBOURS` sentences of other reports are candidates, so a fact stated in many reports is counted up to
+that bound; `complete` is false while candidates are left for the next request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from service.domain.errors import ModelOutputInvalid
+from service.domain.facts import Corroborating, Corroboration, Fact
+from service.domain.models import RunMeta, Usage
+from service.extract.statements import StatementPairs
+
+
+class CorroborationService:
+    """Counts, for stored facts, the independent sources that state them too."""
+
+    def __init__(self, pairs: StatementPairs, *, settings_hash: str, min_confidence: float | None = None) -> None:
+        self._pairs = pairs
+        self.judge = pairs.judge
+        self._settings_hash = settings_hash
+        self._min_confidence = min_confidence
+
+    @property
+    def default_threshold(self) -> float:
+        """The configured threshold, else the agree calibrator's own (chosen on dev pairs)."""
+        return self.judge.agree_calibrator.threshold if self._min_confidence is None else self._min_confidence
+
+    def for_facts(
+        self, facts: Sequence[tuple[str, Fact]], collections: list[str] | None, threshold: float | None = None
+    ) -> list[Corroboration | None]:
+        """Each fact's corroboration among the reports in `collections` (None: all); None for a fact that is not a
+        statement (an entity). This request judges at most `max_pairs` new pairs, nearest first."""
+        cut = self.default_threshold if threshold is None else threshold
+        statements = self._pairs.statements(collections)
+        wanted = {i for doc_id, f in facts if (i := statements.index_of(doc_id, f)) is not None}
+        candidates = [p for p in self._pairs.candidates(statements.items) if wanted & set(p)]
+        judged, left = self._pairs.judged(statements.items, candidates)
+        found: dict[int, list[tuple[Corroborating, str]]] = {i: [] for i in wanted}
+        usage: dict[int, Usage] = {i: Usage() for i in wanted}
+        for pair in judged:
+            p = self.judge.agreement(pair.judgement.signals)
+            if p is None:
+                raise ModelOutputInvalid(
+                    "the model endpoint returns no log-probabilities, which corroboration is decided from"
+                )
+            for mine, other in ((pair.at[0], pair.at[1]), (pair.at[1], pair.at[0])):
+                if mine not in wanted:
+                    continue
+                usage[mine] = usage[mine].add(pair.judgement.usage)
+                side = statements.items[other]
+                if p >= cut and side.source != statements.items[mine].source:
+                    found[mine].append((Corroborating(side=side.side, confidence=p), side.source))
+        pending = {i for p in left for i in p}
+        out: list[Corroboration | None] = []
+        for doc_id, fact in facts:
+            i = statements.index_of(doc_id, fact)
+            if i is None:
+                out.append(None)
+                continue
+            sources = sorted(
+                (c for c, _ in found[i]), key=lambda c: (-c.confidence, c.side.document_id, c.side.evidence.start)
+            )
+            count = len({source for _, source in found[i]})
+            out.append(
+                Corroboration(
+                    count=count,
+                    sources=sources,
+                    complete=i not in pending,
+                    min_confidence=cut,
+                    meta=RunMeta(
+                        prompt_id=self.judge.prompt.id,
+                        prompt_version=self.judge.prompt.version,
+                        model=self.judge.model_name,
+                        settings_hash=self._settings_hash,
+                        calibrator=self.judge.agree_calibrator.ref,
+                        usage=usage[i],
+                    ),
+                )
+            )
+        return out
