@@ -38,10 +38,10 @@ def relation(body: dict[str, Any]) -> dict[str, float] | None:
     return {"unrelated": 0.9, "agree": 0.05, "contradict": 0.05}
 
 
-def _store(api: LiveServer) -> dict[str, str]:
+def _store(api: LiveServer, reports: dict[str, tuple[str, str | None, int]] = REPORTS) -> dict[str, str]:
     c = api.container
     ids = {}
-    for key, (text, source, day) in REPORTS.items():
+    for key, (text, source, day) in reports.items():
         meta = DocumentMeta(title=f"Report {key}", source=source, published=dt.date(2024, 3, day))
         doc = c.ingest.ingest_text(text, meta, f"report-{key}").document
         ids[key] = doc.id
@@ -151,4 +151,28 @@ def test_bad_parameters_are_named_and_no_log_probabilities_is_a_coded_error(tmp_
         _store(api)
         r = httpx.get(f"{api.url}/v1/facts", params={"corroboration": "true"}, timeout=120)
         assert r.status_code == 502 and r.json()["code"] == "model_output_invalid" and "log-probabilities" in r.text
+        assert len(stub.judged) <= 2  # stopped at the first pair: the two one-token questions of one judgement
         assert all(f["corroboration"] is None for f in _facts(api))  # without it, facts are still served
+
+
+def test_only_the_pages_facts_are_judged_and_a_copy_corroborates_without_a_model_call(tmp_path: Path) -> None:
+    copy = dict(REPORTS, e=(REPORTS["a"][0].split(". ")[0] + ". Nothing else was said.", "Gazette", 5))
+    with StubServer([("content", "unused")]) as stub, _server(tmp_path, stub) as api:
+        stub.judge_top = relation
+        ids = _store(api, copy)
+        claims = [f for f in _facts(api) if f["kind"] == "claims"]
+        first = claims[0]
+        page = _facts(api, corroboration="true", type="claims", limit=1)
+        assert [f["evidence"] for f in page] == [first["evidence"]]
+        sentence = first["evidence"][0]["text"]
+        assert stub.judged and all(sentence in body["messages"][-1]["content"] for body in stub.judged)
+
+        stub.judged.clear()
+        found = _claims(_facts(api, corroboration="true"), ids)
+        copied = [s for s in found["a"]["sources"] if s["side"]["document_id"] == ids["e"]]
+        assert copied and copied[0]["confidence"] == 1.0 and found["a"]["count"] == 2  # Wire and Gazette
+        assert found["e"]["count"] == 2 and any(s["side"]["document_id"] == ids["a"] for s in found["e"]["sources"])
+        a_text, e_text = (api.container.repo.get(ids[k]).text.split(". ")[0] for k in "ae")  # type: ignore[union-attr]
+        assert a_text == e_text and not any(
+            body["messages"][-1]["content"].count(a_text) >= 2 for body in stub.judged
+        )  # the copy was never put to the model

@@ -56,6 +56,7 @@ def create_app(settings: Settings, *, start_llm: bool = True, container: Contain
                 fixed.orphans,
                 fixed.reindexed,
             )
+        container.pair_judge  # noqa: B018 (its prompt and calibrators: a missing or invalid one stops the start)
         container.embedder.embed_query("warm-up")  # load the embedding model before the first request
         if start_llm:
             container.llm.start_in_background()

@@ -197,7 +197,8 @@ class Disagreement(BaseModel):
     confidence: float = Field(description="Calibrated P(the two statements contradict each other)")
     signals: dict[str, float | None] = Field(
         description="The model's own probabilities the confidence is calibrated from: `related` (1 - P(unrelated)), "
-        "`contradict` (P(contradict) of agree/contradict/unrelated) and `not_both` (1 - P(both can be true))"
+        "`contradict` and `agree` (P(contradict), P(agree) of agree/contradict/unrelated) and `not_both` "
+        "(1 - P(both can be true))"
     )
     meta: RunMeta
 

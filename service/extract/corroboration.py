@@ -4,10 +4,12 @@ The fact's sentence is paired with its nearest sentences of other reports (`serv
 candidates and kept judgements as disagreements); the model's judgement of each pair is turned into P(agree) by a
 logistic regression fit on the dev claim pairs (`prompts/agree_calibrator/vN.yaml`, `dossier calibrate-claims
 --target agree`). A sentence corroborates the fact from the threshold up (the calibrator's own,
-`DOSSIER_CORROBORATION_MIN_CONFIDENCE`, or the request's); the count is of independent sources: distinct publishers
-(a report's `source`), a report without one counting as its own, the fact's own source never counted. Only the
-nearest `NEIGHBOURS` sentences of other reports are candidates, so a fact stated in many reports is counted up to
-that bound; `complete` is false while candidates are left for the next request.
+`DOSSIER_CORROBORATION_MIN_CONFIDENCE`, or the request's); a copy of the sentence in another report (the same text,
+case and spacing aside) corroborates with confidence 1 and no model call. The count is of independent sources:
+distinct publishers (a report's `source`), a report without one counting as its own, the fact's own source never
+counted (pairs within one source are not judged). Besides copies, the candidates are the sentence's `NEIGHBOURS`
+nearest sentences of other reports and those that have it among theirs, so a fact stated in many reports in
+different words may be counted short; `complete` is false while candidates are left for the next request.
 """
 
 from __future__ import annotations
@@ -38,14 +40,25 @@ class CorroborationService:
         self, facts: Sequence[tuple[str, Fact]], collections: list[str] | None, threshold: float | None = None
     ) -> list[Corroboration | None]:
         """Each fact's corroboration among the reports in `collections` (None: all); None for a fact that is not a
-        statement (an entity). This request judges at most `max_pairs` new pairs, nearest first."""
+        statement (an entity, or a fact without evidence). This request judges at most `max_pairs` new pairs,
+        nearest first."""
         cut = self.default_threshold if threshold is None else threshold
         statements = self._pairs.statements(collections)
+        items = statements.items
         wanted = {i for doc_id, f in facts if (i := statements.index_of(doc_id, f)) is not None}
-        candidates = [p for p in self._pairs.candidates(statements.items) if wanted & set(p)]
-        judged, left = self._pairs.judged(statements.items, candidates)
+        candidates = [
+            p for p in self._pairs.candidates(items) if wanted & set(p) and items[p[0]].source != items[p[1]].source
+        ]
+        judged, left = self._pairs.judged(items, candidates)
         found: dict[int, list[tuple[Corroborating, str]]] = {i: [] for i in wanted}
         usage: dict[int, Usage] = {i: Usage() for i in wanted}
+        copies: dict[str, list[int]] = {}
+        for n, statement in enumerate(items):
+            copies.setdefault(statement.plain, []).append(n)
+        for i in wanted:
+            for j in copies[items[i].plain]:
+                if items[j].source != items[i].source and items[j].side.document_id != items[i].side.document_id:
+                    found[i].append((Corroborating(side=items[j].side, confidence=1.0), items[j].source))
         for pair in judged:
             p = self.judge.agreement(pair.judgement.signals)
             if p is None:
@@ -56,8 +69,8 @@ class CorroborationService:
                 if mine not in wanted:
                     continue
                 usage[mine] = usage[mine].add(pair.judgement.usage)
-                side = statements.items[other]
-                if p >= cut and side.source != statements.items[mine].source:
+                side = items[other]
+                if p >= cut and side.source != items[mine].source:
                     found[mine].append((Corroborating(side=side.side, confidence=p), side.source))
         pending = {i for p in left for i in p}
         out: list[Corroboration | None] = []
@@ -82,7 +95,7 @@ class CorroborationService:
                         model=self.judge.model_name,
                         settings_hash=self._settings_hash,
                         calibrator=self.judge.agree_calibrator.ref,
-                        usage=usage[i],
+                        usage=usage[i],  # a pair two facts share is reported on both
                     ),
                 )
             )

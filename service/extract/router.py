@@ -147,7 +147,8 @@ async def facts(
     cursor: Cursor = None,
 ) -> Page[FactOut]:
     """Facts across all stored extractions, filtered by entity and type, a page at a time; with
-    `corroboration=true`, each statement's corroboration across the reports the key sees (runs in the model queue)."""
+    `corroboration=true`, each statement's corroboration among the reports of `collection`, else all the key sees
+    (runs in the model queue)."""
     get_schema(schema)
     if collection is not None:
         require_collection(caller, collection)
