@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from service.domain.errors import ModelOutputInvalid
 from service.domain.facts import Corroborating, Corroboration, Fact
 from service.domain.models import RunMeta, Usage
 from service.extract.statements import StatementPairs
@@ -57,21 +56,16 @@ class CorroborationService:
             copies.setdefault(statement.plain, []).append(n)
         for i in wanted:
             for j in copies[items[i].plain]:
-                if items[j].source != items[i].source and items[j].side.document_id != items[i].side.document_id:
+                if items[j].source != items[i].source:  # a report has one source: never the fact's own report
                     found[i].append((Corroborating(side=items[j].side, confidence=1.0), items[j].source))
-        for pair in judged:
-            p = self.judge.agreement(pair.judgement.signals)
-            if p is None:
-                raise ModelOutputInvalid(
-                    "the model endpoint returns no log-probabilities, which corroboration is decided from"
-                )
+        for pair in judged:  # candidates are of two sources: the other side is never the fact's own
             for mine, other in ((pair.at[0], pair.at[1]), (pair.at[1], pair.at[0])):
                 if mine not in wanted:
                     continue
                 usage[mine] = usage[mine].add(pair.judgement.usage)
-                side = items[other]
-                if p >= cut and side.source != items[mine].source:
-                    found[mine].append((Corroborating(side=side.side, confidence=p), side.source))
+                if pair.agree >= cut:
+                    side = items[other]
+                    found[mine].append((Corroborating(side=side.side, confidence=pair.agree), side.source))
         pending = {i for p in left for i in p}
         out: list[Corroboration | None] = []
         for doc_id, fact in facts:

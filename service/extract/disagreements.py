@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 
-from service.domain.errors import ModelOutputInvalid
 from service.domain.facts import Disagreement
 from service.domain.models import RunMeta
 from service.extract.statements import StatementPairs
@@ -42,12 +41,7 @@ class DisagreementService:
         judged, _ = self._pairs.judged(statements, self._pairs.candidates(statements))
         out: list[Disagreement] = []
         for pair in judged:
-            a, b, judgement = pair.a, pair.b, pair.judgement
-            p = self.judge.confidence(judgement.signals)
-            if p is None:
-                raise ModelOutputInvalid(
-                    "the model endpoint returns no log-probabilities, which disagreements are decided from"
-                )
+            a, b, judgement, p = pair.a, pair.b, pair.judgement, pair.contradict
             if p < cut:
                 continue
             key = "|".join(f"{s.side.document_id}:{s.side.evidence.start}:{s.side.evidence.end}" for s in (a, b))

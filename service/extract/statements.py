@@ -47,13 +47,15 @@ class Statement:
 
 @dataclass(frozen=True)
 class JudgedPair:
-    """Two statements of different reports, earlier report first, the model's judgement of them, and their places
-    in the list of statements they were judged from."""
+    """Two statements of different reports, earlier report first, the model's judgement of them, its calibrated
+    P(contradict) and P(agree), and their places in the list of statements they were judged from."""
 
     a: Statement
     b: Statement
     judgement: Judgement
     at: tuple[int, int]
+    contradict: float
+    agree: float
 
 
 @dataclass(frozen=True)
@@ -156,8 +158,9 @@ class StatementPairs:
         self, statements: Sequence[Statement], pairs: Iterable[tuple[int, int]]
     ) -> tuple[list[JudgedPair], list[tuple[int, int]]]:
         """The judged pairs among `pairs` (kept judgements, and at most `max_pairs` new ones, in the order given),
-        and the pairs left unjudged for the next request. An endpoint without log-probabilities stops it at the
-        first new pair (a coded error): nothing can be decided without them."""
+        each with its calibrated probabilities, and the pairs left unjudged for the next request. An endpoint
+        without log-probabilities stops it at the first new pair (a coded error): nothing can be decided without
+        them."""
         out: list[JudgedPair] = []
         left: list[tuple[int, int]] = []
         budget = self.max_pairs
@@ -168,12 +171,14 @@ class StatementPairs:
                 left.append((i, j))
                 continue
             judgement = known or self.judge.judge(a.side.evidence.text, b.side.evidence.text)
-            if any(v is None for v in judgement.signals.values()):
+            contradict = self.judge.confidence(judgement.signals)
+            agree = self.judge.agreement(judgement.signals)
+            if contradict is None or agree is None:
                 raise ModelOutputInvalid(
                     "the model endpoint returns no log-probabilities, which disagreements and corroboration are "
                     "decided from"
                 )
-            out.append(JudgedPair(a, b, judgement, (i, j)))
+            out.append(JudgedPair(a, b, judgement, (i, j), contradict, agree))
             budget -= known is None
         return out, left
 
