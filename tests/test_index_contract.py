@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from service.adapters.vectors.chroma import ChromaPassageIndex, make_client
+from service.adapters.vectors.chroma import ChromaPassageIndex, _metadata, make_client
 from service.domain.models import Passage, RetrievalFilter
 from service.domain.ports import PassageIndex
 from tests.fakes import HashingEmbedder, InMemoryPassageIndex
@@ -98,3 +98,20 @@ def test_all_passages_of_a_large_index(index: PassageIndex) -> None:
         index.upsert(many[start : start + 2_000], vectors[start : start + 2_000])
     got = index.all_passages()
     assert len(got) == index.count() == 5_100 and len({p.id for p in got}) == 5_100
+
+
+def test_chroma_reads_passages_stored_with_their_text_as_the_document(tmp_path: Path) -> None:
+    """Stores written before the text moved into the metadata keep answering with the same passages."""
+    client = make_client(tmp_path / "chroma", None)
+    index = ChromaPassageIndex(client, "older", EMBED.name)
+    ps = passages()
+    raw = client.get_collection("older")
+    raw.add(
+        ids=[p.id for p in ps],
+        documents=[p.text for p in ps],
+        metadatas=[_metadata(p) for p in ps],
+        embeddings=EMBED.embed_documents([p.text for p in ps]),  # type: ignore[arg-type]
+    )
+    assert sorted(index.all_passages(), key=lambda p: p.id) == sorted(ps, key=lambda p: p.id)
+    top, score = index.search(EMBED.embed_query(ps[2].text), 1, None)[0]
+    assert top == ps[2] and score > 0.99
