@@ -165,6 +165,11 @@ class Settings(BaseSettings):
 
     summary_window_chars: int = Field(default=4000, description="Longer reports are summarised map-reduce.")
     summary_concurrency: int = Field(default=1, ge=1, le=32, description="Reports summarised at once.")
+    summary_confidence: bool = Field(
+        default=False,
+        description="Give every summary sentence `confidence`: the calibrated P(its cited sentences state it), two "
+        "one-token model calls per sentence (about 3-4 s each on 2 cores). Off: `confidence` is null.",
+    )
 
     # Jobs (summary batches, long extractions)
     queue: Literal["local", "postgres"] = Field(
@@ -242,6 +247,7 @@ class Settings(BaseSettings):
             "agree_calibrator_version",
             "extract_window_chars",
             "summary_window_chars",
+            "summary_confidence",
         }
         payload = json.dumps(self.model_dump(include=keys, mode="json"), sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]

@@ -286,6 +286,7 @@ class Container:
             judge=self.pair_judge,
             embedder=self.embedder,
             conflict_threshold=s.disagreement_min_confidence,
+            sentence_confidence=s.summary_confidence,
         )
 
     @cached_property

@@ -257,3 +257,41 @@ def test_contradiction_citing_the_same_statement_twice_is_rejected(tmp_path: Pat
     assert final.digest is not None
     assert not [p for p in final.digest.points if p.kind == "contradiction"]
     assert "say the same thing" in final.digest.rejected[0].reason
+
+
+def test_each_summary_sentence_carries_the_judged_probability_that_its_citations_state_it(tmp_path: Path) -> None:
+    """The judgement of a fact's corroboration, asked of each kept sentence against the report sentences it cites;
+    an endpoint without log-probabilities leaves `confidence` null after one try and still serves the summary."""
+
+    def relation(body: dict[str, Any]) -> dict[str, float] | None:
+        user = body["messages"][-1]["content"]
+        if "one word" not in user:
+            return None
+        if 'B: "Iran denied the panel\'s findings."' in user and "A: \"Iran denied the panel's findings in" in user:
+            return {"agree": 0.95, "unrelated": 0.03, "contradict": 0.02}
+        return {"unrelated": 0.9, "agree": 0.05, "contradict": 0.05}
+
+    with StubServer([reply]) as stub:
+        c = make_container(
+            make_settings(
+                tmp_path,
+                llm_base_url=stub.base_url,
+                llm_model="stub",
+                llm_max_attempts=1,
+                prompts_dir=judged_prompts(tmp_path),
+                summary_confidence=True,
+            )
+        )
+        stub.judge_top = relation
+        doc = c.ingest.ingest_text(report(1), DocumentMeta(title="R1"), "k1").document
+        summary = c.summarizer.summarize(doc)
+        scores = {s.text: s.confidence for s in summary.sentences}
+        assert set(scores) == {"Iran denied the panel's findings.", "The panel counted launchers."}
+        assert scores["Iran denied the panel's findings."] > 0.5 > scores["The panel counted launchers."]  # type: ignore[operator]
+        assert summary.meta.calibrator == "agree_calibrator/v1" and summary.meta.usage.calls == 1 + 2 * 2
+        asked = len(stub.judged)
+        stub.logprobs = False
+        other = c.ingest.ingest_text(report(2), DocumentMeta(title="R2"), "k2").document
+        blind = c.summarizer.summarize(other)
+        assert [s.confidence for s in blind.sentences] == [None, None] and len(blind.sentences) == 2
+        assert len(stub.judged) == asked + 2  # the first sentence's two questions; the second is not asked

@@ -21,6 +21,12 @@ class SummarySentence(BaseModel):
 
     text: str
     citations: list[Citation]
+    confidence: float | None = Field(
+        default=None,
+        description="Calibrated P(the cited report sentences state this sentence): the pair judgement of "
+        "corroboration (`prompts/agree_calibrator`). Null when turned off, for map-step sentences, or when the "
+        "endpoint gives no log-probabilities.",
+    )
 
 
 class Summary(BaseModel):

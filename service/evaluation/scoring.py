@@ -105,6 +105,7 @@ def score_summary(gold: SummaryGold, doc: Document, summary: Summary | None, err
             "document": gold.document,
             "error": error,
             "sentences": [t for t, _ in sentences],
+            "confidences": [s.confidence for s in said],
             "citations_correct": correct,
             "citations_counted": counted,
             "passed": error is None,

@@ -70,10 +70,13 @@ class SummarizeService:
         judge: PairJudge | None = None,
         embedder: Embedder | None = None,
         conflict_threshold: float | None = None,
+        sentence_confidence: bool = False,
     ) -> None:
         """`judge` and `embedder` find disagreements for digests (none are looked for without them), listed from
-        `conflict_threshold` (default: the claim calibrator's threshold)."""
+        `conflict_threshold` (default: the claim calibrator's threshold). With `sentence_confidence` (and a
+        `judge`) every summary sentence is scored against the report sentences it cites."""
         self._chat = chat
+        self._sentence_confidence = sentence_confidence and judge is not None
         self._judge = judge
         self._embedder = embedder
         self._conflict_threshold = conflict_threshold
@@ -82,8 +85,8 @@ class SummarizeService:
         self._settings_hash = settings_hash
         self._window_chars = window_chars
 
-    def _timer(self, task: str) -> RunTimer:
-        return RunTimer(self._prompts.get(task), self._chat.model_name, self._settings_hash)
+    def _timer(self, task: str, calibrator: str | None = None) -> RunTimer:
+        return RunTimer(self._prompts.get(task), self._chat.model_name, self._settings_hash, calibrator)
 
     def _run(
         self, units: list[_Unit], header: str, timer: RunTimer
@@ -102,7 +105,8 @@ class SummarizeService:
 
     def summarize(self, doc: Document) -> Summary:
         """Summarise one report."""
-        timer = self._timer("summarize")
+        scored = self._judge if self._sentence_confidence else None
+        timer = self._timer("summarize", scored.agree_calibrator.ref if scored else None)
         header = f'"{doc.title}"' + (f" ({doc.source}, {doc.published})" if doc.source else "")
         parts = windows(screened(doc.text), self._window_chars)
         if not parts:
@@ -120,6 +124,8 @@ class SummarizeService:
                 rejected += bad
             kept, bad = self._run(partial, header + " (summaries of its parts)", timer)
             rejected += bad
+        if scored is not None:
+            kept = _scored(scored, doc, kept, timer)
         meta = timer.done()
         return Summary(
             document_id=doc.id,
@@ -204,6 +210,22 @@ class SummarizeService:
         return digest
 
 
+def _scored(judge: PairJudge, doc: Document, kept: list[SummarySentence], timer: RunTimer) -> list[SummarySentence]:
+    """Each sentence with its calibrated P(agree) against the report sentences it cites (their verbatim text, in
+    report order): the judgement and calibrator of a fact's corroboration, kept between calls. An endpoint without
+    log-probabilities gives no confidence, so after the first such reply the rest are not asked."""
+    out: list[SummarySentence] = []
+    for sentence in kept:
+        confidence = None
+        if not out or out[-1].confidence is not None:
+            cited = " ".join(doc.text[c.start : c.end] for c in sorted(sentence.citations, key=lambda c: c.start))
+            judged = judge.judge(cited, sentence.text)
+            timer.record(judged.usage, 0, judged.model)
+            confidence = judge.agreement(judged.signals)
+        out.append(sentence.model_copy(update={"confidence": confidence}))
+    return out
+
+
 def _judged_point(c: Conflict, units: list[_Unit], summaries: list[Summary]) -> DigestPoint:
     """A disagreement the pair judgement found, stated as the two reports' own (verified) summary sentences."""
     titles = {s.document_id: s.title for s in summaries}
@@ -276,7 +298,8 @@ def render_markdown(digest: Digest, summaries: list[Summary]) -> str:
         out += [f"### {s.title}", ""]
         for sent in s.sentences:
             quotes = " ".join(f"[{c.start}:{c.end}]" for c in sent.citations)
-            out.append(f"- {sent.text} {quotes}")
+            scored = "" if sent.confidence is None else f" _(P {sent.confidence:.2f})_"
+            out.append(f"- {sent.text} {quotes}{scored}")
         out.append("")
     m = digest.meta
     out.append(f"_{m.prompt_id}/v{m.prompt_version}, model {m.model}, settings {m.settings_hash}_")

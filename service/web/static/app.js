@@ -409,7 +409,7 @@ async function renderDigest(jobId) {
         el("p", {}, s.sentences.map((x, i) => {
           const id = `sum-${item.document_id}-${i}`;
           x.citations.forEach((c) => { (bySource[c.passage_id] ||= []).push(id); });
-          return el("span", { class: "sentence", id, tabindex: "-1" }, x.text, " ", x.citations.map(citeButton), " ");
+          return el("span", { class: "sentence", id, tabindex: "-1" }, x.text, " ", x.citations.map(citeButton), " ", confidenceBadge(x.confidence), " ");
         }))));
     } catch (err) { summaries.append(el("p", {}, `${item.title}: ${err.message}`)); }
   }
