@@ -168,7 +168,7 @@ class Settings(BaseSettings):
     summary_confidence: bool = Field(
         default=False,
         description="Give every summary sentence `confidence`: the calibrated P(its cited sentences state it), two "
-        "one-token model calls per sentence (about 3-4 s each on 2 cores). Off: `confidence` is null.",
+        "one-token model calls per sentence (about 3-4 s a sentence on 2 cores). Off: `confidence` is null.",
     )
 
     # Jobs (summary batches, long extractions)

@@ -295,3 +295,46 @@ def test_each_summary_sentence_carries_the_judged_probability_that_its_citations
         blind = c.summarizer.summarize(other)
         assert [s.confidence for s in blind.sentences] == [None, None] and len(blind.sentences) == 2
         assert len(stub.judged) == asked + 2  # the first sentence's two questions; the second is not asked
+
+
+def test_a_map_reduce_summary_is_scored_against_report_sentences_and_an_odd_reply_stops_nothing(tmp_path: Path) -> None:
+    """A report longer than one window: its combined sentences cite report sentences (carried through the map
+    step), and those are what the judge sees. A reply naming none of the relations leaves that sentence without a
+    confidence, but the endpoint does give log-probabilities, so the next sentence is still asked."""
+    seen: list[str] = []
+
+    def relation(body: dict[str, Any]) -> dict[str, float] | None:
+        user = body["messages"][-1]["content"]
+        if "one word" not in user:
+            return None
+        seen.append(user)
+        if 'A: "Iran denied the panel\'s findings in report 3."' in user:
+            return {"agree": 0.95, "unrelated": 0.03, "contradict": 0.02}
+        return {"perhaps": 0.99}  # none of agree / contradict / unrelated
+
+    with StubServer([reply]) as stub:
+        settings = make_settings(
+            tmp_path,
+            llm_base_url=stub.base_url,
+            llm_model="stub",
+            llm_max_attempts=1,
+            prompts_dir=judged_prompts(tmp_path),
+            summary_confidence=True,
+            summary_window_chars=50,
+        )
+        c = make_container(settings)
+        stub.judge_top = relation
+        doc = c.ingest.ingest_text(report(3), DocumentMeta(title="R3"), "k3").document
+        summary = c.summarizer.summarize(doc)
+        assert summary.map_windows == 2
+        [kept] = summary.sentences
+        assert (
+            kept.text == "Iran denied the panel's findings." and kept.confidence is not None and kept.confidence > 0.5
+        )
+        assert [cit.quote for cit in kept.citations] == ["Iran denied the panel's findings in report 3."]
+        odd = c.ingest.ingest_text(report(4), DocumentMeta(title="R4"), "k4").document
+        c2 = make_container(settings.model_copy(update={"summary_window_chars": 4000}))
+        stub.judge_top = relation
+        two = c2.summarizer.summarize(odd)
+        assert [s.confidence for s in two.sentences] == [None, None] and len(seen) == 1 + 2  # both sentences asked
+        assert two.meta.calibrator is None  # it scored nothing

@@ -24,8 +24,8 @@ class SummarySentence(BaseModel):
     confidence: float | None = Field(
         default=None,
         description="Calibrated P(the cited report sentences state this sentence): the pair judgement of "
-        "corroboration (`prompts/agree_calibrator`). Null when turned off, for map-step sentences, or when the "
-        "endpoint gives no log-probabilities.",
+        "corroboration (`prompts/agree_calibrator`). Null when `DOSSIER_SUMMARY_CONFIDENCE` was off when the summary "
+        "was written, or when the endpoint gave no log-probabilities.",
     )
 
 

@@ -126,6 +126,8 @@ class SummarizeService:
             rejected += bad
         if scored is not None:
             kept = _scored(scored, doc, kept, timer)
+            if all(s.confidence is None for s in kept):
+                timer.meta.calibrator = None  # it scored nothing
         meta = timer.done()
         return Summary(
             document_id=doc.id,
@@ -213,15 +215,17 @@ class SummarizeService:
 def _scored(judge: PairJudge, doc: Document, kept: list[SummarySentence], timer: RunTimer) -> list[SummarySentence]:
     """Each sentence with its calibrated P(agree) against the report sentences it cites (their verbatim text, in
     report order): the judgement and calibrator of a fact's corroboration, kept between calls. An endpoint without
-    log-probabilities gives no confidence, so after the first such reply the rest are not asked."""
+    log-probabilities gives no confidence, so after its first reply with none at all the rest are not asked."""
     out: list[SummarySentence] = []
+    blind = False
     for sentence in kept:
         confidence = None
-        if not out or out[-1].confidence is not None:
+        if not blind:
             cited = " ".join(doc.text[c.start : c.end] for c in sorted(sentence.citations, key=lambda c: c.start))
             judged = judge.judge(cited, sentence.text)
             timer.record(judged.usage, 0, judged.model)
             confidence = judge.agreement(judged.signals)
+            blind = all(v is None for v in judged.signals.values())
         out.append(sentence.model_copy(update={"confidence": confidence}))
     return out
 

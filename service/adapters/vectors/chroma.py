@@ -50,7 +50,7 @@ def _metadata(p: Passage) -> dict[str, Any]:
     return md
 
 
-TEXT = "text"  # the metadata key holding a passage's text (layout 3); earlier layouts kept it as the document
+TEXT = "text"  # the metadata key holding a passage's text; stores written before 2026-12-07 keep it as the document
 
 
 def _passage(pid: str, document: str | None, md: dict[str, Any]) -> Passage:
