@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from service.config import Settings
 from service.container import Container
 from service.domain.models import DocumentMeta
 from tests.conftest import ROOT, LiveServer, judged_prompts, make_container, make_settings
@@ -51,6 +52,13 @@ def report(i: int, extra: str = "") -> str:
 
 def _container(tmp: Path, stub: StubServer) -> Container:
     return make_container(make_settings(tmp, llm_base_url=stub.base_url, llm_model="stub", llm_max_attempts=1))
+
+
+def _judged_settings(tmp: Path, stub: StubServer, **kw: Any) -> Settings:
+    """Settings on the stub model with test calibrators that follow the stub's judgements."""
+    return make_settings(
+        tmp, llm_base_url=stub.base_url, llm_model="stub", llm_max_attempts=1, prompts_dir=judged_prompts(tmp), **kw
+    )
 
 
 def test_batch_summarises_new_reports_once_and_digests(tmp_path: Path) -> None:
@@ -200,15 +208,7 @@ def test_digest_adds_disagreements_the_pair_judgement_finds(tmp_path: Path) -> N
 
     with StubServer([echo]) as stub:
         stub.judge_top = relation
-        c = make_container(
-            make_settings(
-                tmp_path,
-                llm_base_url=stub.base_url,
-                llm_model="stub",
-                llm_max_attempts=1,
-                prompts_dir=judged_prompts(tmp_path),
-            )
-        )
+        c = make_container(_judged_settings(tmp_path, stub))
         c.ingest.ingest_text(
             "At least 4 of the new missiles appeared in the Pyongyang parade. Analysts watched. It rained.",
             DocumentMeta(title="Parade"),
@@ -272,16 +272,7 @@ def test_each_summary_sentence_carries_the_judged_probability_that_its_citations
         return {"unrelated": 0.9, "agree": 0.05, "contradict": 0.05}
 
     with StubServer([reply]) as stub:
-        c = make_container(
-            make_settings(
-                tmp_path,
-                llm_base_url=stub.base_url,
-                llm_model="stub",
-                llm_max_attempts=1,
-                prompts_dir=judged_prompts(tmp_path),
-                summary_confidence=True,
-            )
-        )
+        c = make_container(_judged_settings(tmp_path, stub, summary_confidence=True))
         stub.judge_top = relation
         doc = c.ingest.ingest_text(report(1), DocumentMeta(title="R1"), "k1").document
         summary = c.summarizer.summarize(doc)
@@ -313,15 +304,7 @@ def test_a_map_reduce_summary_is_scored_against_report_sentences_and_an_odd_repl
         return {"perhaps": 0.99}  # none of agree / contradict / unrelated
 
     with StubServer([reply]) as stub:
-        settings = make_settings(
-            tmp_path,
-            llm_base_url=stub.base_url,
-            llm_model="stub",
-            llm_max_attempts=1,
-            prompts_dir=judged_prompts(tmp_path),
-            summary_confidence=True,
-            summary_window_chars=50,
-        )
+        settings = _judged_settings(tmp_path, stub, summary_confidence=True, summary_window_chars=50)
         c = make_container(settings)
         stub.judge_top = relation
         doc = c.ingest.ingest_text(report(3), DocumentMeta(title="R3"), "k3").document
