@@ -144,6 +144,27 @@ def test_3_facts_highlighted_with_their_evidence(page: Any, server: LiveServer) 
     shot(page, "facts")
 
 
+def test_3b_entities_listed_and_each_mention_quoted_from_its_report(page: Any, server: LiveServer) -> None:
+    """The entities the extraction above named, resolved across reports (here one), each mention's quote the
+    report's own text at its span and linked to it."""
+    page.goto(page.url.split("#")[0] + "#/entities")
+    page.wait_for_selector("#entities-list tbody tr")
+    names = page.eval_on_selector_all("#entities-list tbody tr td:first-child a", "as => as.map(a => a.textContent)")
+    api = httpx.get(f"{server.url}/v1/entities", params={"limit": 50}).json()["items"]
+    assert names == [e["name"] for e in api] and names
+    page.click("#entities-list tbody tr td:first-child a")
+    page.wait_for_selector("#mentions li a.quote")
+    quotes = page.eval_on_selector_all(
+        "#mentions a.quote", "as => as.map(a => [a.dataset.document, +a.dataset.start, +a.dataset.end, a.textContent])"
+    )
+    for doc_id, start, end, quote in quotes:
+        assert httpx.get(f"{server.url}/v1/documents/{doc_id}").json()["text"][start:end] == quote
+    assert page.get_attribute("nav a[data-view='entities']", "aria-current") == "page"
+    shot(page, "entities")
+    page.click("#mentions a.quote")  # a quote opens its report with the span highlighted
+    page.wait_for_selector("#doc-text mark.cited")
+
+
 def test_4_a_batch_runs_and_its_digest_opens(page: Any) -> None:
     page.goto(page.url.split("#")[0] + "#/digests")
     page.click("#batch-button")

@@ -53,10 +53,10 @@ function citeButton(c) {
     `[${c.passage_number}]`);
 }
 
-function confidenceBadge(value) {
+function confidenceBadge(value, title = "calibrated probability that this sentence is right and stated by its source") {
   if (value === null || value === undefined) return "";
   const pct = Math.round(value * 100);
-  return el("span", { class: "confidence", title: "calibrated probability that this sentence is right and stated by its source" }, `${pct}%`);
+  return el("span", { class: "confidence", title }, `${pct}%`);
 }
 
 function sentenceNode(s, extra = "") {
@@ -362,6 +362,51 @@ function showFacts(doc, extraction) {
 
 // ---- Digests and jobs --------------------------------------------------------------------------------------------
 
+// ---- Entities resolved across reports ------------------------------------------------------------------------------
+
+const SAME_ENTITY = "the lowest calibrated probability, among the links that joined its reports, that two names are one entity";
+
+function renderEntities() {
+  const form = el("form", { id: "entity-search", class: "row" },
+    el("label", { for: "entity-name" }, "Name or alias"), el("input", { id: "entity-name", name: "name", type: "search", maxlength: "200" }),
+    el("label", { for: "entity-type" }, "Type"), el("input", { id: "entity-type", name: "type", maxlength: "64", placeholder: "person, country, ..." }),
+    el("button", { type: "submit" }, "Search"));
+  const list = el("div", { id: "entities-list" });
+  form.addEventListener("submit", (e) => { e.preventDefault(); loadEntities(list, form.elements.name.value.trim(), form.elements.type.value.trim()); });
+  view().replaceChildren(el("h2", {}, "Entities"),
+    el("p", { class: "muted" }, "Who and what the extracted facts name, joined across reports by measured name and embedding similarity. Extract a report's facts to add its entities."),
+    form, list);
+  return loadEntities(list, "", "");
+}
+
+async function loadEntities(list, name, type, cursor = null, append = false) {
+  let path = withCollection(`/v1/entities?limit=50${name ? `&name=${encodeURIComponent(name)}` : ""}${type ? `&type=${encodeURIComponent(type)}` : ""}`);
+  if (cursor) path += `&cursor=${encodeURIComponent(cursor)}`;
+  try {
+    const page = await api(path);
+    const rows = page.items.map((e) => el("tr", {},
+      el("td", {}, el("a", { href: `#/entities/${encodeURIComponent(e.id)}` }, e.name)), el("td", {}, e.aliases.join(", ")),
+      el("td", {}, e.type || ""), el("td", {}, String(e.documents)), el("td", {}, `${e.first_reported} – ${e.last_reported}`),
+      el("td", {}, confidenceBadge(e.confidence, SAME_ENTITY))));
+    if (!append) list.replaceChildren(el("table", {}, el("thead", {}, el("tr", {}, ["Name", "Aliases", "Type", "Reports", "Reported", "Joined at"].map((h) => el("th", { scope: "col" }, h)))), el("tbody", {})));
+    $("tbody", list).append(...rows);
+    $("#more", list)?.remove();
+    if (page.next_cursor) list.append(el("button", { id: "more", type: "button", onclick: () => loadEntities(list, name, type, page.next_cursor, true) }, "More"));
+    if (!append && !page.items.length) list.append(el("p", { class: "muted" }, "No entities yet."));
+  } catch (err) { toast(err.message); }
+}
+
+async function renderEntity(entityId) {
+  const e = await api(withCollection(`/v1/entities/${encodeURIComponent(entityId)}`));
+  const mentions = e.mentions.map((m) => el("li", {},
+    el("a", { href: `#/report/${encodeURIComponent(m.document_id)}` }, m.document_title), ` (${m.reported}) names it “${m.name}”: `,
+    m.evidence.map((ev) => el("a", { class: "quote", href: reportLink(m.document_id, ev.start, ev.end), "data-document": m.document_id, "data-start": String(ev.start), "data-end": String(ev.end) }, ev.text)).flatMap((a, i) => (i ? [" · ", a] : [a]))));
+  view().replaceChildren(el("h2", {}, e.name),
+    el("p", { class: "muted" }, `${e.type || "entity"} · ${e.documents} report(s), first ${e.first_reported}, last ${e.last_reported}`,
+      e.aliases.length ? ` · also ${e.aliases.join(", ")}` : "", " · joined at ", confidenceBadge(e.confidence, SAME_ENTITY), e.calibrator ? ` (${e.calibrator})` : ""),
+    el("h3", {}, "Mentions"), el("ul", { id: "mentions" }, ...mentions));
+}
+
 async function renderDigests() {
   const list = el("div", { id: "job-list" });
   const status = el("span", { role: "status", class: "muted" });
@@ -457,6 +502,7 @@ async function route() {
     else if (name === "reports") renderReports();
     else if (name === "report") await renderReport(arg, params);
     else if (name === "facts") await renderFacts(arg);
+    else if (name === "entities") await (arg ? renderEntity(arg) : renderEntities());
     else if (name === "digests") await renderDigests();
     else if (name === "digest") await renderDigest(arg);
     else if (name === "evals") await renderEvals();
