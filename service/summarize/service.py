@@ -76,7 +76,7 @@ class SummarizeService:
         `conflict_threshold` (default: the claim calibrator's threshold). With `sentence_confidence` (and a
         `judge`) every summary sentence is scored against the report sentences it cites."""
         self._chat = chat
-        self._sentence_confidence = sentence_confidence and judge is not None
+        self._scorer = judge if sentence_confidence else None
         self._judge = judge
         self._embedder = embedder
         self._conflict_threshold = conflict_threshold
@@ -105,7 +105,7 @@ class SummarizeService:
 
     def summarize(self, doc: Document) -> Summary:
         """Summarise one report."""
-        scored = self._judge if self._sentence_confidence else None
+        scored = self._scorer
         timer = self._timer("summarize", scored.agree_calibrator.ref if scored else None)
         header = f'"{doc.title}"' + (f" ({doc.source}, {doc.published})" if doc.source else "")
         parts = windows(screened(doc.text), self._window_chars)

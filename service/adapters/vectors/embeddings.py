@@ -49,7 +49,8 @@ class LocalSentenceEmbedder(Embeddings):
         if not texts:
             return []
         vectors = self._load().encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
-        return [list(v) for v in vectors.tolist()]
+        out: list[list[float]] = vectors.tolist()
+        return out
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]

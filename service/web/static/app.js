@@ -223,20 +223,25 @@ function uploadReport(form, progress, list) {
   xhr.send(data);
 }
 
-async function loadReports(list, q, cursor = null, append = false) {
-  let path = withCollection(`/v1/documents?limit=20${q ? `&q=${encodeURIComponent(q)}` : ""}`);
-  if (cursor) path += `&cursor=${encodeURIComponent(cursor)}`;
+// A table filled a page at a time from a list endpoint (`path` holds a query already), "More" while pages are left.
+async function loadTable(list, path, headings, rowOf, empty, cursor = null) {
   try {
-    const page = await api(path);
-    const rows = page.items.map((d) => el("tr", {},
-      el("td", {}, el("a", { href: `#/report/${d.id}` }, d.title)), el("td", {}, d.source || ""),
-      el("td", {}, d.published || ""), el("td", {}, d.collection), el("td", {}, el("a", { href: `#/facts/${d.id}` }, "facts"))));
-    if (!append) list.replaceChildren(el("table", {}, el("thead", {}, el("tr", {}, ["Title", "Source", "Published", "Collection", ""].map((h) => el("th", { scope: "col" }, h)))), el("tbody", {})));
-    $("tbody", list).append(...rows);
+    const page = await api(cursor ? `${path}&cursor=${encodeURIComponent(cursor)}` : path);
+    if (!cursor) list.replaceChildren(el("table", {}, el("thead", {}, el("tr", {}, headings.map((h) => el("th", { scope: "col" }, h)))), el("tbody", {})));
+    $("tbody", list).append(...page.items.map(rowOf));
     $("#more", list)?.remove();
-    if (page.next_cursor) list.append(el("button", { id: "more", type: "button", onclick: () => loadReports(list, q, page.next_cursor, true) }, "More"));
-    if (!append && !page.items.length) list.append(el("p", { class: "muted" }, "No reports."));
+    if (page.next_cursor) list.append(el("button", { id: "more", type: "button", onclick: () => loadTable(list, path, headings, rowOf, empty, page.next_cursor) }, "More"));
+    if (!cursor && !page.items.length) list.append(el("p", { class: "muted" }, empty));
   } catch (err) { toast(err.message); }
+}
+
+function loadReports(list, q) {
+  return loadTable(list, withCollection(`/v1/documents?limit=20${q ? `&q=${encodeURIComponent(q)}` : ""}`),
+    ["Title", "Source", "Published", "Collection", ""],
+    (d) => el("tr", {},
+      el("td", {}, el("a", { href: `#/report/${d.id}` }, d.title)), el("td", {}, d.source || ""),
+      el("td", {}, d.published || ""), el("td", {}, d.collection), el("td", {}, el("a", { href: `#/facts/${d.id}` }, "facts"))),
+    "No reports.");
 }
 
 // ---- One report, with a highlighted span or its facts -------------------------------------------------------------
@@ -360,8 +365,6 @@ function showFacts(doc, extraction) {
     el("p", { class: "muted" }, `${rows.length} facts · ${extraction.meta.prompt_id} v${extraction.meta.prompt_version} · ${extraction.meta.model}`));
 }
 
-// ---- Digests and jobs --------------------------------------------------------------------------------------------
-
 // ---- Entities resolved across reports ------------------------------------------------------------------------------
 
 const SAME_ENTITY = "the lowest calibrated probability, among the links that joined its reports, that two names are one entity";
@@ -379,21 +382,14 @@ function renderEntities() {
   return loadEntities(list, "", "");
 }
 
-async function loadEntities(list, name, type, cursor = null, append = false) {
-  let path = withCollection(`/v1/entities?limit=50${name ? `&name=${encodeURIComponent(name)}` : ""}${type ? `&type=${encodeURIComponent(type)}` : ""}`);
-  if (cursor) path += `&cursor=${encodeURIComponent(cursor)}`;
-  try {
-    const page = await api(path);
-    const rows = page.items.map((e) => el("tr", {},
+function loadEntities(list, name, type) {
+  return loadTable(list, withCollection(`/v1/entities?limit=50${name ? `&name=${encodeURIComponent(name)}` : ""}${type ? `&type=${encodeURIComponent(type)}` : ""}`),
+    ["Name", "Aliases", "Type", "Reports", "Reported", "Joined at"],
+    (e) => el("tr", {},
       el("td", {}, el("a", { href: `#/entities/${encodeURIComponent(e.id)}` }, e.name)), el("td", {}, e.aliases.join(", ")),
       el("td", {}, e.type || ""), el("td", {}, String(e.documents)), el("td", {}, `${e.first_reported} – ${e.last_reported}`),
-      el("td", {}, confidenceBadge(e.confidence, SAME_ENTITY))));
-    if (!append) list.replaceChildren(el("table", {}, el("thead", {}, el("tr", {}, ["Name", "Aliases", "Type", "Reports", "Reported", "Joined at"].map((h) => el("th", { scope: "col" }, h)))), el("tbody", {})));
-    $("tbody", list).append(...rows);
-    $("#more", list)?.remove();
-    if (page.next_cursor) list.append(el("button", { id: "more", type: "button", onclick: () => loadEntities(list, name, type, page.next_cursor, true) }, "More"));
-    if (!append && !page.items.length) list.append(el("p", { class: "muted" }, "No entities yet."));
-  } catch (err) { toast(err.message); }
+      el("td", {}, confidenceBadge(e.confidence, SAME_ENTITY))),
+    "No entities yet.");
 }
 
 async function renderEntity(entityId) {
@@ -406,6 +402,8 @@ async function renderEntity(entityId) {
       e.aliases.length ? ` · also ${e.aliases.join(", ")}` : "", " · joined at ", confidenceBadge(e.confidence, SAME_ENTITY), e.calibrator ? ` (${e.calibrator})` : ""),
     el("h3", {}, "Mentions"), el("ul", { id: "mentions" }, ...mentions));
 }
+
+// ---- Digests and jobs --------------------------------------------------------------------------------------------
 
 async function renderDigests() {
   const list = el("div", { id: "job-list" });
