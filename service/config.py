@@ -164,6 +164,12 @@ class Settings(BaseSettings):
     extract_window_chars: int = Field(default=600, description="Sentences per extraction call, in characters.")
 
     summary_window_chars: int = Field(default=4000, description="Longer reports are summarised map-reduce.")
+    summary_tail_min_sentences: int = Field(
+        default=4,
+        ge=0,
+        description="When at least this many report sentences follow the last one a summary cites, one more call "
+        "writes two sentences from them (late denials and figures); 0: off.",
+    )
     summary_concurrency: int = Field(default=1, ge=1, le=32, description="Reports summarised at once.")
     summary_confidence: bool = Field(
         default=False,
@@ -247,6 +253,7 @@ class Settings(BaseSettings):
             "agree_calibrator_version",
             "extract_window_chars",
             "summary_window_chars",
+            "summary_tail_min_sentences",
             "summary_confidence",
         }
         payload = json.dumps(self.model_dump(include=keys, mode="json"), sort_keys=True)

@@ -283,6 +283,7 @@ class Container:
             self.extractions,
             settings_hash=s.settings_hash(),
             window_chars=s.summary_window_chars,
+            tail_min=s.summary_tail_min_sentences,
             judge=self.pair_judge,
             embedder=self.embedder,
             conflict_threshold=s.disagreement_min_confidence,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from pydantic import BaseModel, Field
 from rapidfuzz import fuzz
@@ -12,12 +13,14 @@ from service.core.injection import screened
 from service.core.segment import windows
 from service.core.structured import RunTimer, ask_structured
 from service.core.support import cite, verify_cited
-from service.domain.errors import InvalidInput
+from service.domain.errors import InvalidInput, ModelOutputInvalid
 from service.domain.facts import Fact
 from service.domain.models import Citation, Document, RejectedSentence, Sentence
 from service.domain.ports import ChatModel, Embedder, ExtractionStore, PromptStore
 from service.domain.summaries import Digest, DigestPoint, PointKind, Summary, SummarySentence
 from service.summarize.conflicts import Conflict, judged_conflicts
+
+log = logging.getLogger(__name__)
 
 
 class _Cited(BaseModel):
@@ -29,6 +32,12 @@ class SummaryOutput(BaseModel):
     """What the model returns for a summary: 3-6 sentences citing sentence numbers."""
 
     sentences: list[_Cited] = Field(min_length=3, max_length=6)
+
+
+class TailOutput(SummaryOutput):
+    """What the model returns for the report sentences after the last one a summary cites: two more sentences."""
+
+    sentences: list[_Cited] = Field(min_length=2, max_length=2)
 
 
 class DigestOutput(BaseModel):
@@ -54,8 +63,10 @@ class SummarizeService:
     """Writes verified summaries and digests.
 
     A summary sentence survives only if the report sentences it cites support it (`verify.check_support`,
-    the same check answers pass). Reports longer than one window are summarised per window (map), then
-    the window summaries are summarised again (reduce), citations carried through. A digest point must
+    the same check answers pass). With `tail_min`, a one-window summary gets two more sentences from the report
+    sentences after the last one it cites, so that late points (denials, late figures) are not crowded out by the
+    opening. Reports longer than one window are summarised per window (map), then the window summaries are
+    summarised again (reduce), citations carried through. A digest point must
     cite summary sentences that support it; agreements and contradictions must rest on two reports.
     """
 
@@ -67,6 +78,7 @@ class SummarizeService:
         *,
         settings_hash: str,
         window_chars: int,
+        tail_min: int = 0,
         judge: PairJudge | None = None,
         embedder: Embedder | None = None,
         conflict_threshold: float | None = None,
@@ -84,24 +96,42 @@ class SummarizeService:
         self._extractions = extractions
         self._settings_hash = settings_hash
         self._window_chars = window_chars
+        self._tail_min = tail_min
 
     def _timer(self, task: str, calibrator: str | None = None) -> RunTimer:
         return RunTimer(self._prompts.get(task), self._chat.model_name, self._settings_hash, calibrator)
 
     def _run(
-        self, units: list[_Unit], header: str, timer: RunTimer
+        self, units: list[_Unit], header: str, timer: RunTimer, tail: bool = False
     ) -> tuple[list[SummarySentence], list[RejectedSentence]]:
         prompt = self._prompts.get("summarize")
         numbered = "\n".join(f"[{n}] {u.text}" for n, u in enumerate(units, start=1))
         out = ask_structured(
             self._chat,
             prompt.render(report=header, sentences=numbered),
-            SummaryOutput,
+            TailOutput if tail else SummaryOutput,
             max_tokens=prompt.max_tokens,
-            schema_name="summary",
+            schema_name="summary_tail" if tail else "summary",
         )
         timer.record(out.usage, out.attempts, out.model)
         return _verify(out.value.sentences, units)
+
+    def _tail(
+        self, units: list[_Unit], kept: list[SummarySentence], header: str, timer: RunTimer
+    ) -> tuple[list[SummarySentence], list[RejectedSentence]]:
+        """Two more sentences, on the same prompt, from the report sentences after the last one the summary cites,
+        when at least `tail_min` remain (all of them when it kept nothing). An invalid reply keeps the summary."""
+        cited = {c.passage_id for s in kept for c in s.citations}
+        last = max((n for n, u in enumerate(units) if any(c.passage_id in cited for c in u.citations)), default=-1)
+        rest = units[last + 1 :]
+        if not self._tail_min or len(rest) < self._tail_min:
+            return kept, []
+        try:
+            got, bad = self._run(rest, f"{header}, its later sentences", timer, tail=True)
+        except ModelOutputInvalid as exc:
+            log.warning("summary of %s kept without its later sentences: %s", header, exc)
+            return kept, []
+        return kept + got, bad
 
     def summarize(self, doc: Document) -> Summary:
         """Summarise one report."""
@@ -115,6 +145,8 @@ class SummarizeService:
         if len(parts) == 1:
             units = [_Unit(doc.text[s.start : s.end], [_citation(doc, s, s.index + 1)], doc.id) for s in parts[0]]
             kept, rejected = self._run(units, header, timer)
+            kept, bad = self._tail(units, kept, header, timer)
+            rejected += bad
         else:
             partial: list[_Unit] = []
             for window in parts:

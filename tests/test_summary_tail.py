@@ -1,0 +1,82 @@
+"""A summary's later sentences: one more call over the report sentences after the last one the summary cites,
+against an OpenAI-compatible stub on loopback. Its sentences are verified like the rest; an invalid reply keeps
+the summary; too few sentences left, or the setting at 0, makes no call."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from service.domain.models import DocumentMeta
+from tests.conftest import make_container, make_settings
+from tests.stub_openai import StubServer, numbered_lines, schema_name
+
+REPORT = " ".join(
+    f"Sentence {w} of the report names Station {w.title()}." for w in ("one two three four five six".split())
+)
+
+
+def quoting(tail_reply: str | None = None) -> Any:
+    """The summary quotes its first three numbered sentences; the tail quotes its first two (or `tail_reply`)."""
+
+    def step(body: dict[str, Any]) -> tuple[str, str]:
+        lines = numbered_lines(body)
+        if schema_name(body) == "summary_tail":
+            if tail_reply is not None:
+                return ("content", tail_reply)
+            return (
+                "content",
+                json.dumps({"sentences": [{"text": t, "sentences": [n]} for n, t in enumerate(lines[:2], 1)]}),
+            )
+        if schema_name(body) == "summary":
+            return (
+                "content",
+                json.dumps({"sentences": [{"text": t, "sentences": [n]} for n, t in enumerate(lines[:3], 1)]}),
+            )
+        return ("content", json.dumps({}))
+
+    return step
+
+
+def _summarize(tmp: Path, tail_min: int, tail_reply: str | None = None) -> tuple[Any, list[dict[str, Any]]]:
+    with StubServer([quoting(tail_reply)]) as stub:
+        settings = make_settings(
+            tmp, llm_base_url=stub.base_url, llm_model="stub", llm_max_attempts=1, summary_tail_min_sentences=tail_min
+        )
+        c = make_container(settings)
+        doc = c.ingest.ingest_text(REPORT, DocumentMeta(title="Stations"), "k").document
+        summary = c.summarizer.summarize(doc)
+        for s in summary.sentences:
+            for cit in s.citations:
+                assert cit.quote == doc.text[cit.start : cit.end]
+        return summary, list(stub.requests)
+
+
+def test_the_sentences_after_the_last_cited_one_get_two_more_summary_sentences(tmp_path: Path) -> None:
+    summary, requests = _summarize(tmp_path, tail_min=3)
+    assert [s.text for s in summary.sentences] == [
+        f"Sentence {w} of the report names Station {w.title()}." for w in "one two three four five".split()
+    ]
+    assert [s.citations[0].quote for s in summary.sentences[3:]] == [
+        summary.sentences[3].text,
+        summary.sentences[4].text,
+    ]
+    tail = [r for r in requests if schema_name(r) == "summary_tail"]
+    assert len(tail) == 1 and numbered_lines(tail[0]) == [
+        f"Sentence {w} of the report names Station {w.title()}." for w in ("four", "five", "six")
+    ]
+    assert summary.meta.usage.calls == 2
+
+
+def test_no_tail_call_when_too_few_sentences_are_left_or_it_is_off(tmp_path: Path) -> None:
+    few, requests = _summarize(tmp_path / "few", tail_min=4)  # three are left
+    assert len(few.sentences) == 3 and [schema_name(r) for r in requests] == ["summary"]
+    off, requests = _summarize(tmp_path / "off", tail_min=0)
+    assert len(off.sentences) == 3 and [schema_name(r) for r in requests] == ["summary"]
+
+
+def test_an_invalid_tail_reply_keeps_the_summary(tmp_path: Path) -> None:
+    three = json.dumps({"sentences": [{"text": "x", "sentences": [1]}] * 3})  # the tail's schema allows two
+    summary, requests = _summarize(tmp_path, tail_min=3, tail_reply=three)
+    assert len(summary.sentences) == 3 and "summary_tail" in [schema_name(r) for r in requests]
