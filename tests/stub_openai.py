@@ -222,8 +222,9 @@ def quoting(summary_s: float = 0.0) -> Step:
 
     def step(body: dict[str, Any]) -> tuple[Any, ...]:
         name = schema_name(body)
-        if name == "summary":
-            quoted = [{"text": t, "sentences": [n]} for n, t in enumerate(numbered_lines(body)[:3], 1)]
+        if name in ("summary", "summary_tail"):  # three sentences, or the two a summary's later sentences get
+            count = 3 if name == "summary" else 2
+            quoted = [{"text": t, "sentences": [n]} for n, t in enumerate(numbered_lines(body)[:count], 1)]
             return ("sleep", summary_s, json.dumps({"sentences": quoted}))
         if name == "digest":
             return ("content", json.dumps({"new": [], "agreements": [], "contradictions": []}))

@@ -57,7 +57,7 @@ def _pdf(text: str) -> bytes:
 def _model(body: dict[str, Any]) -> tuple[Any, ...]:
     """Quote the prompt for answers, summaries and digests; no facts (an empty list of each kind the schema
     requires) for an extraction."""
-    if schema_name(body) not in ("summary", "digest", "qa_answer"):
+    if schema_name(body) not in ("summary", "summary_tail", "digest", "qa_answer"):
         required = body["response_format"]["json_schema"]["schema"].get("required", [])
         return ("content", json.dumps({kind: [] for kind in required}))
     return quoting()(body)

@@ -45,8 +45,10 @@ def model(body: dict[str, Any]) -> tuple[str, str]:
         tanker = next(t for t in (A_MARK, B_MARK) if t in prompt.split("Sentences:")[-1])
         entity = {"name": tanker, "type": "other", "aliases": [], "sentences": [1]}
         return ("content", json.dumps({"entities": [entity], "events": [], "claims": [], "quantities": []}))
-    if name == "summary":
-        picked = [{"text": text, "sentences": [n]} for n, text in sorted(lines.items())[:3]]
+    if name in ("summary", "summary_tail"):  # three sentences; two for a summary's later sentences
+        picked = [
+            {"text": text, "sentences": [n]} for n, text in sorted(lines.items())[: 3 if name == "summary" else 2]
+        ]
         return ("content", json.dumps({"sentences": picked}))
     return ("content", json.dumps({"new": [], "agreements": [], "contradictions": []}))
 

@@ -79,4 +79,20 @@ def test_no_tail_call_when_too_few_sentences_are_left_or_it_is_off(tmp_path: Pat
 def test_an_invalid_tail_reply_keeps_the_summary(tmp_path: Path) -> None:
     three = json.dumps({"sentences": [{"text": "x", "sentences": [1]}] * 3})  # the tail's schema allows two
     summary, requests = _summarize(tmp_path, tail_min=3, tail_reply=three)
-    assert len(summary.sentences) == 3 and "summary_tail" in [schema_name(r) for r in requests]
+    assert len(summary.sentences) == 3 and [schema_name(r) for r in requests].count("summary_tail") == 2  # a re-ask
+    assert summary.meta.usage.calls == 1 + 2  # the failed calls are counted
+
+
+def test_a_rejected_tail_sentence_names_the_report_sentence_it_cited(tmp_path: Path) -> None:
+    wrong = json.dumps(
+        {
+            "sentences": [
+                {"text": "Sentence four of the report names Station Four.", "sentences": [1]},
+                {"text": "Station Four paid 9 dollars.", "sentences": [1]},
+            ]
+        }
+    )
+    summary, _ = _summarize(tmp_path, tail_min=3, tail_reply=wrong)
+    assert [s.text for s in summary.sentences][-1] == "Sentence four of the report names Station Four."
+    [rejected] = summary.rejected
+    assert rejected.text == "Station Four paid 9 dollars." and rejected.cited == [4]  # the report's fourth sentence

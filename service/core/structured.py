@@ -95,7 +95,7 @@ def ask_json(
                     f"{last_error[:800]}\nReply again with only valid JSON matching the schema.",
                 },
             ]
-    raise ModelOutputInvalid(f"model output failed validation after {reasks + 1} tries: {last_error[:300]}")
+    raise ModelOutputInvalid(f"model output failed validation after {reasks + 1} tries: {last_error[:300]}", usage)
 
 
 def ask_structured(

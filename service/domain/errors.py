@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from service.domain.models import Usage
+
 
 class DossierError(Exception):
     """Base class of every error Dossier raises on purpose."""
@@ -110,9 +115,14 @@ class ModelRequestRejected(DossierError):
 
 
 class ModelOutputInvalid(DossierError):
-    """The model's structured output failed validation even after a re-ask."""
+    """The model's structured output failed validation even after a re-ask. `usage`: what the failed calls cost
+    (a `Usage`, set by the caller that made them), so a service that carries on can still count it."""
 
     code = "model_output_invalid"
+
+    def __init__(self, message: str, usage: Usage | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 class ConfigurationError(DossierError):

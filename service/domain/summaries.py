@@ -30,7 +30,8 @@ class SummarySentence(BaseModel):
 
 
 class Summary(BaseModel):
-    """A per-report summary: 3-6 verified, cited sentences, plus key facts when extracted."""
+    """A per-report summary: 3-6 verified, cited sentences (two more from its later sentences when they are not
+    cited), plus key facts when extracted."""
 
     document_id: str
     title: str

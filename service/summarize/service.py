@@ -120,18 +120,24 @@ class SummarizeService:
         self, units: list[_Unit], kept: list[SummarySentence], header: str, timer: RunTimer
     ) -> tuple[list[SummarySentence], list[RejectedSentence]]:
         """Two more sentences, on the same prompt, from the report sentences after the last one the summary cites,
-        when at least `tail_min` remain (all of them when it kept nothing). An invalid reply keeps the summary."""
+        when at least `tail_min` (and two) remain; from all of them when it kept nothing. An invalid reply keeps the
+        summary (its cost is counted); a model that cannot be reached fails it like the first call would."""
         cited = {c.passage_id for s in kept for c in s.citations}
         last = max((n for n, u in enumerate(units) if any(c.passage_id in cited for c in u.citations)), default=-1)
         rest = units[last + 1 :]
-        if not self._tail_min or len(rest) < self._tail_min:
+        if not self._tail_min or len(rest) < max(self._tail_min, 2):
             return kept, []
         try:
             got, bad = self._run(rest, f"{header}, its later sentences", timer, tail=True)
         except ModelOutputInvalid as exc:
             log.warning("summary of %s kept without its later sentences: %s", header, exc)
+            if exc.usage is not None:
+                timer.record(exc.usage, exc.usage.calls, self._chat.model_name)
             return kept, []
-        return kept + got, bad
+        numbers = [u.citations[0].passage_number for u in rest]  # the report's numbers, not the tail prompt's
+        return kept + got, [
+            r.model_copy(update={"cited": [numbers[n - 1] for n in r.cited if 1 <= n <= len(numbers)]}) for r in bad
+        ]
 
     def summarize(self, doc: Document) -> Summary:
         """Summarise one report."""
