@@ -11,6 +11,7 @@ from typing import Any
 from service.domain.models import DocumentMeta
 from tests.conftest import make_container, make_settings
 from tests.stub_openai import StubServer, numbered_lines, schema_name
+from tests.stub_openai import quoting as stub_quoting
 
 REPORT = " ".join(
     f"Sentence {w} of the report names Station {w.title()}." for w in ("one two three four five six".split())
@@ -18,23 +19,14 @@ REPORT = " ".join(
 
 
 def quoting(tail_reply: str | None = None) -> Any:
-    """The summary quotes its first three numbered sentences; the tail quotes its first two (or `tail_reply`)."""
+    """The shared quoting stub (a summary of the first three numbered sentences, a tail of the first two), with the
+    tail's reply replaced by `tail_reply` when given."""
+    shared = stub_quoting()
 
-    def step(body: dict[str, Any]) -> tuple[str, str]:
-        lines = numbered_lines(body)
-        if schema_name(body) == "summary_tail":
-            if tail_reply is not None:
-                return ("content", tail_reply)
-            return (
-                "content",
-                json.dumps({"sentences": [{"text": t, "sentences": [n]} for n, t in enumerate(lines[:2], 1)]}),
-            )
-        if schema_name(body) == "summary":
-            return (
-                "content",
-                json.dumps({"sentences": [{"text": t, "sentences": [n]} for n, t in enumerate(lines[:3], 1)]}),
-            )
-        return ("content", json.dumps({}))
+    def step(body: dict[str, Any]) -> tuple[Any, ...]:
+        if tail_reply is not None and schema_name(body) == "summary_tail":
+            return ("content", tail_reply)
+        return shared(body)
 
     return step
 
