@@ -170,6 +170,13 @@ class Settings(BaseSettings):
         description="When at least this many report sentences follow the last one a summary cites, one more call "
         "writes two sentences from them (late denials and figures); 0: off.",
     )
+    summary_tail_max_calls: int = Field(
+        default=3,
+        ge=1,
+        le=8,
+        description="Tail calls per summary at most: each one writes two sentences from those after the last one "
+        "cited so far, while at least `summary_tail_min_sentences` remain.",
+    )
     summary_concurrency: int = Field(default=1, ge=1, le=32, description="Reports summarised at once.")
     summary_confidence: bool = Field(
         default=False,
@@ -254,6 +261,7 @@ class Settings(BaseSettings):
             "extract_window_chars",
             "summary_window_chars",
             "summary_tail_min_sentences",
+            "summary_tail_max_calls",
             "summary_confidence",
         }
         payload = json.dumps(self.model_dump(include=keys, mode="json"), sort_keys=True)

@@ -284,6 +284,7 @@ class Container:
             settings_hash=s.settings_hash(),
             window_chars=s.summary_window_chars,
             tail_min=s.summary_tail_min_sentences,
+            tail_calls=s.summary_tail_max_calls,
             judge=self.pair_judge,
             embedder=self.embedder,
             conflict_threshold=s.disagreement_min_confidence,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.evaluation import metrics as m
+from service.evaluation.scoring import totals
 
 D = "doc_a"
 
@@ -147,3 +148,14 @@ def test_each_failed_question_is_attributed_to_one_stage(
     assert got == stage and got in STAGES
     counts = failure_counts([row | {"passed": False, "stage": got, "split": "heldout"}])
     assert counts["qa:heldout"][stage] == 1 and sum(counts["qa:heldout"].values()) == 1
+
+
+def test_summary_length_ratio_is_the_mean_over_summaries_and_absent_without_it() -> None:
+    def row(length: float | None) -> dict[str, object]:
+        r: dict[str, object] = {"suite": "summary", "citations_correct": 1, "citations_counted": 1}
+        r |= {"latency_s": 1.0, "prompt_tokens": 1, "completion_tokens": 1}
+        return r if length is None else r | {"length_ratio": length}
+
+    points = [{"suite": "summary", "point": "p", "passed": True}]
+    assert totals([row(0.5), row(0.7), *points], ["summary"], 8)["summary.length_ratio"] == pytest.approx(0.6)
+    assert totals([row(None), *points], ["summary"], 8)["summary.length_ratio"] is None

@@ -31,13 +31,20 @@ def quoting(tail_reply: str | None = None) -> Any:
     return step
 
 
-def _summarize(tmp: Path, tail_min: int, tail_reply: str | None = None) -> tuple[Any, list[dict[str, Any]]]:
+def _summarize(
+    tmp: Path, tail_min: int, tail_reply: str | None = None, report: str = REPORT, **extra: Any
+) -> tuple[Any, list[dict[str, Any]]]:
     with StubServer([quoting(tail_reply)]) as stub:
         settings = make_settings(
-            tmp, llm_base_url=stub.base_url, llm_model="stub", llm_max_attempts=1, summary_tail_min_sentences=tail_min
+            tmp,
+            llm_base_url=stub.base_url,
+            llm_model="stub",
+            llm_max_attempts=1,
+            summary_tail_min_sentences=tail_min,
+            **extra,
         )
         c = make_container(settings)
-        doc = c.ingest.ingest_text(REPORT, DocumentMeta(title="Stations"), "k").document
+        doc = c.ingest.ingest_text(report, DocumentMeta(title="Stations"), "k").document
         summary = c.summarizer.summarize(doc)
         for s in summary.sentences:
             for cit in s.citations:
@@ -59,6 +66,20 @@ def test_the_sentences_after_the_last_cited_one_get_two_more_summary_sentences(t
         f"Sentence {w} of the report names Station {w.title()}." for w in ("four", "five", "six")
     ]
     assert summary.meta.usage.calls == 2
+
+
+def test_tail_calls_repeat_from_the_last_cited_sentence_up_to_the_setting(tmp_path: Path) -> None:
+    words = "one two three four five six seven eight nine ten".split()
+    report = " ".join(f"Sentence {w} of the report names Station {w.title()}." for w in words)
+    summary, requests = _summarize(tmp_path / "three", tail_min=2, report=report, summary_tail_max_calls=3)
+    assert [s.text for s in summary.sentences] == [
+        f"Sentence {w} of the report names Station {w.title()}." for w in words[:9]
+    ]
+    shown = [numbered_lines(r)[0] for r in requests if schema_name(r) == "summary_tail"]
+    assert shown == [f"Sentence {w} of the report names Station {w.title()}." for w in ("four", "six", "eight")]
+    assert summary.meta.usage.calls == 4
+    one, requests = _summarize(tmp_path / "one", tail_min=2, report=report, summary_tail_max_calls=1)
+    assert len(one.sentences) == 5 and [schema_name(r) for r in requests].count("summary_tail") == 1
 
 
 def test_no_tail_call_when_too_few_sentences_are_left_or_it_is_off(tmp_path: Path) -> None:

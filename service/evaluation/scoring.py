@@ -108,6 +108,7 @@ def score_summary(gold: SummaryGold, doc: Document, summary: Summary | None, err
             "confidences": [s.confidence for s in said],
             "citations_correct": correct,
             "citations_counted": counted,
+            "length_ratio": round(sum(len(t) for t, _ in sentences) / max(len(doc.text), 1), 4),
             "passed": error is None,
             "latency_s": summary.meta.latency_s if summary else 0.0,
             "prompt_tokens": summary.meta.usage.prompt_tokens if summary else 0,
@@ -193,11 +194,14 @@ def totals(items: Sequence[dict[str, Any]], suites: Sequence[str], k: int) -> di
     if "summary" in suites:
         docs = [i for i in items if i["suite"] == "summary" and "citations_counted" in i]
         pts = [i for i in items if i["suite"] == "summary" and "point" in i]
+        lengths = [float(d["length_ratio"]) for d in docs if "length_ratio" in d]
         out |= {
             "summary.key_point_recall": _r(m.ratio(sum(p["passed"] for p in pts), len(pts))),
             "summary.citation_precision": _r(
                 m.ratio(sum(d["citations_correct"] for d in docs), sum(d["citations_counted"] for d in docs))
             ),
+            # a summary's characters over its report's: reported, not gated (recall alone rewards copying it all)
+            "summary.length_ratio": _r(sum(lengths) / len(lengths)) if lengths else None,
             **_cost_metrics("summary", docs),
         }
     if "entities" in suites:

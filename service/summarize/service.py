@@ -64,10 +64,10 @@ class SummarizeService:
 
     A summary sentence survives only if the report sentences it cites support it (`verify.check_support`,
     the same check answers pass). With `tail_min`, a one-window summary gets two more sentences from the report
-    sentences after the last one it cites, so that late points (denials, late figures) are not crowded out by the
-    opening. Reports longer than one window are summarised per window (map), then the window summaries are
-    summarised again (reduce), citations carried through. A digest point must
-    cite summary sentences that support it; agreements and contradictions must rest on two reports.
+    sentences after the last one it cites, up to `tail_calls` times, so that late points (denials, late figures)
+    are not crowded out by the opening. Reports longer than one window are summarised per window (map), then the
+    window summaries are summarised again (reduce), citations carried through. A digest point must cite summary
+    sentences that support it; agreements and contradictions must rest on two reports.
     """
 
     def __init__(
@@ -79,6 +79,7 @@ class SummarizeService:
         settings_hash: str,
         window_chars: int,
         tail_min: int = 0,
+        tail_calls: int = 1,
         judge: PairJudge | None = None,
         embedder: Embedder | None = None,
         conflict_threshold: float | None = None,
@@ -97,6 +98,7 @@ class SummarizeService:
         self._settings_hash = settings_hash
         self._window_chars = window_chars
         self._tail_min = tail_min
+        self._tail_calls = tail_calls
 
     def _timer(self, task: str, calibrator: str | None = None) -> RunTimer:
         return RunTimer(self._prompts.get(task), self._chat.model_name, self._settings_hash, calibrator)
@@ -151,8 +153,12 @@ class SummarizeService:
         if len(parts) == 1:
             units = [_Unit(doc.text[s.start : s.end], [_citation(doc, s, s.index + 1)], doc.id) for s in parts[0]]
             kept, rejected = self._run(units, header, timer)
-            kept, bad = self._tail(units, kept, header, timer)
-            rejected += bad
+            for _ in range(self._tail_calls):
+                before = len(kept)
+                kept, bad = self._tail(units, kept, header, timer)
+                rejected += bad
+                if len(kept) == before:  # no call, an invalid reply, or nothing kept: the next would repeat it
+                    break
         else:
             partial: list[_Unit] = []
             for window in parts:
