@@ -101,6 +101,7 @@ def main() -> None:
     if answered:
         p50, worst = statistics.median(answered), max(answered)
         print(f"  answered: {len(answered)}, latency p50 {p50:.1f} s, max {worst:.1f} s")
+        print(f"  answer latencies, s: {[round(x, 1) for x in sorted(answered)]}")
     if refused:
         p50_ms, worst_ms = 1000 * statistics.median(refused), 1000 * max(refused)
         print(

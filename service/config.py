@@ -67,6 +67,14 @@ class Settings(BaseSettings):
         "so a short timeout only duplicates work) and 120 s for a remote endpoint.",
     )
     llm_max_attempts: int = Field(default=4, ge=1, le=10, description="Attempts per call, retries included.")
+    llm_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="Requests whose model calls run at once (per process). 1 suits an endpoint that serves one "
+        "request at a time, as the embedded llama.cpp server does: an ask's answer and judges run back to back, "
+        "and concurrent asks finish one after another. Raise it for an endpoint that serves requests in parallel.",
+    )
     llm_backoff_max_s: float = Field(default=20.0, description="Upper bound of one backoff wait.")
     llm_temperature: float = 0.0
     llm_seed: int = 7

@@ -28,6 +28,7 @@ from service.ask.service import QAService
 from service.config import Settings
 from service.core.calibration import Calibrator
 from service.core.comparing import PairJudge
+from service.core.turns import ModelTurns, TurnTakingChat
 from service.domain.errors import ConfigurationError
 from service.domain.ports import ChatModel, Embedder, JobQueue, JobSteps, PassageIndex
 from service.domain.summaries import JobKind
@@ -114,8 +115,17 @@ class Container:
         return LlmEndpoint(self.settings)
 
     @cached_property
+    def turns(self) -> ModelTurns:
+        """Turns on the chat model: a request's calls run back to back (`DOSSIER_LLM_CONCURRENCY` at once)."""
+        return ModelTurns(self.settings.llm_concurrency)
+
+    @cached_property
     def chat(self) -> ChatModel:
-        """The chat model port: the OpenAI-compatible adapter, behind the eval response cache when one is set."""
+        """The chat model port: the OpenAI-compatible adapter (behind the eval response cache when one is set),
+        each call in a model turn."""
+        return TurnTakingChat(self._cached_chat(), self.turns)
+
+    def _cached_chat(self) -> ChatModel:
         model = self._openai_chat()
         if self._response_cache_path is None:
             return model
@@ -179,6 +189,7 @@ class Container:
             max_question_chars=s.max_question_chars,
             min_confidence=s.qa_min_confidence,
             verify=s.verify_citations,
+            turns=self.turns,
         )
 
     @cached_property

@@ -13,6 +13,7 @@ from service.ask.stream import Emit, PassagesEvent, SentenceWatcher, settle
 from service.core.calibration import Calibrator
 from service.core.judging import judge
 from service.core.structured import RunTimer, ask_structured
+from service.core.turns import ModelTurns
 from service.domain.errors import InvalidInput
 from service.domain.models import (
     Answer,
@@ -69,8 +70,11 @@ class QAService:
         max_question_chars: int,
         min_confidence: float | None = None,
         verify: bool = True,
+        turns: ModelTurns | None = None,
     ) -> None:
+        """`turns` is shared with the chat model's other users: the answer and its judges run in one turn."""
         self._retriever = retriever
+        self._turns = turns or ModelTurns(1)
         self._repo = repo
         self._chat = chat
         self._prompt = prompt
@@ -132,21 +136,22 @@ class QAService:
         if not hits or (signals["sim_top"] or 0.0) < self._min_similarity:
             return self._abstain(question, timer.done(), threshold, [], withheld, signals, None, NOTHING_SHOWN)
         values = {"passages": render_passages(hits), "question": question}
-        out = ask_structured(
-            self._chat,
-            self._prompt.render(**values),
-            QAOutput,
-            max_tokens=self._prompt.max_tokens,
-            schema_name="qa_answer",
-            on_text=watcher.feed if watcher else None,
-        )
-        timer.record(out.usage, out.attempts, out.model)
-        if watcher:
-            watcher.check()
-            watcher.finish(list(out.value.sentences))
-        grounded = [evidence.ground(s.text, s.passages) for s in out.value.sentences if s.text.strip()]
-        if grounded and self.verify:
-            signals |= self._judgements(values, out.text, timer)
+        with self._turns.turn(watcher.check if watcher else None):  # the judges reuse the answer's prompt
+            out = ask_structured(
+                self._chat,
+                self._prompt.render(**values),
+                QAOutput,
+                max_tokens=self._prompt.max_tokens,
+                schema_name="qa_answer",
+                on_text=watcher.feed if watcher else None,
+            )
+            timer.record(out.usage, out.attempts, out.model)
+            if watcher:
+                watcher.check()
+                watcher.finish(list(out.value.sentences))
+            grounded = [evidence.ground(s.text, s.passages) for s in out.value.sentences if s.text.strip()]
+            if grounded and self.verify:
+                signals |= self._judgements(values, out.text, timer)
         return self._decide(question, evidence, grounded, signals, threshold, timer.done(), withheld)
 
     def _judgements(self, values: dict[str, str], answer: str, timer: RunTimer) -> Signals:
