@@ -67,13 +67,13 @@ class Settings(BaseSettings):
         "so a short timeout only duplicates work) and 120 s for a remote endpoint.",
     )
     llm_max_attempts: int = Field(default=4, ge=1, le=10, description="Attempts per call, retries included.")
-    llm_concurrency: int = Field(
-        default=1,
+    llm_concurrency: int | None = Field(
+        default=None,
         ge=1,
         le=256,
-        description="Requests whose model calls run at once (per process). 1 suits an endpoint that serves one "
-        "request at a time, as the embedded llama.cpp server does: an ask's answer and judges run back to back, "
-        "and concurrent asks finish one after another. Raise it for an endpoint that serves requests in parallel.",
+        description="Model turns at once, per process: an ask holds one across its answer and judges, any other "
+        "model call takes one for itself. Default: 1 on the embedded server (it serves one request at a time, so "
+        "concurrent asks finish one after another), no limit on a configured endpoint.",
     )
     llm_backoff_max_s: float = Field(default=20.0, description="Upper bound of one backoff wait.")
     llm_temperature: float = 0.0
@@ -231,6 +231,13 @@ class Settings(BaseSettings):
         if self.llm_timeout_s is not None:
             return self.llm_timeout_s
         return 1200.0 if self.uses_local_llm else 120.0
+
+    @property
+    def model_turns(self) -> int | None:
+        """Model turns at once (None: no limit)."""
+        if self.llm_concurrency is not None:
+            return self.llm_concurrency
+        return 1 if self.uses_local_llm else None
 
     @property
     def uses_local_llm(self) -> bool:

@@ -117,7 +117,7 @@ class Container:
     @cached_property
     def turns(self) -> ModelTurns:
         """Turns on the chat model: a request's calls run back to back (`DOSSIER_LLM_CONCURRENCY` at once)."""
-        return ModelTurns(self.settings.llm_concurrency)
+        return ModelTurns(self.settings.model_turns)
 
     @cached_property
     def chat(self) -> ChatModel:

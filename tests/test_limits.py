@@ -105,6 +105,27 @@ def test_time_budget_gives_504_and_keeps_the_slot_until_the_work_ends(tmp_path: 
             _wait_until("the timed-out work gave its place back", lambda: api.app.state.limits.model.inside == 0)
 
 
+def test_an_ask_whose_budget_runs_out_while_waiting_for_the_model_gives_up(tmp_path: Path) -> None:
+    with StubServer([("content", QA)]) as stub:
+        settings = make_settings(
+            tmp_path,
+            llm_base_url=stub.base_url,
+            llm_model="stub",
+            min_similarity=0.0,
+            request_budget_s=0.5,
+            llm_concurrency=1,
+        )
+        with LiveServer(settings, start_llm=False, real_store=False) as api:
+            httpx.post(f"{api.url}/v1/documents", json={"text": SHORT})
+            with api.container.turns.turn():  # another request holds the model
+                r = httpx.post(f"{api.url}/v1/ask", json={"question": "Did Iran deny the report?"}, timeout=60)
+                assert r.status_code == 504 and "waiting" in r.json()["detail"], r.text
+                _wait_until("the waiting ask gave its place back", lambda: api.app.state.limits.model.inside == 0)
+            assert stub.requests == [] and stub.judged == []  # it never reached the model
+            after = httpx.post(f"{api.url}/v1/ask", json={"question": "Did Iran deny the report?"}, timeout=60)
+            assert after.status_code == 200 and stub.requests, after.text
+
+
 def test_question_and_upload_bounds(api: LiveServer) -> None:
     long_q = httpx.post(f"{api.url}/v1/ask", json={"question": "why " * 600})
     assert long_q.status_code == 422 and "question" in long_q.json()["detail"]

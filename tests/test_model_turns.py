@@ -5,17 +5,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from service.core.turns import ModelTurns, TurnTakingChat
-from service.domain.models import ChatResult, Usage
+from service.domain.models import ChatResult, DocumentMeta, Usage
+from tests.conftest import make_container, make_settings
+from tests.stub_openai import StubServer, quoting, schema_name
 
 
 class _Recording:
     """A chat model port that records the order of its calls (an in-memory fake of the port under test's inner)."""
 
     model_name = "fake"
-    structured_mode = "json_schema"
 
     def __init__(self) -> None:
         self.calls: list[str] = []
@@ -45,7 +47,7 @@ def test_a_turns_calls_are_not_interleaved_with_another_threads() -> None:
         chat.chat([{"role": "user", "content": "judge"}])
     t.join()
     assert inner.calls == ["answer", "judge", "other"]
-    assert chat.model_name == "fake" and chat.structured_mode == "json_schema"
+    assert chat.model_name == "fake"
 
 
 def test_two_slots_let_two_turns_run_at_once() -> None:
@@ -102,3 +104,70 @@ def test_reentering_a_turn_does_not_wait_for_itself() -> None:
     done = threading.Event()
     threading.Thread(target=lambda: (turns.turn().__enter__(), done.set())).start()
     assert done.wait(timeout=5) and entered == [1]  # the slot came back after the nested turn
+
+
+def test_turns_are_given_in_the_order_they_were_asked_for() -> None:
+    turns = ModelTurns(1)
+    order: list[int] = []
+    queued = threading.Semaphore(0)
+
+    def wait_in_line(n: int) -> None:
+        def still_wanted() -> None:  # called while it waits: it is in line
+            queued.release()
+
+        with turns.turn(still_wanted):
+            order.append(n)
+
+    with turns.turn():
+        threads = []
+        for n in range(4):
+            threads.append(threading.Thread(target=wait_in_line, args=(n,)))
+            threads[-1].start()
+            assert queued.acquire(timeout=5)  # n is in line before n + 1 asks
+    for t in threads:
+        t.join()
+    assert order == [0, 1, 2, 3]
+
+
+def test_no_limit_never_waits() -> None:
+    turns = ModelTurns(None)
+    with turns.turn():
+        done = threading.Event()
+        threading.Thread(target=lambda: (turns.turn().__enter__(), done.set())).start()
+        assert done.wait(timeout=5)
+
+
+def test_concurrent_asks_each_run_their_answer_and_judges_back_to_back(tmp_path: Path) -> None:
+    """Two asks at once against a stub over HTTP: the calls arrive answer, judges, answer, judges."""
+    log: list[str] = []
+    shared = quoting()
+
+    def step(body: dict[str, Any]) -> tuple[Any, ...]:
+        if schema_name(body) == "qa_answer":
+            log.append("answer")
+            return ("sleep", 0.3, shared(body)[1])  # a slow answer: the other ask's calls would slip in here
+        return shared(body)
+
+    report = "Station Alpha sent 12 crates to Port Beta in May. Station Gamma received 40 drums of fuel in June."
+    with StubServer([step]) as stub:
+        stub.judge_yes = lambda _body: log.append("judge") or 0.9
+        settings = make_settings(
+            tmp_path, llm_base_url=stub.base_url, llm_model="stub", llm_max_attempts=1, llm_concurrency=1
+        )  # a configured endpoint has no limit by default; one turn at a time as on the embedded server
+        c = make_container(settings)
+        c.ingest.ingest_text(report, DocumentMeta(title="Stations"), "k")
+        questions = ["How many crates did Station Alpha send?", "How many drums did Station Gamma receive?"]
+        answers: list[Any] = []
+        threads = [threading.Thread(target=lambda q=q: answers.append(c.qa.ask(q))) for q in questions]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(answers) == 2 and all(a.meta.usage.calls == 3 for a in answers)
+    assert log == ["answer", "judge", "judge", "answer", "judge", "judge"]
+
+
+def test_turns_default_to_one_on_the_embedded_server_and_no_limit_on_an_endpoint(tmp_path: Path) -> None:
+    assert make_settings(tmp_path).model_turns == 1
+    assert make_settings(tmp_path, llm_base_url="http://127.0.0.1:9/v1").model_turns is None
+    assert make_settings(tmp_path, llm_base_url="http://127.0.0.1:9/v1", llm_concurrency=4).model_turns == 4

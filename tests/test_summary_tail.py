@@ -69,7 +69,7 @@ def test_the_sentences_after_the_last_cited_one_get_two_more_summary_sentences(t
 
 
 def test_tail_calls_repeat_from_the_last_cited_sentence_up_to_the_setting(tmp_path: Path) -> None:
-    words = "one two three four five six seven eight nine ten".split()
+    words = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen".split()
     report = " ".join(f"Sentence {w} of the report names Station {w.title()}." for w in words)
     summary, requests = _summarize(tmp_path / "three", tail_min=2, report=report, summary_tail_max_calls=3)
     assert [s.text for s in summary.sentences] == [
@@ -77,9 +77,16 @@ def test_tail_calls_repeat_from_the_last_cited_sentence_up_to_the_setting(tmp_pa
     ]
     shown = [numbered_lines(r)[0] for r in requests if schema_name(r) == "summary_tail"]
     assert shown == [f"Sentence {w} of the report names Station {w.title()}." for w in ("four", "six", "eight")]
-    assert summary.meta.usage.calls == 4
+    assert summary.meta.usage.calls == 4  # five sentences are still left: the setting stopped it
     one, requests = _summarize(tmp_path / "one", tail_min=2, report=report, summary_tail_max_calls=1)
     assert len(one.sentences) == 5 and [schema_name(r) for r in requests].count("summary_tail") == 1
+
+
+def test_a_tail_call_that_keeps_nothing_ends_them(tmp_path: Path) -> None:
+    unsupported = json.dumps({"sentences": [{"text": "Station Four paid 9 dollars.", "sentences": [1]}] * 2})
+    summary, requests = _summarize(tmp_path, tail_min=2, tail_reply=unsupported, summary_tail_max_calls=3)
+    assert len(summary.sentences) == 3 and len(summary.rejected) == 2
+    assert [schema_name(r) for r in requests].count("summary_tail") == 1
 
 
 def test_no_tail_call_when_too_few_sentences_are_left_or_it_is_off(tmp_path: Path) -> None:

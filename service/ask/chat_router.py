@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import AsyncIterator, Sequence
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -75,7 +76,8 @@ async def chat_completions(
         return done
 
     if not body.stream:
-        done = await limits.model.run(limits.budget_s, answer)
+        stop = threading.Event()  # set past the budget: an ask still waiting for the model gives up
+        done = await limits.model.run(limits.budget_s, partial(answer, None, stop), stop=stop)
         return JSONResponse(completion(body.model, done.question, done.answer))
     events = stream_work(limits.model, limits.budget_s, answer)
 

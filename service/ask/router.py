@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import partial
 from typing import Annotated, Any
 
@@ -72,7 +73,8 @@ async def ask(request: Request, qa: QA, repo: Repo, caller: Reader, limits: AppL
         question = qa.checked(body.question)  # a refusal is a plain 422, not an event
         work = partial(qa.ask, question, flt, min_confidence=body.min_confidence)
         return event_stream(stream_work(limits.model, limits.budget_s, work))
+    stop = threading.Event()  # set past the budget: an ask still waiting for the model gives up
     answer: Answer = await limits.model.run(
-        limits.budget_s, partial(qa.ask, body.question, flt, min_confidence=body.min_confidence)
+        limits.budget_s, partial(qa.ask, body.question, flt, stop=stop, min_confidence=body.min_confidence), stop=stop
     )
     return answer

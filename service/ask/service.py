@@ -4,6 +4,7 @@ and one calibrated decision to answer or to abstain."""
 from __future__ import annotations
 
 import threading
+from functools import partial
 
 from pydantic import BaseModel, Field
 
@@ -14,7 +15,7 @@ from service.core.calibration import Calibrator
 from service.core.judging import judge
 from service.core.structured import RunTimer, ask_structured
 from service.core.turns import ModelTurns
-from service.domain.errors import InvalidInput
+from service.domain.errors import Abandoned, InvalidInput
 from service.domain.models import (
     Answer,
     AnswerSentence,
@@ -113,17 +114,23 @@ class QAService:
     ) -> Answer:
         """Answer `question` from the stored reports (optionally filtered), deciding with `min_confidence` (default:
         the configured threshold). With `on_event`, the steps are told as they happen (see `stream`); the answer is
-        the same either way. `stop` set (the client of a stream went away) ends the work at its next step."""
+        the same either way. `stop` set (the client went away, or the request's budget ran out) ends the work at
+        its next step: waiting for its model turn, or streaming."""
         question = self.checked(question, min_confidence)
         threshold = self.min_confidence if min_confidence is None else min_confidence
         watcher = SentenceWatcher(on_event, stop) if on_event else None
-        answer = self._answer(question, flt, watcher, threshold)
+        answer = self._answer(question, flt, watcher, threshold, stop)
         if on_event and watcher:
             settle(watcher, answer, on_event)
         return answer
 
     def _answer(
-        self, question: str, flt: RetrievalFilter | None, watcher: SentenceWatcher | None, threshold: float
+        self,
+        question: str,
+        flt: RetrievalFilter | None,
+        watcher: SentenceWatcher | None,
+        threshold: float,
+        stop: threading.Event | None = None,
     ) -> Answer:
         timer = RunTimer(self._prompt, self._chat.model_name, self._settings_hash, self._calibrator.ref)
         retrieved = self._retriever.retrieve(question, self._k, flt)
@@ -136,7 +143,7 @@ class QAService:
         if not hits or (signals["sim_top"] or 0.0) < self._min_similarity:
             return self._abstain(question, timer.done(), threshold, [], withheld, signals, None, NOTHING_SHOWN)
         values = {"passages": render_passages(hits), "question": question}
-        with self._turns.turn(watcher.check if watcher else None):  # the judges reuse the answer's prompt
+        with self._turns.turn(partial(_still_wanted, stop)):  # the judges reuse the answer's prompt
             out = ask_structured(
                 self._chat,
                 self._prompt.render(**values),
@@ -289,3 +296,8 @@ class QAService:
             signals=signals,
             meta=meta,
         )
+
+
+def _still_wanted(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise Abandoned("the client went away, or the request's budget ran out, before the model was free")

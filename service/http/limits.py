@@ -86,14 +86,21 @@ class WorkQueue:
 
         return asyncio.ensure_future(run_in_threadpool(work))
 
-    async def run(self, budget_s: float | None, fn: Callable[..., T], *args: object) -> T:
-        """Run `fn(*args)` in a worker thread if the queue admits it, waiting at most `budget_s` for it."""
+    async def run(
+        self, budget_s: float | None, fn: Callable[..., T], *args: object, stop: threading.Event | None = None
+    ) -> T:
+        """Run `fn(*args)` in a worker thread if the queue admits it, waiting at most `budget_s` for it. Past the
+        budget, `stop` is set: work that watches it (an ask still waiting for its model turn) gives up."""
         task = self.start(fn, *args)
         try:
             return await asyncio.wait_for(asyncio.shield(task), timeout=budget_s)
         except TimeoutError as exc:
+            if stop is not None:
+                stop.set()
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # read, so it isn't logged
             raise RequestTimeout(
-                f"the request took longer than its budget of {budget_s:.0f} s; its work goes on in the background"
+                f"the request took longer than its budget of {budget_s:.0f} s; work already on the model goes on in "
+                "the background, work still waiting for it is dropped"
             ) from exc
 
 
