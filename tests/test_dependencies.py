@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,7 +39,13 @@ class FakeQA:
     def __init__(self) -> None:
         self.asked: list[tuple[str, RetrievalFilter | None]] = []
 
-    def ask(self, question: str, flt: RetrievalFilter | None = None, min_confidence: float | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        flt: RetrievalFilter | None = None,
+        stop: threading.Event | None = None,
+        min_confidence: float | None = None,
+    ) -> Answer:
         self.asked.append((question, flt))
         meta = RunMeta(prompt_id="qa", prompt_version=1, model="fake", settings_hash="h")
         return Answer(
