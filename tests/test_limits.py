@@ -9,9 +9,11 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from service.config import Settings
 from tests.conftest import LiveServer, make_settings
 from tests.stub_openai import StubServer
 from tests.test_extract import OUTPUT, REPORT
@@ -82,17 +84,17 @@ def test_rate_limit_per_key(tmp_path: Path) -> None:
     assert other.status_code == 200  # another key has its own budget
 
 
+def _budgeted(tmp: Path, stub: StubServer, **extra: Any) -> Settings:
+    """Settings against `stub` with a time budget of half a second."""
+    return make_settings(
+        tmp, llm_base_url=stub.base_url, llm_model="stub", min_similarity=0.0, request_budget_s=0.5, **extra
+    )
+
+
 def test_time_budget_gives_504_and_keeps_the_slot_until_the_work_ends(tmp_path: Path) -> None:
     release, entered = threading.Event(), threading.Semaphore(0)
     with StubServer([_held(release, entered)]) as stub:
-        settings = make_settings(
-            tmp_path,
-            llm_base_url=stub.base_url,
-            llm_model="stub",
-            min_similarity=0.0,
-            request_budget_s=0.5,
-            model_queue_depth=1,
-        )
+        settings = _budgeted(tmp_path, stub, model_queue_depth=1)
         with LiveServer(settings, start_llm=False, real_store=False) as api:
             httpx.post(f"{api.url}/v1/documents", json={"text": SHORT})
             r = httpx.post(f"{api.url}/v1/ask", json={"question": "Did Iran deny the report?"}, timeout=60)
@@ -107,14 +109,7 @@ def test_time_budget_gives_504_and_keeps_the_slot_until_the_work_ends(tmp_path: 
 
 def test_an_ask_whose_budget_runs_out_while_waiting_for_the_model_gives_up(tmp_path: Path) -> None:
     with StubServer([("content", QA)]) as stub:
-        settings = make_settings(
-            tmp_path,
-            llm_base_url=stub.base_url,
-            llm_model="stub",
-            min_similarity=0.0,
-            request_budget_s=0.5,
-            llm_concurrency=1,
-        )
+        settings = _budgeted(tmp_path, stub, llm_concurrency=1)
         with LiveServer(settings, start_llm=False, real_store=False) as api:
             httpx.post(f"{api.url}/v1/documents", json={"text": SHORT})
             with api.container.turns.turn():  # another request holds the model

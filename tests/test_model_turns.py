@@ -96,14 +96,26 @@ def test_a_waiting_turn_gives_up_when_no_longer_wanted() -> None:
         pass
 
 
+def _enters(turns: ModelTurns, nested: bool = False) -> bool:
+    """Whether a turn (a turn inside a turn, with `nested`) is entered and left within 5 s, from another thread:
+    a turn that waits for ever fails the test instead of hanging it."""
+    done = threading.Event()
+
+    def take() -> None:
+        with turns.turn():
+            if nested:
+                with turns.turn():
+                    pass
+        done.set()
+
+    threading.Thread(target=take, daemon=True).start()
+    return done.wait(timeout=5)
+
+
 def test_reentering_a_turn_does_not_wait_for_itself() -> None:
     turns = ModelTurns(1)
-    entered: list[int] = []
-    with turns.turn(), turns.turn():
-        entered.append(1)
-    done = threading.Event()
-    threading.Thread(target=lambda: (turns.turn().__enter__(), done.set())).start()
-    assert done.wait(timeout=5) and entered == [1]  # the slot came back after the nested turn
+    assert _enters(turns, nested=True)
+    assert _enters(turns)  # the slot came back after the nested turn
 
 
 def test_turns_are_given_in_the_order_they_were_asked_for() -> None:
@@ -132,9 +144,7 @@ def test_turns_are_given_in_the_order_they_were_asked_for() -> None:
 def test_no_limit_never_waits() -> None:
     turns = ModelTurns(None)
     with turns.turn():
-        done = threading.Event()
-        threading.Thread(target=lambda: (turns.turn().__enter__(), done.set())).start()
-        assert done.wait(timeout=5)
+        assert _enters(turns)
 
 
 def test_concurrent_asks_each_run_their_answer_and_judges_back_to_back(tmp_path: Path) -> None:

@@ -143,7 +143,7 @@ class QAService:
         if not hits or (signals["sim_top"] or 0.0) < self._min_similarity:
             return self._abstain(question, timer.done(), threshold, [], withheld, signals, None, NOTHING_SHOWN)
         values = {"passages": render_passages(hits), "question": question}
-        with self._turns.turn(partial(_still_wanted, stop)):  # the judges reuse the answer's prompt
+        with self._turns.turn(partial(_still_wanted, stop) if stop else None):  # the judges reuse its prompt
             out = ask_structured(
                 self._chat,
                 self._prompt.render(**values),
