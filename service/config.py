@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
 LocalModel = Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"]
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -126,6 +128,13 @@ class Settings(BaseSettings):
     )
     qa_calibrator_version: int | None = Field(
         default=None, description="prompts/qa_calibrator/v<N>.yaml to score answers with; default the newest."
+    )
+    qa_verify_band: tuple[Probability, Probability] = Field(
+        default=(1.0, 0.0),
+        description="A candidate sentence whose confidence from the two judges on the answer's prefix lies in this "
+        "band (JSON pair, e.g. [0.3, 0.8]) is also put, with only the sentences it cites, to the `verified` judge: "
+        "one more short model call (~2 s on 2 cores), used by a calibrator fit with it (docs/answering.md). "
+        "Default [1, 0]: never (on the held-out reports it did not help the 1.5B); [0, 1]: every candidate.",
     )
     entity_min_confidence: float | None = Field(
         default=None,
@@ -266,6 +275,7 @@ class Settings(BaseSettings):
             "verify_citations",
             "qa_min_confidence",
             "qa_calibrator_version",
+            "qa_verify_band",
             "entity_min_confidence",
             "entity_calibrator_version",
             "disagreement_min_confidence",

@@ -190,6 +190,7 @@ class Container:
             min_confidence=s.qa_min_confidence,
             verify=s.verify_citations,
             turns=self.turns,
+            verify_band=s.qa_verify_band,
         )
 
     @cached_property

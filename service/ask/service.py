@@ -72,8 +72,11 @@ class QAService:
         min_confidence: float | None = None,
         verify: bool = True,
         turns: ModelTurns | None = None,
+        verify_band: tuple[float, float] = (1.0, 0.0),
     ) -> None:
-        """`turns` is shared with the chat model's other users: the answer and its judges run in one turn."""
+        """`turns` is shared with the chat model's other users: the answer and its judges run in one turn.
+        `verify_band`: a candidate sentence is put to the prompt's judges asked alone (one call each) when the
+        confidence without them lies in this band; outside it they would not change the decision enough to pay."""
         self._retriever = retriever
         self._turns = turns or ModelTurns(1)
         self._repo = repo
@@ -86,6 +89,7 @@ class QAService:
         self._max_chars = max_question_chars
         self.min_confidence = calibrator.threshold if min_confidence is None else min_confidence
         self.verify = verify  # off only in a test configuration, to prove the eval gate catches it
+        self._band = verify_band
 
     @property
     def calibrator_ref(self) -> str:
@@ -159,19 +163,38 @@ class QAService:
             grounded = [evidence.ground(s.text, s.passages) for s in out.value.sentences if s.text.strip()]
             if grounded and self.verify:
                 signals |= self._judgements(values, out.text, timer)
+                if signals.get("p_supported") is not None:  # without log-probabilities the alone judges tell nothing
+                    for g in grounded:
+                        self._judge_alone(question, evidence, g, signals, timer)
         return self._decide(question, evidence, grounded, signals, threshold, timer.done(), withheld)
 
     def _judgements(self, values: dict[str, str], answer: str, timer: RunTimer) -> Signals:
         """The model's P(yes) for each judge of the prompt, on the answer's own prefix (None: no log-probabilities).
         Judges that follow the answer go first: their prefix is exactly what the server has just evaluated."""
         out: Signals = {}
-        for name, _ in sorted(self._prompt.judges.items(), key=lambda kv: not kv[1].after_answer):
+        shared = [(n, j) for n, j in self._prompt.judges.items() if not j.alone]
+        for name, _ in sorted(shared, key=lambda kv: not kv[1].after_answer):
             p, usage = judge(self._chat, self._prompt.judge(name, answer, **values))
             timer.record(usage, 1, self._chat.model_name)
             out[f"p_{name}"] = p
             if p is None:
                 break  # the endpoint gives no log-probabilities: the next judge would tell nothing either
         return out
+
+    def _judge_alone(self, question: str, evidence: Evidence, g: Grounded, signals: Signals, timer: RunTimer) -> None:
+        """Put one candidate sentence, with only the sentences it cites, to each judge asked alone (its P(yes) joins
+        the sentence's signals as `p_<name>`), when its confidence so far lies in the verify band."""
+        if g.problem or not g.cited:
+            return
+        so_far = self._score(signals, g)
+        if so_far is None or not self._band[0] <= so_far <= self._band[1]:
+            return
+        source = "\n".join(evidence.citation(n).quote for n in g.cited)
+        for name, j in self._prompt.judges.items():
+            if j.alone:
+                p, usage = judge(self._chat, self._prompt.judge(name, g.text, source=source, question=question))
+                timer.record(usage, 1, self._chat.model_name)
+                g.signals[f"p_{name}"] = p
 
     def _score(self, signals: Signals, g: Grounded) -> float | None:
         scored = self._calibrator.score(signals | g.signals)

@@ -146,6 +146,9 @@ class DocumentRepository(Protocol):
         ...
 
 
+SENTENCE_JUDGE_FIELDS = frozenset({"source", "question", "answer"})  # what a judge asked alone is filled with
+
+
 class Judge(BaseModel):
     """A yes/no question asked on a prompt's own prefix, answered with one token whose probability is read.
 
@@ -155,6 +158,12 @@ class Judge(BaseModel):
 
     ask: str = Field(min_length=1)
     after_answer: bool = False
+    alone: bool = Field(
+        default=False,
+        description="Asked on a short prompt of its own (`system`, then `ask` filled with one answer sentence as "
+        "{answer}, the sentences it cites as {source}, and {question}), once per candidate sentence.",
+    )
+    system: str = ""
 
 
 class PromptTemplate(BaseModel):
@@ -182,6 +191,9 @@ class PromptTemplate(BaseModel):
         """The messages of judge `name`: the answer prompt's own prefix, then its question (after `answer`, the
         model's reply to `render(**values)`, when the judge follows the answer)."""
         judge = self.judges[name]
+        if judge.alone:
+            ask = judge.ask.format(answer=answer or "", **values).strip()
+            return [{"role": "system", "content": judge.system.strip()}, {"role": "user", "content": ask}]
         if not judge.after_answer:
             return self._messages(judge.ask, values)
         return [

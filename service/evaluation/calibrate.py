@@ -6,7 +6,9 @@ signals to that label, fit on the dev split only (held-out rows are refused). Tw
 model's own P(yes) judgements, by default nothing else: on dev in 5-fold cross-validation the retrieval and span
 features added no separation, see docs/evaluation.md) and `no_logprobs` (retrieval and span measures only), the
 documented fallback for an endpoint that returns no log-probabilities, and what scores a streamed sentence before the
-judgements exist. The default threshold maximises right decisions on out-of-fold confidences (5 folds of questions:
+judgements exist. When the run holds the judges asked alone (`p_verified`: one candidate sentence against only the
+sentences it cites), a third model, `verified`, adds them and is preferred wherever they were asked. The default
+threshold maximises right decisions on out-of-fold confidences (5 folds of questions:
 each question scored by a model fit without it), among thresholds whose answered stay within `--max-risk` wrong;
 choosing it on in-sample confidences would pick a threshold the fit itself flatters.
 """
@@ -27,6 +29,7 @@ from service.core.calibration import Calibrator, CalibratorFile, LogisticModel
 from service.evaluation import selective
 
 FULL = ["p_supported", "p_answerable"]
+ALONE = ["p_verified"]  # judges asked alone, per sentence, only in the verify band: a model of their own, preferred
 FOLDS = 5
 NO_LOGPROBS = ["sim_top", "cover", "partial", "cited_sim"]
 console = Console(stderr=True)
@@ -118,7 +121,11 @@ def calibrate_command(
     if not chosen or (unknown := [f for f in chosen if f not in known]):
         raise typer.BadParameter(f"--features: unknown signals {chosen and unknown}; the run holds {known}")
     sentences = [s for q in questions for s in q.get("sentences", [])]
+    alone = [f for f in ALONE if f in known and f not in chosen]
     models = [fit_model("full", chosen, sentences, c), fit_model("no_logprobs", NO_LOGPROBS, sentences, c)]
+    if alone:  # the run asked them (DOSSIER_QA_VERIFY_BAND=[0,1] asks them of every candidate): preferred when present
+        chosen = chosen + alone
+        models.insert(0, fit_model("verified", chosen, sentences, c))
     folder = REPO_ROOT / "prompts" / "qa_calibrator"
     if out and not out.stem.removeprefix("v").isdigit():
         raise typer.BadParameter(f"--out {out}: name the file v<N>.yaml (N is the calibrator's version)")
@@ -132,8 +139,9 @@ def calibrate_command(
         version=version,
         threshold=0.5,
         models=models,
-        description="Confidence of an answer sentence from the model's P(yes) judgements (with retrieval and span "
-        "measures as the fallback); logistic regression fit by `dossier calibrate`.",
+        description="Confidence of an answer sentence from the model's P(yes) judgements ("
+        + ("`verified` where the judge asked alone was asked, else the two on the answer's prefix; " if alone else "")
+        + "retrieval and span measures as the fallback); logistic regression fit by `dossier calibrate`.",
         target="P(the sentence is a right answer to the question, stated by the sentences it cites)",
         fit={
             "run": result.get("run"),

@@ -303,6 +303,7 @@ def _decision(answer: Answer | None, item: QAItem) -> dict[str, Any]:
         {
             "text": s.text,
             "confidence": s.confidence,
+            "quotes": [c.quote for c in s.citations],
             "signals": answer.signals | s.signals,
             "correct": item.answerable and m.answer_correct(s.text, False, item.key_facts),
         }

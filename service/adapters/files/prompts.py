@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from service.core.calibration import CalibratorFile
 from service.domain.errors import ConfigurationError
-from service.domain.ports import PromptTemplate
+from service.domain.ports import SENTENCE_JUDGE_FIELDS, PromptTemplate
 
 _VERSION = re.compile(r"^v(\d+)\.ya?ml$")
 
@@ -70,10 +70,17 @@ class YamlPromptStore:
             raise ConfigurationError(
                 f"{path} declares id={tpl.id!r} version={tpl.version}; expected {task!r} v{version}"
             )
-        parts = (tpl.system, tpl.user, tpl.reply, *(j.ask for j in tpl.judges.values()))
+        parts = (tpl.system, tpl.user, tpl.reply, *(j.ask for j in tpl.judges.values() if not j.alone))
         fields = {f for part in parts for _, f, _, _ in string.Formatter().parse(part) if f}
         if fields != set(tpl.variables):
             raise ConfigurationError(
                 f"{path} uses placeholders {sorted(fields)} but declares variables {sorted(tpl.variables)}"
             )
+        for name, judge in tpl.judges.items():
+            own = {f for part in (judge.system, judge.ask) for _, f, _, _ in string.Formatter().parse(part) if f}
+            if judge.alone and not own <= SENTENCE_JUDGE_FIELDS:
+                raise ConfigurationError(
+                    f"{path}: judge {name!r} asked alone may use only {sorted(SENTENCE_JUDGE_FIELDS)}, not "
+                    f"{sorted(own - SENTENCE_JUDGE_FIELDS)}"
+                )
         return tpl
