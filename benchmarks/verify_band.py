@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,9 @@ def _calibrator(features: list[str], rows: list[dict[str, Any]]) -> Calibrator:
 def scored_out_of_fold(questions: list[dict[str, Any]], band: tuple[float, float]) -> tuple[list[dict[str, Any]], int]:
     """Each question's confidence (its best sentence's) from models fit without its fold; and how many sentences
     the band sent to the `verified` judge."""
-    fold = {i: i % FOLDS for i in range(len(questions))}
+    order = list(range(len(questions)))
+    random.Random(0).shuffle(order)  # the folds `dossier calibrate` deals (calibrate.out_of_fold)
+    fold = {i: k % FOLDS for k, i in enumerate(order)}
     out: list[dict[str, Any]] = [{} for _ in questions]
     asked = 0
     for k in range(FOLDS):

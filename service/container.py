@@ -177,12 +177,20 @@ class Container:
     @cached_property
     def qa(self) -> QAService:
         s = self.settings
+        calibrator = Calibrator(self.prompts.calibrator("qa_calibrator", s.qa_calibrator_version))
+        lo, hi = s.qa_verify_band
+        if lo <= hi and not any("p_verified" in m.features for m in calibrator.spec.models):
+            log.warning(
+                "DOSSIER_QA_VERIFY_BAND asks the verified judge, but %s has no model that uses it: the calls are "
+                "recorded (for a dev run to fit one) and change no decision",
+                calibrator.ref,
+            )
         return QAService(
             self.retriever,
             self.repo,
             self.chat,
             self.prompts.get("qa"),
-            Calibrator(self.prompts.calibrator("qa_calibrator", s.qa_calibrator_version)),
+            calibrator,
             settings_hash=s.settings_hash(),
             passages=s.qa_passages,
             min_similarity=s.min_similarity,

@@ -95,3 +95,30 @@ def test_calibrate_fits_on_dev_rows_only(tmp_path: Path) -> None:
     calibrate_command(run, out=tmp_path / "v9.yaml", features="p_supported,cover", c=1.0)
     spec = CalibratorFile.model_validate(yaml.safe_load((tmp_path / "v9.yaml").read_text()))
     assert spec.models[0].features == ["p_supported", "cover"]
+
+
+def test_calibrate_adds_a_verified_model_only_when_every_candidate_was_verified(tmp_path: Path) -> None:
+    def q(p: float, right: bool, verified: float | None) -> dict[str, object]:
+        signals = {"p_supported": p, "p_answerable": p, "sim_top": 0.5, "cover": p, "partial": 0.8, "cited_sim": 0.4}
+        if verified is not None:
+            signals["p_verified"] = verified
+        return {
+            "suite": "qa",
+            "split": "dev",
+            "answerable": True,
+            "candidate_correct": right,
+            "sentences": [{"signals": signals, "correct": right}],
+        }
+
+    run = tmp_path / "results.json"
+    every = [q(0.5, i % 2 == 0, 0.9 if i % 2 == 0 else 0.1) for i in range(12)]
+    run.write_text(json.dumps({"run": "r", "items": every}))
+    calibrate_command(run, out=tmp_path / "v9.yaml")
+    spec = CalibratorFile.model_validate(yaml.safe_load((tmp_path / "v9.yaml").read_text()))
+    assert [m.name for m in spec.models] == ["verified", "full", "no_logprobs"]
+    assert spec.models[0].features == ["p_supported", "p_answerable", "p_verified"] and spec.models[0].coef[2] > 0
+    some = every[:6] + [q(0.5, i % 2 == 0, None) for i in range(6)]  # asked in a band only: a biased sample
+    run.write_text(json.dumps({"run": "r", "items": some}))
+    calibrate_command(run, out=tmp_path / "v9.yaml")
+    spec = CalibratorFile.model_validate(yaml.safe_load((tmp_path / "v9.yaml").read_text()))
+    assert [m.name for m in spec.models] == ["full", "no_logprobs"]

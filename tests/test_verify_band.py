@@ -82,7 +82,7 @@ def test_an_empty_band_never_asks(tmp_path: Path) -> None:
 
 
 def test_without_log_probabilities_it_is_not_asked(tmp_path: Path) -> None:
-    answer, verified = _ask(tmp_path, shared_yes=0.5, verified_yes=0.05, logprobs=False)
+    answer, verified = _ask(tmp_path, shared_yes=0.5, verified_yes=0.05, logprobs=False, qa_verify_band=(0.0, 1.0))
     assert verified == [] and answer.meta.usage.calls == 2  # the answer, one judge that came back without
 
 

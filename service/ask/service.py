@@ -163,7 +163,8 @@ class QAService:
             grounded = [evidence.ground(s.text, s.passages) for s in out.value.sentences if s.text.strip()]
             if grounded and self.verify:
                 signals |= self._judgements(values, out.text, timer)
-                if signals.get("p_supported") is not None:  # without log-probabilities the alone judges tell nothing
+                shared = [f"p_{n}" for n, j in self._prompt.judges.items() if not j.alone]
+                if all(signals.get(f) is not None for f in shared):  # without log-probabilities they tell nothing
                     for g in grounded:
                         self._judge_alone(question, evidence, g, signals, timer)
         return self._decide(question, evidence, grounded, signals, threshold, timer.done(), withheld)

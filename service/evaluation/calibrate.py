@@ -121,7 +121,14 @@ def calibrate_command(
     if not chosen or (unknown := [f for f in chosen if f not in known]):
         raise typer.BadParameter(f"--features: unknown signals {chosen and unknown}; the run holds {known}")
     sentences = [s for q in questions for s in q.get("sentences", [])]
+    scored = [s for s in sentences if all(s["signals"].get(f) is not None for f in chosen)]
     alone = [f for f in ALONE if f in known and f not in chosen]
+    if alone and any(s["signals"].get(f) is None for s in scored for f in alone):  # asked in a band only: biased
+        console.print(
+            f"not fitting a `verified` model: {alone} was not asked of every candidate (run the dev eval "
+            "with DOSSIER_QA_VERIFY_BAND='[0,1]')"
+        )
+        alone = []
     models = [fit_model("full", chosen, sentences, c), fit_model("no_logprobs", NO_LOGPROBS, sentences, c)]
     if alone:  # the run asked them (DOSSIER_QA_VERIFY_BAND=[0,1] asks them of every candidate): preferred when present
         chosen = chosen + alone
