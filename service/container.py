@@ -178,18 +178,21 @@ class Container:
     def qa(self) -> QAService:
         s = self.settings
         calibrator = Calibrator(self.prompts.calibrator("qa_calibrator", s.qa_calibrator_version))
+        prompt = self.prompts.get("qa")
         lo, hi = s.qa_verify_band
-        if lo <= hi and not any("p_verified" in m.features for m in calibrator.spec.models):
+        alone = {f"p_{n}" for n in prompt.judge_names(alone=True)}
+        if lo <= hi and alone and not any(alone & set(m.features) for m in calibrator.spec.models):
             log.warning(
-                "DOSSIER_QA_VERIFY_BAND asks the verified judge, but %s has no model that uses it: the calls are "
-                "recorded (for a dev run to fit one) and change no decision",
+                "DOSSIER_QA_VERIFY_BAND asks %s, but %s has no model that uses them: the calls are recorded (for a "
+                "dev run to fit one) and change no decision",
+                sorted(alone),
                 calibrator.ref,
             )
         return QAService(
             self.retriever,
             self.repo,
             self.chat,
-            self.prompts.get("qa"),
+            prompt,
             calibrator,
             settings_hash=s.settings_hash(),
             passages=s.qa_passages,

@@ -163,8 +163,10 @@ class QAService:
             grounded = [evidence.ground(s.text, s.passages) for s in out.value.sentences if s.text.strip()]
             if grounded and self.verify:
                 signals |= self._judgements(values, out.text, timer)
-                shared = [f"p_{n}" for n, j in self._prompt.judges.items() if not j.alone]
-                if all(signals.get(f) is not None for f in shared):  # without log-probabilities they tell nothing
+                shared = self._prompt.judge_names(alone=False)
+                if all(
+                    signals.get(f"p_{n}") is not None for n in shared
+                ):  # without log-probabilities they tell nothing
                     for g in grounded:
                         self._judge_alone(question, evidence, g, signals, timer)
         return self._decide(question, evidence, grounded, signals, threshold, timer.done(), withheld)
@@ -173,8 +175,8 @@ class QAService:
         """The model's P(yes) for each judge of the prompt, on the answer's own prefix (None: no log-probabilities).
         Judges that follow the answer go first: their prefix is exactly what the server has just evaluated."""
         out: Signals = {}
-        shared = [(n, j) for n, j in self._prompt.judges.items() if not j.alone]
-        for name, _ in sorted(shared, key=lambda kv: not kv[1].after_answer):
+        shared = self._prompt.judge_names(alone=False)
+        for name in sorted(shared, key=lambda n: not self._prompt.judges[n].after_answer):
             p, usage = judge(self._chat, self._prompt.judge(name, answer, **values))
             timer.record(usage, 1, self._chat.model_name)
             out[f"p_{name}"] = p
@@ -191,11 +193,10 @@ class QAService:
         if so_far is None or not self._band[0] <= so_far <= self._band[1]:
             return
         source = "\n".join(evidence.citation(n).quote for n in g.cited)
-        for name, j in self._prompt.judges.items():
-            if j.alone:
-                p, usage = judge(self._chat, self._prompt.judge(name, g.text, source=source, question=question))
-                timer.record(usage, 1, self._chat.model_name)
-                g.signals[f"p_{name}"] = p
+        for name in self._prompt.judge_names(alone=True):
+            p, usage = judge(self._chat, self._prompt.judge(name, g.text, source=source, question=question))
+            timer.record(usage, 1, self._chat.model_name)
+            g.signals[f"p_{name}"] = p
 
     def _score(self, signals: Signals, g: Grounded) -> float | None:
         scored = self._calibrator.score(signals | g.signals)

@@ -187,6 +187,10 @@ class PromptTemplate(BaseModel):
         """Fill both templates. Static text goes first so servers can reuse the cached prefix."""
         return self._messages(self.reply, values)
 
+    def judge_names(self, *, alone: bool) -> list[str]:
+        """The judges asked alone (per answer sentence), or those asked on the answer prompt's prefix."""
+        return [name for name, j in self.judges.items() if j.alone == alone]
+
     def judge(self, name: str, answer: str | None = None, **values: str) -> list[dict[str, str]]:
         """The messages of judge `name`: the answer prompt's own prefix, then its question (after `answer`, the
         model's reply to `render(**values)`, when the judge follows the answer)."""
